@@ -1,0 +1,1 @@
+"""Headless subcommands of the ``ecgviewer`` command (see :mod:`ecgviewer.cli`)."""
