@@ -1,0 +1,1 @@
+"""Running the network: the model contract, the onnxruntime session, the Keras importer."""
