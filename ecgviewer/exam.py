@@ -77,3 +77,22 @@ class Exam:
     def display_name(self) -> str:
         src = self.source.name if self.source is not None else "memory"
         return f"{self.exam_id} ({src})" if self.exam_id else src
+
+
+@dataclass(frozen=True)
+class ExamHeader:
+    """What is known of an exam without reading its samples (for browsers and listings)."""
+
+    exam_id: str
+    source: Path | None
+    format: str
+    index: int
+    fs: float
+    n_samples: int
+    leads: tuple[str, ...] = LEADS
+    age: float | None = None
+    sex: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs if self.fs else 0.0
