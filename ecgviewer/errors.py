@@ -35,3 +35,7 @@ class LabelError(EcgViewerError):
 
 class ReportError(EcgViewerError):
     """A report could not be written."""
+
+
+class Cancelled(EcgViewerError):
+    """A long operation (batch prediction, SHAP, conversion) was stopped by the user's cancel callback."""
