@@ -70,10 +70,12 @@ class PreprocessReport:
         else:
             lines.append(f"Already at {self.output_fs:g} Hz: not resampled.")
         if self.pad_left or self.pad_right:
+            zeros_s = (self.pad_left + self.pad_right) / self.output_fs
             lines.append(f"Zero-padded to {self.output_samples} samples: {self.pad_left} before, "
-                         f"{self.pad_right} after ({(self.pad_left + self.pad_right) / self.output_fs:.2f} s of zeros).")
+                         f"{self.pad_right} after ({zeros_s:.2f} s of zeros).")
         if self.crop_left or self.crop_right:
-            lines.append(f"Cropped to {self.output_samples} samples ({self.output_samples / self.output_fs:.2f} s): "
+            window_s = self.output_samples / self.output_fs
+            lines.append(f"Cropped to {self.output_samples} samples ({window_s:.2f} s): "
                          f"{self.crop_left} dropped before, {self.crop_right} after; window starts at "
                          f"{self.crop_left / self.output_fs:.2f} s.")
         if not (self.pad_left or self.pad_right or self.crop_left or self.crop_right):
@@ -120,7 +122,7 @@ def fit_length(signal: np.ndarray, n: int = MODEL_SAMPLES, start: int | None = N
     if length <= n:
         pad_left = (n - length) // 2
         pad_right = n - length - pad_left
-        out = np.zeros((n,) + signal.shape[1:], dtype=signal.dtype)
+        out = np.zeros((n, *signal.shape[1:]), dtype=signal.dtype)
         out[pad_left:pad_left + length] = signal
         return out, pad_left, pad_right, 0, 0
     crop_left = (length - n) // 2 if start is None else int(np.clip(start, 0, length - n))
@@ -136,12 +138,11 @@ def complete_leads(signal: np.ndarray, leads: tuple[str, ...]) -> tuple[np.ndarr
     """
     columns = {name: signal[:, i] for i, name in enumerate(leads)}
     derived: list[str] = []
-    if any(name not in columns for name in DERIVED_LEADS):
-        if "I" in columns and "II" in columns:
-            for name, values in derive_limb_leads(columns["I"], columns["II"]).items():
-                if name not in columns:
-                    columns[name] = values
-                    derived.append(name)
+    if any(name not in columns for name in DERIVED_LEADS) and "I" in columns and "II" in columns:
+        for name, values in derive_limb_leads(columns["I"], columns["II"]).items():
+            if name not in columns:
+                columns[name] = values
+                derived.append(name)
     missing = [name for name in LEADS if name not in columns]
     if missing:
         raise PreprocessError(
@@ -162,16 +163,30 @@ def to_model_input(exam: Exam, *, start_s: float | None = None, fs: float = MODE
     Returns:
         (x, report): x is (n_samples, 12) float32 in 1e-4 V, leads in :data:`LEADS` order.
     """
-    try:
-        signal, derived = complete_leads(exam.signal_mv, exam.leads)
-    except PreprocessError as err:
+    present = [name for name in LEADS if name in exam.leads]
+    missing = [name for name in LEADS if name not in exam.leads]
+    if missing and not (set(missing) <= set(DERIVED_LEADS) and "I" in present and "II" in present):
         where = f"{exam.source}: " if exam.source is not None else ""
-        raise PreprocessError(f"{where}{exam.exam_id or 'exam'}: {err}") from None
+        absent = [name for name in missing if name not in DERIVED_LEADS] or missing
+        raise PreprocessError(
+            f"{where}{exam.exam_id or 'exam'}: the network needs 12 leads (or the 8 independent ones: "
+            "I, II, V1–V6); missing " + ", ".join(absent))
+    signal = exam.signal_mv[:, [exam.leads.index(name) for name in present]]
     up, down = resample_factors(exam.fs, fs)
     resampled = resample(signal, exam.fs, fs)
-    start = None if start_s is None else int(round(start_s * fs))
+    start = None if start_s is None else round(start_s * fs)
     fitted, pad_l, pad_r, crop_l, crop_r = fit_length(resampled, n_samples, start)
-    x = (fitted * MODEL_SCALE_PER_MV).astype(np.float32)
+    scaled = (fitted * MODEL_SCALE_PER_MV).astype(np.float32)
+    # Missing limb leads are derived last, from the final I and II in float32, so that
+    # Einthoven's and Goldberger's equations hold exactly in the network's input.
+    x = np.zeros((n_samples, len(LEADS)), dtype=np.float32)
+    for k, name in enumerate(present):
+        x[:, LEADS.index(name)] = scaled[:, k]
+    derived = tuple(name for name in DERIVED_LEADS if name in missing)
+    if derived:
+        values = derive_limb_leads(x[:, LEADS.index("I")], x[:, LEADS.index("II")])
+        for name in derived:
+            x[:, LEADS.index(name)] = values[name]
     report = PreprocessReport(
         original_fs=exam.fs, original_samples=exam.n_samples, resample_up=up, resample_down=down,
         resampled_samples=resampled.shape[0], pad_left=pad_l, pad_right=pad_r, crop_left=crop_l,
