@@ -1,0 +1,120 @@
+"""``ecgviewer import-keras MODEL.hdf5``: convert the published Keras weights to ONNX, without TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ecgviewer.errors import ModelError
+
+NAME = "import-keras"
+HELP = (
+    "Convert a Keras HDF5 model of Ribeiro et al. (2020), e.g. model.hdf5 from Zenodo record 3625017, "
+    "to ONNX (no TensorFlow needed) and install it for the viewer. The converted model carries the "
+    "paper's per-class thresholds and provenance."
+)
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL.hdf5", help="Keras model file written by model.save()")
+    parser.add_argument(
+        "--out",
+        metavar="MODEL.onnx",
+        help="where to write the ONNX model (default: the per-user models folder)",
+    )
+    parser.add_argument(
+        "--name", help="name shown in the viewer (default: 'Ribeiro et al. 2020 (<file stem>)')"
+    )
+    parser.add_argument("--provenance", help="override the provenance text (e.g. for weights you trained)")
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="only write --out; do not copy the model into the per-user models folder",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace an installed model of the same file name"
+    )
+    parser.add_argument(
+        "--check",
+        nargs=2,
+        metavar=("INPUTS.npy", "EXPECTED.npy"),
+        help="after converting, run INPUTS (N, 4096, 12) and compare with Keras's EXPECTED (N, 6)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="largest absolute difference accepted by --check (default 1e-4)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ecgviewer.model.contract import METADATA_KEY, ModelContract
+    from ecgviewer.model.keras_import import convert_keras, save_onnx, slugify
+    from ecgviewer.model.runtime import create_model
+    from ecgviewer.paths import user_models_dir
+
+    src = Path(args.model)
+    if args.no_install and not args.out:
+        raise ModelError("--no-install needs --out MODEL.onnx (otherwise the conversion would go nowhere)")
+    proto = convert_keras(src, name=args.name, provenance=args.provenance)
+    contract = ModelContract.from_json({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
+    file_name = slugify(args.name) + ".onnx" if args.name else src.stem + ".onnx"
+    installed: Path | None = None
+    if not args.no_install:
+        installed = user_models_dir() / (Path(args.out).name if args.out else file_name)
+        if (
+            installed.exists()
+            and not args.force
+            and (args.out is None or Path(args.out).resolve() != installed.resolve())
+        ):
+            raise ModelError(
+                f"{installed}: a model of that name is already installed; pass --force to "
+                "replace it, or --name to install this one under another name"
+            )
+    out = Path(args.out) if args.out else installed
+    assert out is not None
+    if out.suffix.lower() != ".onnx":
+        raise ModelError(f"{out}: the output must end in .onnx")
+    save_onnx(proto, out)
+    if installed is not None and installed.resolve() != out.resolve():
+        tmp = installed.with_name(f".{installed.name}.tmp")
+        shutil.copyfile(out, tmp)
+        tmp.replace(installed)
+    # Load it the way the viewer will, so a broken conversion fails here and not in the app.
+    model = create_model(out, prefer_cuda=False)
+    probe = model.predict(np.zeros((1, model.n_samples, model.n_leads), np.float32))
+    print(f"converted {src} → {out}")
+    print(
+        f"  model: {contract.name}, version {contract.version}, input {contract.input_name} "
+        f"(N, {model.n_samples}, {model.n_leads}) in {contract.units} at {contract.fs:g} Hz"
+    )
+    print(
+        "  thresholds: "
+        + ", ".join(f"{c} {t:g}" for c, t in zip(contract.classes, contract.thresholds, strict=True))
+    )
+    print(f"  zero input → probabilities in [{probe.min():.3f}, {probe.max():.3f}]")
+    if installed is not None:
+        print(f"  installed for the viewer: {installed}")
+    if args.check:
+        inputs = np.load(args.check[0])
+        expected = np.load(args.check[1])
+        got = model.predict(inputs)
+        if got.shape != expected.shape:
+            raise ModelError(
+                f"{args.check[1]}: shape {expected.shape} does not match the predictions {got.shape}"
+            )
+        diff = float(np.abs(got - expected).max())
+        ok = diff <= args.tolerance
+        print(
+            f"  check: max |ONNX − Keras| = {diff:.2e} over {got.shape[0]} exams "
+            f"({'within' if ok else 'ABOVE'} {args.tolerance:g})",
+            file=sys.stdout if ok else sys.stderr,
+        )
+        if not ok:
+            return 1
+    return 0
