@@ -34,15 +34,21 @@ def same_padding(length: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 class KerasConv1d(nn.Conv1d):
-    """Conv1d without bias and with TensorFlow's 'same' padding."""
+    """Conv1d without bias and with TensorFlow's 'same' padding.
+
+    Every layer of this network sees a length divisible by its stride, so the padding is
+    the same for all of them and fixed here (a static graph once exported).
+    """
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
         super().__init__(c_in, c_out, kernel, stride=stride, bias=False)
+        self.same_pad = same_padding(N_SAMPLES, kernel, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        before, after = same_padding(x.shape[-1], self.kernel_size[0], self.stride[0])
-        if before or after:
-            x = F.pad(x, (before, after))
+        if x.shape[-1] % self.stride[0]:
+            raise ValueError(f"length {x.shape[-1]} is not a multiple of the stride {self.stride[0]}")
+        if any(self.same_pad):
+            x = F.pad(x, self.same_pad)
         return super().forward(x)
 
 
