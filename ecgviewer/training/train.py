@@ -23,6 +23,7 @@ from scipy.signal import firwin
 from torch.nn import functional as F  # noqa: N812
 
 from ecgviewer.classes import CLASSES
+from ecgviewer.metrics import roc_auc
 from ecgviewer.training.architecture import RibeiroResNet
 from ecgviewer.training.data import TRAIN_FOLDS, VALID_FOLD, load_ptbxl
 
@@ -57,22 +58,6 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     # circular time shift of up to ±40 ms
     shift = int(torch.randint(-16, 17, (1,), generator=gen))
     return torch.roll(x, shift, dims=1)
-
-
-def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve (Mann–Whitney), NaN when one class is absent."""
-    pos, neg = p[y == 1], p[y == 0]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
-    ranks = np.empty(len(order))
-    ranks[order] = np.arange(1, len(order) + 1)
-    # average ranks of ties
-    allp = np.concatenate([pos, neg])
-    _, inv, counts = np.unique(allp, return_inverse=True, return_counts=True)
-    sums = np.bincount(inv, weights=ranks)
-    ranks = (sums / counts)[inv]
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
