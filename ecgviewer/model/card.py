@@ -1,0 +1,151 @@
+"""The bundled model's card: its metrics on real records it was not trained on, recomputable.
+
+:func:`card_metrics` evaluates a model on three sets of public records (``../shared/data``):
+
+- ``ptbxl_fold9_100hz``: PTB-XL fold 9 at 100 Hz (2,193 exams). The training run picked its
+  model and thresholds on this fold, so these are **tuning** figures, stated as such.
+- ``ptbxl_fold9_500hz`` / ``ptbxl_fold9_100hz_same``: the 81 fold-9 exams that also exist as
+  the original 500 Hz WFDB records, read at 500 Hz and, for comparison, the same exams at 100 Hz.
+  Thresholds were fixed on fold 9 beforehand; the point is the gap between the two rates.
+- ``challenge2021_external``: the PhysioNet Challenge 2021 records from other hospitals
+  (CPSC, Chapman-Shaoxing/Ningbo, Georgia, PTB), labels from their ``#Dx`` SNOMED codes; the
+  PTB-XL ("HR") records among them are left out because PTB-XL trained the model.
+
+A test recomputes these from the committed model so the card cannot drift from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ecgviewer.classes import CLASSES
+from ecgviewer.exam import Exam
+from ecgviewer.io import open_exams, read_exam
+from ecgviewer.labels import labels_from_exam
+from ecgviewer.metrics import binary_scores, roc_auc, threshold
+from ecgviewer.model.runtime import EcgModel
+from ecgviewer.preprocess import to_model_input
+
+SETS = ("ptbxl_fold9_100hz", "ptbxl_fold9_500hz", "ptbxl_fold9_100hz_same", "challenge2021_external")
+DIGITS = 4
+
+
+def _ptbxl_labels(data: Path) -> dict[int, tuple[int, np.ndarray]]:
+    out = {}
+    with open(data / "ptbxl" / "labels.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            out[int(row["ecg_id"])] = (int(row["strat_fold"]), np.array([int(row[c]) for c in CLASSES]))
+    return out
+
+
+def _inputs(exams: Sequence[Exam] | list[Exam]) -> np.ndarray:
+    return np.stack([to_model_input(e)[0] for e in exams])
+
+
+def load_sets(data: Path, names: Sequence[str] = SETS) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+    """Each set as (x (N, 4096, 12) model input, y (N, 6) 0/1, exam ids)."""
+    labels = _ptbxl_labels(data)
+    out: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+    records500 = sorted((data / "ptbxl" / "records500").glob("*_hr.hea"))
+    ids500 = [int(p.stem.split("_")[0]) for p in records500]
+    if {"ptbxl_fold9_100hz", "ptbxl_fold9_100hz_same"} & set(names):
+        with open_exams(data / "ptbxl" / "ptbxl100_train.h5") as exams:
+            ids = [int(exams.header(i).exam_id) for i in range(len(exams))]
+            if "ptbxl_fold9_100hz" in names:
+                rows = [i for i, e in enumerate(ids) if labels[e][0] == 9]
+                out["ptbxl_fold9_100hz"] = (_inputs([exams[i] for i in rows]),
+                                            np.stack([labels[ids[i]][1] for i in rows]),
+                                            [str(ids[i]) for i in rows])
+            if "ptbxl_fold9_100hz_same" in names:
+                pos = {e: i for i, e in enumerate(ids)}
+                out["ptbxl_fold9_100hz_same"] = (_inputs([exams[pos[e]] for e in ids500]),
+                                                 np.stack([labels[e][1] for e in ids500]),
+                                                 [str(e) for e in ids500])
+    if "ptbxl_fold9_500hz" in names:
+        out["ptbxl_fold9_500hz"] = (_inputs([read_exam(p) for p in records500]),
+                                    np.stack([labels[e][1] for e in ids500]), [str(e) for e in ids500])
+    if "challenge2021_external" in names:
+        headers = sorted(p for p in (data / "wfdb" / "challenge2021").rglob("*.hea")
+                         if not p.name.startswith("HR"))
+        exams = [read_exam(p) for p in headers]
+        y = []
+        for exam in exams:
+            ls = labels_from_exam(exam)
+            y.append(np.zeros(len(CLASSES), int) if ls is None else np.clip(ls.values[0], 0, 1))
+        out["challenge2021_external"] = (_inputs(exams), np.stack(y), [e.exam_id for e in exams])
+    return out
+
+
+def _clean(value: float) -> float | None:
+    return None if not np.isfinite(value) else round(float(value), DIGITS)
+
+
+def set_metrics(y: np.ndarray, p: np.ndarray, thresholds: Sequence[float]) -> dict:
+    """Per-class precision, recall, specificity, F1, AUROC, positives; macro F1/AUROC over defined classes."""
+    decisions = threshold(p, thresholds)
+    scores = binary_scores(y, decisions)
+    per_class = {}
+    for k, cls in enumerate(CLASSES):
+        per_class[cls] = {
+            "positives": int(y[:, k].sum()),
+            "precision": _clean(scores["precision"][k]),
+            "recall": _clean(scores["recall"][k]),
+            "specificity": _clean(scores["specificity"][k]),
+            "f1": _clean(scores["f1"][k]),
+            "auroc": _clean(roc_auc(y[:, k], p[:, k])),
+        }
+    f1 = [v["f1"] for v in per_class.values() if v["f1"] is not None and v["positives"]]
+    auc = [v["auroc"] for v in per_class.values() if v["auroc"] is not None]
+    return {"n_exams": len(y), "classes": per_class,
+            "macro_f1": _clean(np.mean(f1)) if f1 else None,
+            "macro_auroc": _clean(np.mean(auc)) if auc else None}
+
+
+def card_metrics(model: EcgModel, data: Path, names: Sequence[str] = SETS,
+                 progress: Callable[[str], None] | None = None) -> dict:
+    """Recompute the card's metrics of ``model`` on the public records in ``data`` (``../shared/data``)."""
+    out: dict = {}
+    probabilities = {}
+    for name, (x, y, _ids) in load_sets(data, names).items():
+        if progress:
+            progress(f"{name}: {len(x)} exams")
+        probabilities[name] = model.predict(x, batch_size=64)
+        out[name] = set_metrics(y, probabilities[name], model.contract.thresholds)
+    if {"ptbxl_fold9_500hz", "ptbxl_fold9_100hz_same"} <= probabilities.keys():
+        p500, p100 = probabilities["ptbxl_fold9_500hz"], probabilities["ptbxl_fold9_100hz_same"]
+        thr = np.asarray(model.contract.thresholds)
+        out["rate_gap_500_vs_100hz"] = {
+            "n_exams": len(p500),
+            "mean_abs_probability_difference": _clean(np.mean(np.abs(p500 - p100))),
+            "max_abs_probability_difference": _clean(np.max(np.abs(p500 - p100))),
+            "decision_agreement": _clean(np.mean((p500 > thr) == (p100 > thr))),
+        }
+    return out
+
+
+def metrics_table(metrics: dict) -> str:
+    """The card's Markdown table: one block per set, one row per class."""
+    lines = []
+    for name, m in metrics.items():
+        if "classes" not in m:
+            continue
+        lines.append(f"**{name}** ({m['n_exams']} exams; macro F1 {m['macro_f1']}, "
+                     f"macro AUROC {m['macro_auroc']})")
+        lines.append("")
+        lines.append("| class | positives | precision | recall | specificity | F1 | AUROC |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for cls, v in m["classes"].items():
+            cells = [v[k] if v[k] is not None else "undef." for k in
+                     ("precision", "recall", "specificity", "f1", "auroc")]
+            lines.append(f"| {cls} | {v['positives']} | " + " | ".join(str(c) for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def dumps(metrics: dict) -> str:
+    return json.dumps(metrics, indent=1, sort_keys=True)
