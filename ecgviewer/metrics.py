@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
-from scipy import stats
 
 from ecgviewer.classes import CLASSES
 
@@ -281,6 +280,8 @@ def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *,
         "chi-square", or "no discordant exams" with p = 1), "p_exact", "p_chi2" (the paper's,
         uncorrected χ², NaN when b + c = 0).
     """
+    from scipy import stats  # imported here: keeps `import ecgviewer.metrics` light
+
     t, _ = _as_2d(y_true)
     a, _ = _as_2d(pred_a)
     bb, _ = _as_2d(pred_b)
@@ -351,6 +352,8 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
     n_pos, n_neg = int(t.sum()), int((~t).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
+    from scipy import stats
+
     ranks = stats.rankdata(s)
     return float((ranks[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
