@@ -42,6 +42,7 @@ __all__ = [
     "cohen_kappa",
     "confusion_counts",
     "evaluate",
+    "evaluate_sets",
     "mcnemar",
     "pr_curve",
     "precision_recall_curve",
@@ -523,4 +524,49 @@ def evaluate(reference: np.ndarray, raters: Mapping[str, np.ndarray], *,
     unknown = int((ref < 0).sum())
     if unknown:
         ev.notes.append(f"{unknown} reference labels unknown: those exams left out of their class")
+    return ev
+
+
+def evaluate_sets(keys: Sequence[tuple[str | None, int]], reference, labelsets: Sequence = (), *,
+                  decisions: np.ndarray | None = None, probabilities: np.ndarray | None = None,
+                  thresholds: Sequence[float] | None = None, model_name: str = "Model",
+                  n_resamples: int = 1000, seed: int = 123, progress=None) -> Evaluation:
+    """The comparison over an opened set of exams (the viewer's "Set statistics").
+
+    Args:
+        keys: M exams as ``(exam_id, index)`` (e.g. from an ExamSet's headers).
+        reference: the :class:`~ecgviewer.labels.LabelSet` scored against (gold standard).
+        labelsets: other LabelSets to score (annotators); each aligned to ``keys``.
+        decisions: (M, 6) the model's decisions (-1 where not run), or None.
+        probabilities: (M, 6) the model's probabilities (NaN where not run), or None; with
+            ``thresholds`` they give the decisions when ``decisions`` is None.
+        model_name: the model's column name.
+
+    Exams without a reference row are unknown and left out; the Evaluation's notes count them.
+    """
+    ref = reference.align(keys)
+    raters: dict[str, np.ndarray] = {}
+    probs: dict[str, np.ndarray] = {}
+    if decisions is None and probabilities is not None:
+        if thresholds is None:
+            raise ValueError("probabilities without decisions need thresholds")
+        p = np.asarray(probabilities, dtype=np.float64)
+        decisions = threshold(np.nan_to_num(p, nan=-1.0), thresholds)
+        decisions[~np.isfinite(p)] = -1
+    if decisions is not None:
+        raters[model_name] = np.asarray(decisions)
+        if probabilities is not None:
+            probs[model_name] = np.asarray(probabilities, dtype=np.float64)
+    for ls in labelsets:
+        if ls is reference:
+            continue
+        name = ls.name
+        if name in raters:  # e.g. the model "DNN" and the paper's dnn.csv
+            name = f"{name} ({ls.source.name})" if ls.source is not None else f"{name} (labels)"
+        raters[name] = ls.align(keys)
+    ev = evaluate(ref, raters, probabilities=probs, reference_name=reference.name,
+                  n_resamples=n_resamples, seed=seed, progress=progress)
+    missing = int((ref < 0).all(axis=1).sum())
+    if missing:
+        ev.notes.insert(0, f"{missing} of {len(keys)} exams have no {reference.name} row (left out)")
     return ev

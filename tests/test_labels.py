@@ -253,3 +253,24 @@ def test_labelset_validation_and_align() -> None:
     aligned = ls.align([("c", 0), ("zz", 1), ("a", 2)])
     assert aligned[0].tolist() == [0, 0, 1, 0, 0, 0] and aligned[1].tolist() == [-1] * 6
     assert "3 exams" in ls.describe()
+
+
+def test_compare_exam_side_by_side(shared_data: Path) -> None:
+    from ecgviewer.labels import compare_exam
+
+    found = discover_labels(shared_data / "code-test" / "exams" / "pacient_2.hdf5")
+    gold = found[0]
+    row = gold.values[1]  # pacient_2 = row 1: LBBB
+    assert _classes(row) == {"LBBB"}
+    model = row.copy()
+    model[4] = 1  # the model adds AF
+    cmp = compare_exam("pacient_2", 0, found, decisions=model, probabilities=np.full(6, 0.5),
+                       model_name="DNN")
+    assert cmp.columns[:2] == ("DNN", "Gold standard") and cmp.reference == "Gold standard"
+    assert cmp.values.shape == (6, 8)
+    assert cmp.disagrees[:, 0].tolist() == [False, False, False, False, True, False]
+    assert not cmp.disagrees[:, 1].any() and cmp.model_agrees is False
+    # no label source knows this exam: no reference, nothing highlighted
+    lonely = compare_exam("elsewhere", 0, [load_label_file(shared_data / "hdf5" / "sph" / "metadata.csv")],
+                          decisions=model)
+    assert lonely.columns == ("Model",) and lonely.reference is None and lonely.model_agrees is None

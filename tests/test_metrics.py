@@ -227,3 +227,19 @@ def test_evaluate_with_probabilities_and_undefined_class() -> None:
     assert ev.curves["M"][3].note.startswith("undefined")
     with pytest.raises(ValueError, match="shape"):
         evaluate(gold, {"X": np.zeros((3, 6))})
+
+
+def test_evaluate_sets_for_an_opened_set(shared_data: Path) -> None:
+    from ecgviewer.labels import discover_labels
+    from ecgviewer.metrics import evaluate_sets
+
+    found = discover_labels(shared_data / "code-test" / "exams" / "pacient_1.hdf5")
+    keys = [(f"pacient_{i}", 0) for i in range(1, 11)]  # the ten single-exam files
+    prob = np.load(shared_data / "code-test" / "published" / "other_seeds" / "model_1.npy")[:10]
+    ev = evaluate_sets(keys, found[0], found, probabilities=prob,
+                       thresholds=[0.124, 0.07, 0.05, 0.278, 0.390, 0.174], model_name="DNN", n_resamples=50)
+    assert ev.n_exams == 10 and ev.raters[0] == "DNN" and "Gold standard" not in ev.raters
+    assert len(ev.raters) == 7  # the model and six annotator files
+    assert ev.raters[-1] == "DNN (dnn.csv)"  # the paper's file, renamed beside the model
+    for m in ("precision", "recall", "f1"):  # the thresholded model is dnn.csv
+        np.testing.assert_array_equal(ev.scores["DNN"][m], ev.scores["DNN (dnn.csv)"][m])
