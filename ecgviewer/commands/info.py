@@ -66,6 +66,10 @@ def _shown(path: Path | None, base: Path) -> str:
         return str(path)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     n_exams = n_files = n_failed = n_no_ecg = 0
@@ -105,11 +109,11 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     n_failed += 1
                     print(f"error: {err}", file=sys.stderr)
-    summary = f"{n_exams} exams in {n_files} files"
+    summary = f"{_count(n_exams, 'exam')} in {_count(n_files, 'file')}"
     if n_no_ecg:
-        summary += f"; {n_no_ecg} files hold no ECG"
+        summary += f"; {_count(n_no_ecg, 'file')} " + ("holds" if n_no_ecg == 1 else "hold") + " no ECG"
     if n_failed:
-        summary += f"; {n_failed} files could not be read (see above)"
+        summary += f"; {_count(n_failed, 'file')} could not be read (see above)"
     print(summary, file=sys.stderr)
     return 1 if n_failed else 0
 

@@ -284,6 +284,8 @@ class CsvSource:
             start += 1
         rows = lines[start:]
         data = "\n".join(rows)
+        if not data.strip():
+            raise ExamReadError(self.path, "zero-length record (a header but no rows of samples)")
         if self.decimal_comma:
             data = data.replace(",", ".")
         try:
