@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
     ap.add_argument("--run", type=Path, default=Path("runs/bundled"), help="checkpoints and logs")
     ap.add_argument("--epochs", type=int, default=10, help="upper bound; the time budget usually ends first")
-    ap.add_argument("--max-minutes", type=float, default=75.0, help="training time budget (the LR schedule spans it)")
+    ap.add_argument("--max-minutes", type=float, default=75.0,
+                    help="training time budget (the LR schedule spans it)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=20200101)
