@@ -410,7 +410,7 @@ def _electrode_noise(fs: float, n: int, seed: int, scale: float, resp_hz: float
         amp = rng.choice([-1, 1]) * rng.uniform(0.25, 0.9)
         tau, f_w = rng.uniform(0.25, 0.8), rng.uniform(1.0, 3.0)
         d = t - tm
-        rise = 1.0 / (1.0 + np.exp(-d / 0.012))
+        rise = 0.5 * (1.0 + np.tanh(d / 0.024))  # logistic, 12 ms
         dd = np.maximum(d, 0.0)
         noise[:, e] += amp * rise * np.exp(-dd / tau) * (1.0 + 0.4 * np.sin(2 * np.pi * f_w * dd))
         motion = {"electrode": ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")[e],
@@ -474,6 +474,8 @@ def synth_exam(findings: Iterable[str] = (), *, fs: float = 500.0, duration_s: f
     n = round(fs * float(duration_s))
     if n < 2:
         raise ValueError(f"duration_s {duration_s:g} s at {fs:g} Hz gives no samples")
+    if not noise >= 0:
+        raise ValueError(f"noise must be 0 (clean) or a positive scale, got {noise}")
     seed = int(seed)
     patient = _draw_patient(names, seed, heart_rate)
     vcg, beats, info = _heart_vcg(patient, names, fs, n, seed)
@@ -615,9 +617,7 @@ def write_hdf5_code(path: str | Path, n_exams: int, *, seed: int = 0, n_distinct
     pad = (_CODE_SAMPLES - n_win) // 2
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with h5py.File(tmp, "w") as h5:
             ds = h5.create_dataset("tracings", shape=(n_exams, _CODE_SAMPLES, 12), dtype="float32",
@@ -641,8 +641,8 @@ def write_hdf5_code(path: str | Path, n_exams: int, *, seed: int = 0, n_distinct
         tmp.unlink(missing_ok=True)
     if labels_csv is not None:
         labels_csv = Path(labels_csv)
-        fd, tmp_csv = tempfile.mkstemp(prefix=f".{labels_csv.name}-", dir=labels_csv.parent)
-        with os.fdopen(fd, "w", newline="") as fh:
+        tmp_csv = labels_csv.with_name(f".{labels_csv.name}.{os.getpid()}.tmp")
+        with open(tmp_csv, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["exam_id", *CLASSES])
             for i in range(n_exams):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
 from ecgviewer.classes import CLASSES
@@ -361,3 +363,22 @@ def test_hdf5_code_layout(tmp_path: Path) -> None:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 40 and list(rows[0]) == ["exam_id", *CLASSES]
     assert rows[2]["RBBB"] == "1" and rows[0]["RBBB"] == "0" and rows[5]["AF"] == "1"
+
+
+_VALID_COMBINATIONS = [(), ("1dAVb",), ("RBBB",), ("LBBB",), ("SB",), ("AF",), ("ST",), ("AF", "RBBB"),
+                       ("AF", "LBBB"), ("1dAVb", "LBBB"), ("1dAVb", "SB", "RBBB"), ("1dAVb", "ST")]
+
+
+@settings(max_examples=25, deadline=None)
+@given(findings=st.sampled_from(_VALID_COMBINATIONS), seed=st.integers(0, 2**31 - 1),
+       fs=st.sampled_from([250.0, 400.0, 500.0, 1000.0]), duration_s=st.sampled_from([7.0, 10.0]),
+       noise=st.floats(0.0, 3.0))
+def test_any_sensible_exam_is_well_formed(findings, seed, fs, duration_s, noise) -> None:
+    exam = synth_exam(findings, seed=seed, fs=fs, duration_s=duration_s, noise=noise)
+    x = exam.signal_mv
+    assert x.shape == (round(fs * duration_s), 12) and np.isfinite(x).all()
+    assert np.abs(x).max() < 8.0  # mV, even with an electrode motion artefact at noise 3
+    np.testing.assert_array_equal(x[:, 2], x[:, 1] - x[:, 0])
+    assert exam.raw_labels["synthetic"] == sorted(findings)
+    expected_beats = duration_s * exam.meta["heart_rate_bpm"] / 60
+    assert abs(len(exam.meta["qrs_onsets_s"]) - expected_beats) <= 2.5
