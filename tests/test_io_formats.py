@@ -250,3 +250,14 @@ def test_suffixes_and_dialog_filter() -> None:
         assert s in SUPPORTED_SUFFIXES
         assert f"*{s}" in FILE_DIALOG_FILTER
     assert FILE_DIALOG_FILTER.startswith("ECG files (")
+
+
+@pytest.mark.parametrize("fmt", ["80", "32", "212", "24"])
+def test_wfdb_other_formats_match_the_wfdb_package(tmp_path: Path, fmt: str) -> None:
+    sig = ecg_like(500, 1) * 0.5
+    gain = 100.0 if fmt == "80" else 1000.0
+    hea = write_wfdb(tmp_path, f"f{fmt}", sig, 500, fmt=fmt, gain=gain)
+    exam = read_exam(hea)
+    ref = wfdb.rdrecord(str(hea.with_suffix(""))).p_signal.astype(np.float32)
+    np.testing.assert_array_equal(exam.signal_mv, ref)
+    np.testing.assert_allclose(exam.signal_mv, sig, atol=0.6 / gain)

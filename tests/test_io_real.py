@@ -148,3 +148,14 @@ def test_info_lists_labels_and_report(shared_data: Path, capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert re.search(r"S0001\s+wfdb\s+1000 Hz\s+38\.40 s\s+12 leads .*81 y F\s+dx=251146004,426783006", out)
     assert "Resampled 1000 Hz → 400 Hz (polyphase, ×2/5)" in out and "Cropped to 4096 samples" in out
+
+
+def test_fast_wfdb_reader_matches_the_wfdb_package(shared_data: Path) -> None:
+    import wfdb
+
+    every_7th = sorted((shared_data / "wfdb").rglob("*.hea"))[::7]
+    heas = [*every_7th, shared_data / "ptbxl/records500/00204_hr.hea"]
+    for hea in heas:
+        exam = read_exam(hea)
+        ref = wfdb.rdrecord(str(hea.with_suffix(""))).p_signal.astype(np.float32)
+        assert np.array_equal(exam.signal_mv, ref), hea

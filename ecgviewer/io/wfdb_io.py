@@ -12,6 +12,7 @@ import math
 import re
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -109,6 +110,74 @@ def _sex(text: str | None) -> str | None:
     return None
 
 
+_FAST_DTYPES: dict[str, tuple[str, int]] = {  # format: (numpy dtype, value added), invalid → NaN
+    "16": ("<i2", 0), "61": (">i2", 0), "32": ("<i4", 0), "80": ("u1", -128), "160": ("<u2", -32768),
+}
+_INVALID: dict[str, int] = {"16": -32768, "61": -32768, "32": -(2**31), "80": -128, "160": -32768}
+_FMT_RE = re.compile(r"^(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?$")
+_GAIN_RE = re.compile(r"^([-+\d.eE]+)(?:\(([-+\d]+)\))?(?:/(\S+))?$")
+
+
+def _fast_header(path: Path) -> SimpleNamespace | None:
+    """Parse a single-segment WFDB header without the ``wfdb`` package (which is slow at it).
+
+    Returns None when the header is unusual (multi-segment, odd fields): the caller then
+    falls back to :func:`wfdb.rdheader`.
+    """
+    try:
+        text = path.read_text(encoding="latin-1")
+    except OSError:
+        return None
+    comments: list[str] = []
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            comments.append(line[1:].strip())
+        elif line:
+            lines.append(line.split("#", 1)[0].strip())
+    if not lines:
+        return None
+    rec = lines[0].split()
+    if len(rec) < 2 or "/" in rec[0] or not rec[1].isdigit():
+        return None
+    n_sig = int(rec[1])
+    try:
+        fs = float(rec[2].split("/")[0].split("(")[0]) if len(rec) > 2 else 250.0
+        sig_len = int(rec[3]) if len(rec) > 3 else None
+    except ValueError:
+        return None
+    sig_lines = lines[1:1 + n_sig]
+    if len(sig_lines) != n_sig:
+        return None
+    h = SimpleNamespace(fs=fs, n_sig=n_sig, sig_len=sig_len, comments=comments, n_seg=None, file_name=[],
+                        fmt=[], samps_per_frame=[], skew=[], byte_offset=[], adc_gain=[], baseline=[],
+                        units=[], sig_name=[])
+    for line in sig_lines:
+        t = line.split()
+        m = _FMT_RE.match(t[1]) if len(t) > 1 else None
+        if m is None:
+            return None
+        g = _GAIN_RE.match(t[2]) if len(t) > 2 else None
+        if len(t) > 2 and g is None:
+            return None
+        try:
+            gain = float(g.group(1)) if g else 0.0
+            adc_zero = int(t[4]) if len(t) > 4 else 0
+        except ValueError:
+            return None
+        h.file_name.append(t[0])
+        h.fmt.append(m.group(1))
+        h.samps_per_frame.append(int(m.group(2) or 1))
+        h.skew.append(int(m.group(3) or 0))
+        h.byte_offset.append(int(m.group(4) or 0))
+        h.adc_gain.append(gain or 200.0)
+        h.baseline.append(int(g.group(2)) if g and g.group(2) is not None else adc_zero)
+        h.units.append(g.group(3) if g and g.group(3) else None)
+        h.sig_name.append(" ".join(t[8:]) if len(t) > 8 else f"ch{len(h.sig_name) + 1}")
+    return h
+
+
 class WfdbSource:
     """One WFDB record (one exam)."""
 
@@ -123,10 +192,13 @@ class WfdbSource:
                                       "is missing beside it")
         check_nonempty_file(self.path)
         self.record_name = str(self.path.with_suffix(""))
-        try:
-            h = wfdb.rdheader(self.record_name)
-        except Exception as err:  # wfdb raises many types for bad headers
-            raise ExamReadError(self.path, f"not a valid WFDB header: {err}") from None
+        h = _fast_header(self.path)
+        if h is None:
+            try:
+                h = wfdb.rdheader(self.record_name)
+            except Exception as err:  # wfdb raises many types for bad headers
+                raise ExamReadError(self.path, f"not a valid WFDB header: {err}") from None
+        self._h = h
         self.notes: list[str] = []
         if h.fs is None:
             raise ExamReadError(self.path, "the header gives no sampling rate")
@@ -210,14 +282,16 @@ class WfdbSource:
     def read(self, index: int = 0) -> Exam:
         if index != 0:
             raise IndexError(f"{self.path}: exam {index} out of range (0–0)")
-        try:
-            rec = wfdb.rdrecord(self.record_name, channels=self.columns, physical=True)
-        except FileNotFoundError as err:
-            raise ExamReadError(self.path, f"signal file missing: {err.filename or err}") from None
-        except Exception as err:
-            raise ExamReadError(self.path, f"cannot read the samples (truncated or damaged signal file?): "
-                                           f"{err}") from None
-        samples = rec.p_signal
+        samples = self._read_fast()
+        if samples is None:
+            try:
+                rec = wfdb.rdrecord(self.record_name, channels=self.columns, physical=True)
+            except FileNotFoundError as err:
+                raise ExamReadError(self.path, f"signal file missing: {err.filename or err}") from None
+            except Exception as err:
+                raise ExamReadError(self.path, f"cannot read the samples (truncated or damaged signal "
+                                               f"file?): {err}") from None
+            samples = rec.p_signal
         if samples is None:
             raise ExamReadError(self.path, "no samples read")
         if self.n_samples and samples.shape[0] != self.n_samples:
@@ -229,6 +303,33 @@ class WfdbSource:
         return Exam(signal_mv=signal, fs=self.fs, leads=self.leads, exam_id=self.path.stem, source=self.path,
                     format=self.format, index=0, age=self.age, sex=self.sex, recorded=self.recorded,
                     raw_labels=raw_labels, notes=list(self.notes), meta=meta)
+
+    def _read_fast(self) -> np.ndarray | None:
+        """Physical samples (samples, kept channels) for the common case of one interleaved file in
+        a byte-aligned format (16, 61, 32, 80, 160), no skew, one sample per frame; else None."""
+        h = self._h
+        if self.multi_segment or not isinstance(h, SimpleNamespace) or len(set(h.file_name)) != 1:
+            return None
+        fmts = set(h.fmt)
+        if len(fmts) != 1 or (fmt := fmts.pop()) not in _FAST_DTYPES or set(h.samps_per_frame) != {1} \
+                or any(h.skew) or len(set(h.byte_offset)) != 1:
+            return None
+        dtype, shift = _FAST_DTYPES[fmt]
+        n = self.n_samples * h.n_sig
+        try:
+            raw = np.fromfile(self.path.parent / h.file_name[0], dtype=dtype, count=n,
+                              offset=h.byte_offset[0])
+        except OSError as err:
+            raise ExamReadError(self.path, f"cannot read the signal file: {err}") from None
+        if raw.size != n:
+            raise ExamReadError(self.path, f"truncated record: {raw.size // h.n_sig} samples read, "
+                                           f"the header says {self.n_samples}")
+        digital = raw.reshape(self.n_samples, h.n_sig)[:, self.columns].astype(np.int64) + shift
+        gain = np.asarray(h.adc_gain, dtype=np.float64)[self.columns]
+        base = np.asarray(h.baseline, dtype=np.float64)[self.columns]
+        physical = (digital - base) / gain
+        physical[digital == _INVALID[fmt]] = np.nan
+        return physical
 
     def close(self) -> None:
         pass
