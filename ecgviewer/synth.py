@@ -286,6 +286,15 @@ def _ventricular_template(p: _Patient, conduction: str) -> np.ndarray:
     return out
 
 
+def _tall_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for a tall ``a`` (n, k) with small k, as k multiply-adds: no BLAS threads to wake
+    for a product this thin (the BLAS call costs more than the arithmetic on a busy machine)."""
+    out = np.multiply.outer(a[:, 0], b[0])
+    for j in range(1, a.shape[1]):
+        out += np.multiply.outer(a[:, j], b[j])
+    return out
+
+
 def _add_waves(vcg: np.ndarray, t0: float, fs: float, waves: np.ndarray) -> None:
     """Add waves (rows: centre ms, sigma_l ms, sigma_r ms, X, Y, Z) at time t0 (s) to vcg (n, 3)."""
     c = t0 + waves[:, 0] / 1000.0
@@ -299,7 +308,7 @@ def _add_waves(vcg: np.ndarray, t0: float, fs: float, waves: np.ndarray) -> None
     d = tt[None, :] - c[:, None]
     sig = np.where(d < 0, sl[:, None], sr[:, None])
     g = np.exp(-0.5 * (d / sig) ** 2)
-    vcg[i0:i1] += g.T @ waves[:, 3:]
+    vcg[i0:i1] += _tall_matmul(g.T, waves[:, 3:])
 
 
 def _heart_vcg(p: _Patient, findings: list[str], fs: float, n: int, seed: int
@@ -368,40 +377,48 @@ def _fibrillatory_waves(t: np.ndarray, seed: int) -> np.ndarray:
     return w1[:, None] * v1 + w2[:, None] * v2
 
 
+def _sinusoids(t: np.ndarray, terms: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(n, k) = sum over (hz, amp (k,), phase (k,)) of amp * sin(2π hz t + phase), as one product."""
+    w = 2 * np.pi * np.outer(t, [hz for hz, _, _ in terms])
+    basis = np.concatenate([np.sin(w), np.cos(w)], axis=1)
+    coef = np.concatenate([[a * np.cos(p) for _, a, p in terms], [a * np.sin(p) for _, a, p in terms]])
+    return _tall_matmul(basis, coef)
+
+
 def _electrode_noise(fs: float, n: int, seed: int, scale: float, resp_hz: float
                      ) -> tuple[np.ndarray, dict]:
     """Noise potentials (n, 9) in mV at RA, LA, LL, V1..V6, and a description."""
     rng = np.random.default_rng([seed, 3])
     t = np.arange(n) / fs
     mains_hz = 50.0 if rng.random() < 0.5 else 60.0
-    noise = np.zeros((n, 9))
     # Baseline wander: respiration (impedance changes) and slow drift.
     resp_amp = rng.uniform(0.01, 0.09, 9)
     resp_phase = rng.uniform(0, 2 * np.pi, 9)
-    noise += resp_amp * np.sin(2 * np.pi * resp_hz * t[:, None] + resp_phase)
+    sines = [(resp_hz, resp_amp, resp_phase)]
+    noise = np.zeros((n, 9))
     noise += (rng.uniform(0.01, 0.06, 9)[:, None] * _smooth_noise(rng, t, 3.0, 9)).T
     # Muscle: broadband 20-150 Hz, more on the limb electrodes, sometimes a burst.
     hi = min(150.0, 0.45 * fs)
     sos = butter(2, [20.0, hi], btype="bandpass", fs=fs, output="sos")
-    white = rng.normal(size=(n, 9))
-    emg = sosfilt(sos, white, axis=0)
-    emg /= max(float(emg.std()), 1e-12)
+    emg = sosfilt(sos, rng.standard_normal((n, 9), dtype=np.float64), axis=0)
+    emg *= 1.0 / max(float(emg.std()), 1e-12)
     emg_rms = np.r_[rng.uniform(0.002, 0.009, 3), rng.uniform(0.0015, 0.005, 6)]
-    envelope = np.ones((n, 9))
+    emg *= emg_rms
     burst = None
     if rng.random() < 0.4:
         e = int(rng.integers(0, 3))
         centre, width = rng.uniform(0, n / fs), rng.uniform(0.4, 1.5)
         bump = np.exp(-0.5 * ((t - centre) / (width / 2.5)) ** 2)
-        envelope[:, e] += rng.uniform(2.0, 5.0) * bump
+        emg[:, e] *= 1.0 + rng.uniform(2.0, 5.0) * bump
         burst = {"electrode": ("RA", "LA", "LL")[e], "time_s": round(centre, 2)}
-    noise += emg * emg_rms * envelope
+    noise += emg
     # Mains: mostly common-mode (rejected); what leaks is a differential residue.
     mains_amp = rng.uniform(0.0, 0.012, 9)
     mains_phase = rng.normal(0.0, 0.3, 9)
     for h, rel in ((1, 1.0), (2, 0.12), (3, 0.3)):
         if h * mains_hz < 0.45 * fs:
-            noise += rel * mains_amp * np.sin(2 * np.pi * h * mains_hz * t[:, None] + h * mains_phase)
+            sines.append((h * mains_hz, rel * mains_amp, h * mains_phase))
+    noise += _sinusoids(t, sines)
     # Electrode motion: a step that the amplifier's high-pass lets decay, with a wobble.
     motion = None
     if rng.random() < 0.33:
@@ -409,19 +426,21 @@ def _electrode_noise(fs: float, n: int, seed: int, scale: float, resp_hz: float
         tm = rng.uniform(0.5, max(n / fs - 1.0, 0.6))
         amp = rng.choice([-1, 1]) * rng.uniform(0.25, 0.9)
         tau, f_w = rng.uniform(0.25, 0.8), rng.uniform(1.0, 3.0)
-        d = t - tm
+        i0 = max(int((tm - 0.2) * fs), 0)  # the logistic rise is 1e-7 of its height 0.2 s earlier
+        d = t[i0:] - tm
         rise = 0.5 * (1.0 + np.tanh(d / 0.024))  # logistic, 12 ms
         dd = np.maximum(d, 0.0)
-        noise[:, e] += amp * rise * np.exp(-dd / tau) * (1.0 + 0.4 * np.sin(2 * np.pi * f_w * dd))
+        noise[i0:, e] += amp * rise * np.exp(-dd / tau) * (1.0 + 0.4 * np.sin(2 * np.pi * f_w * dd))
         motion = {"electrode": ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")[e],
                   "time_s": round(float(tm), 2), "amplitude_mv": round(float(amp), 2)}
     info = {"mains_hz": mains_hz, "emg_burst": burst, "electrode_motion": motion}
-    return noise * scale, info
+    noise *= scale
+    return noise, info
 
 
 def _to_leads(vcg: np.ndarray, electrode_noise: np.ndarray | None) -> np.ndarray:
     """(n, 12) float32 leads in :data:`LEADS` order; III, aVR, aVL, aVF derived exactly in float32."""
-    ind = vcg @ _DOWER.T  # (n, 8): I, II, V1..V6
+    ind = _tall_matmul(vcg, _DOWER.T)  # (n, 8): I, II, V1..V6
     if electrode_noise is not None:
         ra, la, ll = electrode_noise[:, 0], electrode_noise[:, 1], electrode_noise[:, 2]
         wct = (ra + la + ll) / 3.0
