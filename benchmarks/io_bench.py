@@ -41,11 +41,20 @@ from ecgviewer.preprocess import to_model_input  # noqa: E402
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
+
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 t0 = time.perf_counter()
 from ecgviewer.io import open_exams
 t_import = time.perf_counter() - t0
 path = sys.argv[1]
-out = {"import_s": t_import}
+out = {"import_s": t_import, "rss_after_import_mb": rss_mb()}
 if path != "-":
     t0 = time.perf_counter()
     exams = open_exams(path)
@@ -62,6 +71,7 @@ if path != "-":
     t0 = time.perf_counter()
     exams.index_of(exams.header(len(exams) - 1).exam_id)
     out["index_of_s"] = time.perf_counter() - t0
+    out["rss_after_reads_mb"] = rss_mb()
     exams.close()
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
@@ -159,6 +169,9 @@ def main() -> None:
         print(f"  peak RSS:                  {result['peak_rss_mb']:8.1f} MB  (baseline: a process that only "
               f"imports ecgviewer.io: {baseline['peak_rss_mb']:.1f} MB, +{extra:.1f} MB; "
               f"the file is {size_gb * 1e3:.0f} MB)")
+        grown = result["rss_after_reads_mb"] - result["rss_after_import_mb"]
+        print(f"  resident memory after import {result['rss_after_import_mb']:.1f} MB, after opening and "
+              f"reading 100 exams {result['rss_after_reads_mb']:.1f} MB (+{grown:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """WFDB records (PhysioNet): a ``.hea`` header with its ``.dat`` or ``.mat`` signal file(s).
 
-Samples are read with the ``wfdb`` package in physical units (the header's gains and
+Headers and the byte-aligned formats (16, 61, 32, 80, 160: nearly every ECG database) are
+read directly with numpy, bit-identical to the ``wfdb`` package and much faster; other formats
+and multi-segment records go through ``wfdb``. Samples are in physical units (the header's gains and
 baselines) and converted to mV from each channel's units. Header comments ``#Age``, ``#Sex``
 and ``#Dx`` (PhysioNet/CinC Challenge) are kept: ``exam.raw_labels = {"dx": [...]}`` holds
 the Dx codes as strings, exactly as written; other comments go to ``exam.meta``.
@@ -16,7 +18,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-import wfdb
 
 from ecgviewer.errors import ExamReadError
 from ecgviewer.exam import Exam, ExamHeader
@@ -195,6 +196,8 @@ class WfdbSource:
         h = _fast_header(self.path)
         if h is None:
             try:
+                import wfdb  # imported only when needed: it is slow to import
+
                 h = wfdb.rdheader(self.record_name)
             except Exception as err:  # wfdb raises many types for bad headers
                 raise ExamReadError(self.path, f"not a valid WFDB header: {err}") from None
@@ -230,7 +233,7 @@ class WfdbSource:
             self.to_mv.append(factor)
         if any(not units[i] for i in self.columns if i < len(units)) or len(units) < len(names):
             self.notes.append("units missing in the header: mV assumed (the WFDB default)")
-        self.multi_segment = isinstance(h, wfdb.MultiRecord) or getattr(h, "n_seg", None) is not None
+        self.multi_segment = getattr(h, "n_seg", None) is not None
         self.n_samples = int(h.sig_len or 0)
         if not self.multi_segment:
             self._check_files(h)
@@ -285,6 +288,8 @@ class WfdbSource:
         samples = self._read_fast()
         if samples is None:
             try:
+                import wfdb
+
                 rec = wfdb.rdrecord(self.record_name, channels=self.columns, physical=True)
             except FileNotFoundError as err:
                 raise ExamReadError(self.path, f"signal file missing: {err.filename or err}") from None
