@@ -43,11 +43,12 @@ import json, resource, sys, time
 import numpy as np
 
 
-def rss_mb():
+def rss_mb(field="VmRSS:"):
+    # /proc rather than getrusage: ru_maxrss survives exec, so it would report the parent's peak
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
-    return float("nan")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 t0 = time.perf_counter()
@@ -73,7 +74,7 @@ if path != "-":
     out["index_of_s"] = time.perf_counter() - t0
     out["rss_after_reads_mb"] = rss_mb()
     exams.close()
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["peak_rss_mb"] = rss_mb("VmHWM:")
 print(json.dumps(out))
 """
 
