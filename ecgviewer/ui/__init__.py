@@ -1,0 +1,20 @@
+"""The Qt viewer (PySide6 + pyqtgraph): a thin presentation layer over the core.
+
+Modules:
+    app         ``run_app(args)``: QApplication set-up, command-line paths, ``--screenshot``.
+    mainwindow  the main window: menus, toolbar, docks, background jobs, drag and drop.
+    leadgrid    the 12 leads on ECG paper (layouts, gain, speed, calipers, per-lead overlays).
+    findings    the six probability bars, the active model and the model selector.
+    browser     the exam table (virtualised, sortable, filterable).
+    infopanel   the exam's facts and the preprocessing report.
+    workers     QRunnable tasks with progress, cancel and results delivered on the UI thread.
+    workspace   the open exam sets and the per-exam predictions (no Qt).
+    filtering   the browser's filter language, e.g. ``AF > 0.5 and fs >= 500`` (no Qt).
+    settings    QSettings in an ini file under :func:`ecgviewer.paths.user_data_dir`.
+
+Nothing outside this package imports it; the core never imports Qt widgets.
+"""
+
+from ecgviewer.ui import _compat
+
+_compat.apply()

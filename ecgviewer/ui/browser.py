@@ -1,0 +1,453 @@
+"""The exam browser: every exam of the open files in a virtualised, sortable, filterable table.
+
+The table model reads an exam's header (id, rate, length; no samples) only when its row is
+drawn, so a 20,000-exam HDF5 file appears at once; sorting by a header column or filtering on
+one reads all headers (cheap for HDF5). Sorting and filtering are done with numpy on the
+model's own row order (no QSortFilterProxyModel, which would touch every row in Python).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QColor, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ecgviewer.classes import CLASS_NAMES, CLASSES
+from ecgviewer.exam import ExamHeader
+from ecgviewer.ui.filtering import FilterError, Node, evaluate, parse_filter
+from ecgviewer.ui.workspace import Workspace
+
+BASE_COLUMNS: tuple[str, ...] = (
+    "#", "ID", "Source", "Duration (s)", "fs (Hz)", "Positive findings", "Labels")
+COL_INDEX, COL_ID, COL_SOURCE, COL_DURATION, COL_FS, COL_FINDINGS, COL_LABELS = range(len(BASE_COLUMNS))
+ERROR_COLOR = QColor("#b71c1c")
+POSITIVE_COLOR = QColor("#c62828")
+
+
+class ExamTableModel(QAbstractTableModel):
+    """Rows = exams of a :class:`Workspace` in the current filter and sort order.
+
+    ``header_fetches`` counts the exam headers read (to check that only visible rows are).
+    """
+
+    def __init__(self, workspace: Workspace, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.ws = workspace
+        self.classes: tuple[str, ...] = CLASSES
+        self.columns: tuple[str, ...] = BASE_COLUMNS + self.classes
+        self._order = np.zeros(0, dtype=np.int64)
+        self._pos = np.zeros(0, dtype=np.int64)
+        self._headers: dict[int, ExamHeader | Exception] = {}
+        self.header_fetches = 0
+        self._filter: Node | None = None
+        self.filter_text = ""
+        self._sort: tuple[int, Qt.SortOrder] | None = None
+
+    # ------------------------------------------------------------------ Qt model API
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._order)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.columns):
+            return None
+        name = self.columns[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if name in CLASS_NAMES:
+                return f"Probability of {CLASS_NAMES[name]} ({name}) from the active model"
+            return {"#": "Position among the open exams",
+                    "Labels": "Agreement of the model with the exam's labels",
+                    "Positive findings": "Classes above the model's thresholds (empty: not analysed yet)",
+                    }.get(name)
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex,
+             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = int(self._order[index.row()])
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, col)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if col in (COL_INDEX, COL_DURATION, COL_FS) or col >= len(BASE_COLUMNS):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if row in self.ws.row_errors:
+                return ERROR_COLOR
+            if col == COL_FINDINGS:
+                return POSITIVE_COLOR
+            if col >= len(BASE_COLUMNS):
+                k = col - len(BASE_COLUMNS)
+                p = self.ws.probabilities[row, k]
+                if not np.isnan(p) and p >= self.ws.thresholds[k]:
+                    return POSITIVE_COLOR
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if row in self.ws.row_errors:
+                return self.ws.row_errors[row]
+            h = self.header(row)
+            if isinstance(h, ExamHeader) and h.source is not None:
+                return f"{h.source} (exam {h.index + 1})"
+        return None
+
+    def _display(self, row: int, col: int) -> str:
+        if col == COL_INDEX:
+            return str(row + 1)
+        if col == COL_FINDINGS:
+            if row in self.ws.row_errors:
+                return "error"
+            return self.ws.positive_text(row)
+        if col == COL_LABELS:
+            return self.ws.agreement.get(row, "")
+        if col >= len(BASE_COLUMNS):
+            p = self.ws.probabilities[row, col - len(BASE_COLUMNS)]
+            return "" if np.isnan(p) else f"{p:.3f}"
+        h = self.header(row)
+        if isinstance(h, Exception):
+            return "?" if col != COL_ID else "unreadable"
+        if col == COL_ID:
+            return h.exam_id
+        if col == COL_SOURCE:
+            return "" if h.source is None else h.source.name
+        if col == COL_DURATION:
+            return f"{h.duration_s:.2f}"
+        if col == COL_FS:
+            return f"{h.fs:g}"
+        return ""
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.layoutAboutToBeChanged.emit()
+        self._sort = (column, order)
+        self._apply_sort()
+        self.layoutChanged.emit()
+
+    # ------------------------------------------------------------------ rows
+    def header(self, row: int) -> ExamHeader | Exception:
+        """The exam header of a workspace row, read once and cached."""
+        h = self._headers.get(row)
+        if h is None:
+            self.header_fetches += 1
+            try:
+                h = self.ws.header(row)
+            except Exception as err:  # a broken file in a folder: show the row as unreadable
+                h = err
+            self._headers[row] = h
+        return h
+
+    def ws_row(self, view_row: int) -> int:
+        return int(self._order[view_row])
+
+    def view_row(self, ws_row: int) -> int:
+        """Row in the table of a workspace row (-1 if filtered out)."""
+        return int(self._pos[ws_row]) if 0 <= ws_row < len(self._pos) else -1
+
+    def refresh(self) -> None:
+        """Rows were added or removed: rebuild the order (filter and sort kept)."""
+        self.beginResetModel()
+        valid = {r: h for r, h in self._headers.items() if r < len(self.ws)}
+        self._headers = valid
+        self._recompute()
+        self.endResetModel()
+
+    def set_filter(self, text: str) -> None:
+        """Apply a filter (see :mod:`ecgviewer.ui.filtering`); raises FilterError and keeps the old one."""
+        node = parse_filter(text)
+        self.beginResetModel()
+        self._filter, self.filter_text = node, text
+        try:
+            self._recompute()
+        finally:
+            self.endResetModel()
+
+    def _recompute(self) -> None:
+        n = len(self.ws)
+        if self._filter is None:
+            order = np.arange(n, dtype=np.int64)
+        else:
+            mask = evaluate(self._filter, self._column, n)
+            order = np.flatnonzero(mask).astype(np.int64)
+        self._order = order
+        self._apply_sort()
+
+    def _apply_sort(self) -> None:
+        if self._sort is not None and len(self._order):
+            column, order = self._sort
+            keys = self._sort_keys(column)[self._order]
+            idx = np.argsort(keys, kind="stable")
+            if order == Qt.SortOrder.DescendingOrder:
+                # descending, with unknown values (NaN / empty) still last
+                if keys.dtype.kind == "f":
+                    known = ~np.isnan(keys[idx])
+                    idx = np.concatenate([idx[known][::-1], idx[~known]])
+                else:
+                    idx = idx[::-1]
+            self._order = self._order[idx]
+        self._pos = np.full(len(self.ws), -1, dtype=np.int64)
+        self._pos[self._order] = np.arange(len(self._order))
+
+    def _all_headers(self) -> list[ExamHeader | Exception]:
+        return [self.header(r) for r in range(len(self.ws))]
+
+    def _sort_keys(self, column: int) -> np.ndarray:
+        n = len(self.ws)
+        if column == COL_INDEX:
+            return np.arange(n, dtype=np.float64)
+        if column >= len(BASE_COLUMNS):
+            return self.ws.probabilities[:, column - len(BASE_COLUMNS)].astype(np.float64)
+        if column == COL_FINDINGS:
+            return np.array([self._display(r, column) or "\uffff" for r in range(n)], dtype=object)
+        if column == COL_LABELS:
+            return np.array([self.ws.agreement.get(r, "\uffff") for r in range(n)], dtype=object)
+        if column in (COL_DURATION, COL_FS):
+            return self._column("duration" if column == COL_DURATION else "fs")
+        return np.array([_natural(self._display(r, column)) for r in range(n)], dtype=object)
+
+    def _column(self, name: str) -> np.ndarray:
+        """A column for the filter language (see :func:`ecgviewer.ui.filtering.evaluate`)."""
+        n = len(self.ws)
+        if name in self.classes:
+            return self.ws.probabilities[:, self.classes.index(name)]
+        if name.startswith("positive:"):
+            cls = name.split(":", 1)[1]
+            return self.ws.decisions()[:, self.classes.index(cls)]
+        if name == "index":
+            return np.arange(1, n + 1, dtype=np.float64)
+        headers = self._all_headers()
+
+        def get(h: ExamHeader | Exception, attr: str) -> Any:
+            return None if isinstance(h, Exception) else getattr(h, attr)
+
+        if name in ("fs", "duration", "age"):
+            attr = {"fs": "fs", "duration": "duration_s", "age": "age"}[name]
+            return np.array([np.nan if get(h, attr) is None else float(get(h, attr)) for h in headers])
+        if name == "id":
+            return np.array([get(h, "exam_id") or "" for h in headers], dtype=object)
+        if name == "source":
+            names = [(get(h, "source").name if get(h, "source") is not None else "") for h in headers]
+            return np.array(names, dtype=object)
+        if name in ("sex", "format"):
+            return np.array([get(h, name) or "" for h in headers], dtype=object)
+        raise FilterError(f"unknown field {name!r}")
+
+    def probabilities_changed(self, rows: np.ndarray | None = None) -> None:
+        """Repaint the findings and probability columns of these workspace rows (None: all)."""
+        if not len(self._order):
+            return
+        if rows is None or len(rows) == 0:
+            top, bottom = 0, len(self._order) - 1
+        else:
+            pos = self._pos[np.asarray(rows, dtype=np.int64)]
+            pos = pos[pos >= 0]
+            if not len(pos):
+                return
+            top, bottom = int(pos.min()), int(pos.max())
+        self.dataChanged.emit(self.index(top, COL_FINDINGS), self.index(bottom, self.columnCount() - 1))
+
+
+def _natural(text: str) -> tuple:
+    import re
+
+    return tuple((0, int(t)) if t.isdigit() else (1, t.lower()) for t in re.split(r"(\d+)", text) if t)
+
+
+class ExamBrowser(QWidget):
+    """Filter box, counts, "Analyse all" and the exam table.
+
+    Signals:
+        row_activated(int): the current exam changed (workspace row).
+        analyse_all_requested(): the user asked to analyse every exam.
+    """
+
+    row_activated = Signal(int)
+    analyse_all_requested = Signal()
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ws = workspace
+        self.model = ExamTableModel(workspace, self)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText(
+            "Filter, e.g.  AF > 0.5   ·   RBBB and fs >= 500   ·   not ST   ·   A0001")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setToolTip(
+            "Conditions on the model's probabilities (AF > 0.5, SB < 10%), positive findings (RBBB, not AF), "
+            "fs, duration, age, index (fs >= 500), text fields (id ~ A00, source = x.h5, sex = F) "
+            "or any word "
+            "(searched in id and file name). Combine with and / or / not and parentheses.")
+        self.filter_edit.returnPressed.connect(self.apply_filter)
+        self.filter_edit.textChanged.connect(self._on_filter_text)
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(350)
+        self._filter_timer.timeout.connect(self.apply_filter)
+        self.count_label = QLabel("")
+        self.analyse_button = QPushButton("Analyse all")
+        self.analyse_button.setToolTip("Run the model on every open exam in the background (Ctrl+Shift+A)")
+        self.analyse_button.clicked.connect(self.analyse_all_requested)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.count_label)
+        top.addWidget(self.analyse_button)
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSortingEnabled(False)
+        self.table.horizontalHeader().setSortIndicatorShown(True)
+        self.table.horizontalHeader().setSectionsClickable(True)
+        self.table.horizontalHeader().sectionClicked.connect(self._on_header_clicked)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setCornerButtonEnabled(False)
+        widths = {COL_INDEX: 60, COL_ID: 150, COL_SOURCE: 190, COL_DURATION: 90, COL_FS: 70,
+                  COL_FINDINGS: 170, COL_LABELS: 110}
+        for col, w in widths.items():
+            self.table.setColumnWidth(col, w)
+        for k in range(len(self.model.classes)):
+            self.table.setColumnWidth(len(BASE_COLUMNS) + k, 62)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self._sort_column = -1
+        self._sort_order = Qt.SortOrder.AscendingOrder
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        self._update_count()
+
+    # ------------------------------------------------------------------ API
+    def refresh(self, keep_row: int | None = None) -> None:
+        """Rows were added/removed; reselect ``keep_row`` (workspace row) without emitting."""
+        self.model.refresh()
+        self._update_count()
+        if keep_row is not None:
+            self.select_ws_row(keep_row, emit=False)
+
+    def current_ws_row(self) -> int | None:
+        idx = self.table.currentIndex()
+        return self.model.ws_row(idx.row()) if idx.isValid() else None
+
+    def select_ws_row(self, ws_row: int, emit: bool = True) -> bool:
+        """Make a workspace row current (False if it is filtered out)."""
+        view_row = self.model.view_row(ws_row)
+        if view_row < 0:
+            return False
+        index = self.model.index(view_row, COL_ID)
+        sm = self.table.selectionModel()
+        if not emit:
+            sm.blockSignals(True)
+        sm.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+                           | QItemSelectionModel.SelectionFlag.Rows)
+        if not emit:
+            sm.blockSignals(False)
+            self.table.viewport().update()
+        self.table.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)
+        return True
+
+    def step(self, delta: int) -> bool:
+        """Move the current row by ``delta`` (next/previous exam); False at either end."""
+        idx = self.table.currentIndex()
+        row = (idx.row() if idx.isValid() else -1) + delta
+        if not 0 <= row < self.model.rowCount():
+            return False
+        return self.select_ws_row(self.model.ws_row(row))
+
+    def apply_filter(self) -> bool:
+        """Apply the filter box's text now; False (and the reason shown) if it does not parse."""
+        self._filter_timer.stop()
+        text = self.filter_edit.text()
+        current = self.current_ws_row()
+        try:
+            self.model.set_filter(text)
+        except FilterError as err:
+            self.filter_edit.setStyleSheet("QLineEdit { background: #ffebee; }")
+            self.filter_edit.setToolTip(f"Filter not applied: {err}")
+            self.count_label.setText(f"<span style='color:#b71c1c'>{err}</span>")
+            return False
+        self.filter_edit.setStyleSheet("")
+        self._update_count()
+        if current is not None:
+            self.select_ws_row(current, emit=False)
+        return True
+
+    def probabilities_changed(self, rows: np.ndarray | None = None) -> None:
+        self.model.probabilities_changed(rows)
+        self._update_count()
+
+    # ------------------------------------------------------------------ internals
+    def _on_filter_text(self, text: str) -> None:
+        if not text.strip():
+            self._filter_timer.stop()
+            if self.model.filter_text.strip():
+                self.apply_filter()
+        else:
+            self._filter_timer.start()  # live filtering, once typing pauses
+
+    def _on_header_clicked(self, column: int) -> None:
+        if column == self._sort_column:
+            ascending = self._sort_order == Qt.SortOrder.AscendingOrder
+            self._sort_order = Qt.SortOrder.DescendingOrder if ascending else Qt.SortOrder.AscendingOrder
+        else:
+            self._sort_column, self._sort_order = column, Qt.SortOrder.AscendingOrder
+        current = self.current_ws_row()
+        self.model.sort(column, self._sort_order)
+        self.table.horizontalHeader().setSortIndicator(column, self._sort_order)
+        if current is not None:
+            self.select_ws_row(current, emit=False)
+
+    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self.row_activated.emit(self.model.ws_row(current.row()))
+
+    def _update_count(self) -> None:
+        n, shown = len(self.ws), self.model.rowCount()
+        done = int(self.ws.analysed().sum()) if n else 0
+        text = f"{n:,} exam{'s' if n != 1 else ''}"
+        if shown != n:
+            text = f"{shown:,} of {text} shown"
+        if n:
+            text += f" · {done:,} analysed"
+        self.count_label.setText(text)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.matches(QKeySequence.StandardKey.Find):
+            self.filter_edit.setFocus()
+            self.filter_edit.selectAll()
+            return
+        super().keyPressEvent(event)
