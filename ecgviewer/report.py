@@ -174,8 +174,11 @@ def exam_page_geometry(paper: str = "A4", speed_mm_s: float = 25.0, gain_mm_mv: 
     page_w, page_h = PAPERS[key]
     cal_w = MAJOR_MM * math.ceil((CAL_PULSE_S * speed_mm_s + 4.0) / MAJOR_MM)
     available = page_w - 2 * _MARGIN_MM - cal_w
-    trace_w = min(10.0 * speed_mm_s, MAJOR_MM * math.floor(available / MAJOR_MM))
-    grid_w = cal_w + trace_w
+    window_s = min(10.0, 0.5 * math.floor(available / speed_mm_s / 0.5))  # whole half seconds
+    if window_s <= 0:
+        raise ReportError(f"{speed_mm_s:g} mm/s does not fit on {key} paper; use 25 or 50 mm/s")
+    trace_w = window_s * speed_mm_s
+    grid_w = MAJOR_MM * math.ceil((cal_w + trace_w) / MAJOR_MM - 1e-9)
     grid_x = round((page_w - grid_w) / 2, 1)
     grid_y = _TOP_MM + _HEADER_MM
     free_h = page_h - grid_y - _FACTS_MM - _FOOTER_MM - _BOTTOM_MM
@@ -185,7 +188,7 @@ def exam_page_geometry(paper: str = "A4", speed_mm_s: float = 25.0, gain_mm_mv: 
     return ExamPageGeometry(
         paper=key, page_w=page_w, page_h=page_h, grid_x=grid_x, grid_y=grid_y, grid_w=grid_w,
         grid_h=grid_h, trace_x0=grid_x + cal_w, trace_w=trace_w, baselines=baselines,  # type: ignore[arg-type]
-        speed_mm_s=float(speed_mm_s), gain_mm_mv=float(gain_mm_mv), window_s=trace_w / speed_mm_s,
+        speed_mm_s=float(speed_mm_s), gain_mm_mv=float(gain_mm_mv), window_s=window_s,
         header_y=_TOP_MM, footer_y=page_h - _BOTTOM_MM - _FOOTER_MM + 2.0)
 
 
@@ -237,6 +240,84 @@ def _ensure_gui_app() -> None:
 _APP: Any = None
 
 
+# PySide6 6.12.0 on CPython < 3.12 (its cp310-abi3 wheel) drops one reference to None on every
+# call of a C++ method returning void (QPainter.setPen, fillRect, drawLine, QPen.setWidthF, ...):
+# after a few thousand calls CPython aborts with "Fatal Python error: none_dealloc". A report
+# makes tens of thousands of such calls, so where the leak is detected (once, at the first
+# report) every drawing helper gives the lost references back. No effect on fixed versions.
+_NONE_LEAK: bool | None = None
+
+
+def _give_back_none(n: int) -> None:
+    import ctypes
+
+    incref = ctypes.pythonapi.Py_IncRef
+    incref.argtypes = [ctypes.py_object]
+    incref.restype = None
+    for _ in range(n):
+        incref(None)
+
+
+def _detect_none_leak() -> bool:
+    global _NONE_LEAK
+    if _NONE_LEAK is None:
+        if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
+            _NONE_LEAK = False  # None is immortal there
+        else:
+            from PySide6.QtGui import QColor
+
+            colour = QColor(0, 0, 0)
+            before = sys.getrefcount(None)
+            for _ in range(64):
+                colour.setRgb(0, 0, 0)
+            lost = before - sys.getrefcount(None)
+            if lost > 0:
+                _give_back_none(lost)
+            _NONE_LEAK = lost >= 32
+    return _NONE_LEAK
+
+
+_NONE_FLOOR = threading.local()
+
+
+def _settle_none() -> None:
+    """Give back the references to None lost since the current report started."""
+    floor = getattr(_NONE_FLOOR, "value", None)
+    if floor is not None:
+        lost = floor - sys.getrefcount(None)
+        if lost > 0:
+            _give_back_none(lost)
+
+
+@contextmanager
+def _none_floor() -> Iterator[None]:
+    """While drawing a report, keep None's reference count from falling below its level at the start."""
+    if not _detect_none_leak():
+        yield
+        return
+    _NONE_FLOOR.value = sys.getrefcount(None)
+    try:
+        yield
+    finally:
+        _settle_none()
+        _NONE_FLOOR.value = None
+
+
+def _none_safe(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a drawing helper so that references to None lost in Qt calls are given back."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        finally:
+            if _NONE_LEAK:
+                _settle_none()
+
+    return wrapper
+
+
 class _Canvas:
     """A QPainter on a QPdfWriter, addressed in millimetres (floats) from the paper corner."""
 
@@ -249,6 +330,7 @@ class _Canvas:
         self._fonts: dict[tuple, Any] = {}
 
     # -- style
+    @_none_safe
     def pen(self, rgb: tuple[int, int, int] = _TEXT, width_mm: float = 0.2, *, dash: bool = False) -> None:
         from PySide6.QtCore import Qt
 
@@ -260,6 +342,7 @@ class _Canvas:
             pen.setStyle(Qt.PenStyle.DashLine)
         self.p.setPen(pen)
 
+    @_none_safe
     def font(self, size_pt: float = 7.5, *, bold: bool = False, mono: bool = False,
              italic: bool = False) -> Any:
         key = (size_pt, bold, mono, italic)
@@ -271,17 +354,22 @@ class _Canvas:
             font.setBold(bold)
             font.setItalic(italic)
             font.setKerning(True)
+            if hasattr(font, "setFeature"):  # Qt ≥ 6.7: no "ﬁ" ligatures, so copied text reads "fi"
+                font.setFeature(self._QFont.Tag("liga"), 0)
             self._fonts[key] = font
         self.p.setFont(font)
         return font
 
+    @_none_safe
     def text_width(self, text: str) -> float:
         """Width in mm of ``text`` in the current font."""
         return self._QFontMetricsF(self.p.font(), self.writer).horizontalAdvance(text) / _MM
 
+    @_none_safe
     def line_height(self) -> float:
         return self._QFontMetricsF(self.p.font(), self.writer).lineSpacing() / _MM
 
+    @_none_safe
     def elide(self, text: str, width_mm: float, mode: str = "right") -> str:
         from PySide6.QtCore import Qt
 
@@ -290,27 +378,32 @@ class _Canvas:
         return self._QFontMetricsF(self.p.font(), self.writer).elidedText(text, modes[mode], width_mm * _MM)
 
     # -- drawing
+    @_none_safe
     def line(self, x1: float, y1: float, x2: float, y2: float) -> None:
         from PySide6.QtCore import QLineF
 
         self.p.drawLine(QLineF(x1 * _MM, y1 * _MM, x2 * _MM, y2 * _MM))
 
+    @_none_safe
     def lines(self, segments: Sequence[tuple[float, float, float, float]]) -> None:
         from PySide6.QtCore import QLineF
 
         self.p.drawLines([QLineF(a * _MM, b * _MM, c * _MM, d * _MM) for a, b, c, d in segments])
 
+    @_none_safe
     def fill(self, x: float, y: float, w: float, h: float, rgb: tuple[int, int, int]) -> None:
         from PySide6.QtCore import QRectF
 
         self.p.fillRect(QRectF(x * _MM, y * _MM, w * _MM, h * _MM), self._QColor(*rgb))
 
+    @_none_safe
     def rect(self, x: float, y: float, w: float, h: float) -> None:
         from PySide6.QtCore import QRectF, Qt
 
         self.p.setBrush(Qt.BrushStyle.NoBrush)
         self.p.drawRect(QRectF(x * _MM, y * _MM, w * _MM, h * _MM))
 
+    @_none_safe
     def polyline(self, xs: np.ndarray, ys: np.ndarray) -> None:
         """Draw a polyline through (xs, ys) mm, broken where values are not finite."""
         from PySide6.QtCore import QPointF
@@ -330,6 +423,7 @@ class _Canvas:
                                                              strict=True)])
             self.p.drawPolyline(poly)
 
+    @_none_safe
     def text(self, x: float, y: float, text: str, *, size: float = 7.5, bold: bool = False,
              rgb: tuple[int, int, int] = _TEXT, align: str = "left", mono: bool = False,
              italic: bool = False, max_w: float | None = None, elide: str = "right") -> float:
@@ -348,6 +442,7 @@ class _Canvas:
         self.p.drawText(QPointF(x * _MM, y * _MM), text)
         return w
 
+    @_none_safe
     def wrap(self, x: float, y: float, w: float, text: str, *, size: float = 7.0, bold: bool = False,
              rgb: tuple[int, int, int] = _TEXT, max_lines: int | None = None, indent: float = 0.0) -> float:
         """Word-wrap ``text`` into width ``w`` mm from baseline ``y``; returns the next baseline."""
@@ -374,16 +469,28 @@ class _Canvas:
             y += lh
         return y
 
-    @contextmanager
-    def clip(self, x: float, y: float, w: float, h: float) -> Iterator[None]:
+    @_none_safe
+    def _push_clip(self, x: float, y: float, w: float, h: float) -> None:
         from PySide6.QtCore import QRectF
 
         self.p.save()
         self.p.setClipRect(QRectF(x * _MM, y * _MM, w * _MM, h * _MM))
+
+    @_none_safe
+    def _pop_clip(self) -> None:
+        self.p.restore()
+
+    @_none_safe
+    def new_page(self) -> None:
+        self.writer.newPage()
+
+    @contextmanager
+    def clip(self, x: float, y: float, w: float, h: float) -> Iterator[None]:
+        self._push_clip(x, y, w, h)
         try:
             yield
         finally:
-            self.p.restore()
+            self._pop_clip()
 
 
 # --------------------------------------------------------------------------- writing
@@ -403,6 +510,7 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
     if not folder.is_dir():
         raise ReportError(f"{out}: the folder {folder} does not exist; create it first")
     _ensure_gui_app()
+    _detect_none_leak()
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".pdf.tmp", dir=folder)
     except OSError as err:
@@ -411,7 +519,9 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
     os.close(fd)
     tmp = Path(tmp_name)
     painter = None
-    try:
+
+    @_none_safe
+    def start() -> tuple[Any, Any]:
         writer = QPdfWriter(str(tmp))
         writer.setResolution(_RES_DPI)
         size = QPageSize(QPageSize.PageSizeId.A4 if key == "a4" else QPageSize.PageSizeId.Letter)
@@ -421,31 +531,40 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
         writer.setCreator(f"ecgviewer {__version__}")
         painter = QPainter()
         if not painter.begin(writer):
-            raise ReportError(f"{out}: Qt could not start the PDF in {folder} (disk full or not writable?)")
+            return writer, None
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
-        canvas = _Canvas(writer, painter)
-        yield canvas
-        ok = painter.end()
-        painter = None
-        if not ok or tmp.stat().st_size < 100:
-            raise ReportError(f"{out}: Qt could not finish the PDF (disk full?)")
-        with tmp.open("rb") as fh:
-            if fh.read(5) != b"%PDF-":
-                raise ReportError(f"{out}: the written file is not a PDF")
+        return writer, painter
+
+    with _none_floor():
         try:
-            os.replace(tmp, out)
-        except OSError as err:
-            raise ReportError(f"{out}: cannot replace the file ({err.strerror or err}); is it open in "
-                              "another program or read-only?") from None
-    except BaseException as err:
-        if painter is not None and painter.isActive():
-            painter.end()
-        with suppress(OSError):
-            tmp.unlink()
-        if isinstance(err, (EcgViewerError, KeyboardInterrupt, SystemExit)):
-            raise
-        raise ReportError(f"{out}: the report could not be written ({type(err).__name__}: {err})") from err
+            writer, painter = start()
+            if painter is None:
+                raise ReportError(f"{out}: Qt could not start the PDF in {folder} "
+                                  "(disk full or not writable?)")
+            canvas = _Canvas(writer, painter)
+            yield canvas
+            ok = painter.end()
+            painter = None
+            if not ok or tmp.stat().st_size < 100:
+                raise ReportError(f"{out}: Qt could not finish the PDF (disk full?)")
+            with tmp.open("rb") as fh:
+                if fh.read(5) != b"%PDF-":
+                    raise ReportError(f"{out}: the written file is not a PDF")
+            try:
+                os.replace(tmp, out)
+            except OSError as err:
+                raise ReportError(f"{out}: cannot replace the file ({err.strerror or err}); is it open in "
+                                  "another program or read-only?") from None
+        except BaseException as err:
+            if painter is not None and painter.isActive():
+                painter.end()
+            with suppress(OSError):
+                tmp.unlink()
+            if isinstance(err, (EcgViewerError, KeyboardInterrupt, SystemExit)):
+                raise
+            raise ReportError(f"{out}: the report could not be written "
+                              f"({type(err).__name__}: {err})") from err
 
 
 # --------------------------------------------------------------------------- model facts
@@ -529,9 +648,14 @@ def _twelve_leads(exam: Exam) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
 
 def _file_padding(signal: np.ndarray, fs: float) -> tuple[int, int]:
     """(start, stop): the samples between runs of exact zeros in every lead at the ends of the
-    record (files zero-padded to a fixed length, as the CODE tracings). Runs < 0.1 s are kept."""
-    active = np.flatnonzero(np.any(signal != 0, axis=1))
+    record, for records of the network's fixed length (4096 samples, as the CODE tracings, which
+    are zero-padded to it). Runs < 0.1 s, and other records, are kept whole."""
+    from ecgviewer.preprocess import MODEL_SAMPLES
+
     n = signal.shape[0]
+    if n != MODEL_SAMPLES:
+        return 0, n
+    active = np.flatnonzero(np.any(signal != 0, axis=1))
     if active.size == 0:
         return 0, n
     start, stop = int(active[0]), int(active[-1]) + 1
@@ -1086,7 +1210,7 @@ def write_exam_report(out: str | Path, exam: Exam, prediction: Prediction, *,
         _draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title)
         footer.draw(c, g.page_w, g.page_h, 1, pages)
         for i, (k, why) in enumerate(shap, start=2):
-            c.writer.newPage()
+            c.new_page()
             _draw_shap_page(c, paper, prediction, saliency, k, why)
             footer.draw(c, g.page_w, g.page_h, i, pages)
     return out
@@ -1451,7 +1575,7 @@ def write_set_report(out: str | Path, exams: Sequence[Exam | ExamHeader | Any],
         i = 0
         page = 1
         while i < len(rows):
-            c.writer.newPage()
+            c.new_page()
             page += 1
             c.text(_MARGIN_MM, _TOP_MM + 3.0, f"Exams {i + 1}–{min(len(rows), i + per_page)} of {len(rows)}",
                    size=9.5, bold=True)
@@ -1463,7 +1587,7 @@ def write_set_report(out: str | Path, exams: Sequence[Exam | ExamHeader | Any],
             tick()
         if exam_pages and g is not None:
             for exam, p in zip(exams, predictions, strict=True):
-                c.writer.newPage()
+                c.new_page()
                 page += 1
                 _draw_exam_page(c, exam, p, labels, None, g, rhythm, None)  # type: ignore[arg-type]
                 footer.draw(c, page_w, page_h, page, pages)
