@@ -287,8 +287,9 @@ def test_wrong_number_of_outputs_refused(tmp_path: Path) -> None:
 
 
 def test_import_keras_command_installs_and_checks(
-    fixture_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    fixture_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))  # an empty models folder of its own
     src = fixture_dir / "ribeiro_random_keras224.hdf5"
     code = main(
         [

@@ -281,8 +281,10 @@ def test_load_model_is_cached_per_path(tiny: Path) -> None:
     assert load_model(tiny, prefer_cuda=False, threads=1) is not a
 
 
-def test_list_models_bundled_and_user(tmp_path: Path) -> None:
+def test_list_models_bundled_and_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ecgviewer.paths import user_models_dir
+
+    monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
 
     tiny_model(user_models_dir() / "mine.onnx", contract=ModelContract(name="Mine", version="7"))
     (user_models_dir() / "broken.onnx").write_bytes(b"nope")
