@@ -22,7 +22,6 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_user_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep imported models, caches and settings of tests out of the real user folder."""
-    home = tmp_path_factory.getbasetemp() / "ecgviewer-home"
-    monkeypatch.setenv("ECGVIEWER_HOME", str(home))
+def _isolated_user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own user folder: imported models, caches and settings never leak."""
+    monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "ecgviewer-home"))

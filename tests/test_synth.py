@@ -279,17 +279,6 @@ def test_noise_is_scaled_and_realistic() -> None:
     assert 0.005 < np.median(n1) < 0.2  # mV: a usable resting ECG
 
 
-def test_timing_budget() -> None:
-    import time
-
-    synth_exam(seed=0)
-    t0 = time.perf_counter()
-    for seed in range(5):
-        synth_exam(["AF", "LBBB"], seed=seed, fs=500.0)
-    # Not a benchmark, a guard against accidental O(n²): ~5 ms per exam on a quiet core.
-    assert (time.perf_counter() - t0) / 5 < 0.25
-
-
 # -- writers ---------------------------------------------------------------------------------
 
 def test_wfdb_round_trip(tmp_path: Path) -> None:
