@@ -156,7 +156,10 @@ def test_predict_csv_equals_the_runtime(
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
     exams = open_exams(exam_folder)
-    assert code == (1 if exams.errors else 0), err
+    from ecgviewer.io import NotAnExamError
+
+    damaged = [e for e in exams.errors if not isinstance(e, NotAnExamError)]
+    assert code == (1 if damaged else 0), err
     assert len(rows) == len(exams) >= 10
     assert "wrote" in err and "tiny (version 1) on CPU" in err
     model = load_model(tiny, prefer_cuda=False, threads=1)

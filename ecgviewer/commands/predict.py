@@ -269,7 +269,7 @@ def predict_exams(
 
 
 def run(args: argparse.Namespace) -> int:
-    from ecgviewer.io import open_exams
+    from ecgviewer.io import NotAnExamError, open_exams
     from ecgviewer.model.runtime import load_model
 
     out = Path(args.out)
@@ -287,8 +287,13 @@ def run(args: argparse.Namespace) -> int:
     exams = open_exams(args.paths, fs=args.fs, units=args.units)
     try:
         n = len(exams)
-        for err in exams.errors:
+        # files that hold no ECG (a model, a label table) are ignored quietly; damaged exams are reported
+        damaged = [err for err in exams.errors if not isinstance(err, NotAnExamError)]
+        ignored = len(exams.errors) - len(damaged)
+        for err in damaged:
             print(f"ecgviewer: skipped {err}", file=sys.stderr)
+        if ignored and not quiet:
+            print(f"ecgviewer: ignored {ignored} file(s) that hold no ECG", file=sys.stderr)
         if n == 0:
             raise ModelError("no readable exams in " + ", ".join(map(str, args.paths)))
         if not quiet:
@@ -334,4 +339,4 @@ def run(args: argparse.Namespace) -> int:
             + (f"; {failed} could not be read ({where})" if failed else ""),
             file=sys.stderr,
         )
-    return 1 if failed or exams.errors else 0
+    return 1 if failed or damaged else 0
