@@ -35,9 +35,11 @@ from ecgviewer import __version__
 MIN_REPORT_BYTES = 5_000
 #: Segments per lead for the low-resolution SHAP run (the viewer uses 32).
 SHAP_SEGMENTS = 8
+#: Network evaluations allowed for it (each is one forward pass, ~10–100 ms on a CPU).
+SHAP_MAX_EVALS = 64
 
 
-class StepSkipped(Exception):
+class StepSkippedError(Exception):
     """A step could not run because a step it needs failed."""
 
 
@@ -110,7 +112,7 @@ class _Runner:
     def need(self, *keys: str) -> list[Any]:
         missing = [k for k in keys if k not in self.state]
         if missing:
-            raise StepSkipped("needs " + ", ".join(missing))
+            raise StepSkippedError("needs " + ", ".join(missing))
         return [self.state[k] for k in keys]
 
     def run(self, name: str, func: Callable[[], str]) -> StepResult:
@@ -118,7 +120,7 @@ class _Runner:
         try:
             detail = func()
             result = StepResult(name, "ok", time.perf_counter() - t0, detail)
-        except StepSkipped as why:
+        except StepSkippedError as why:
             result = StepResult(name, "skip", time.perf_counter() - t0, str(why))
         except Exception as err:  # the self-test reports every failure, whatever its type
             result = StepResult(name, "FAIL", time.perf_counter() - t0, _error_text(err), err)
@@ -237,9 +239,11 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
 
         from ecgviewer.explain import explain
 
-        sal = explain(model, prediction.input, segments=SHAP_SEGMENTS, seed=0)
+        sal = explain(model, prediction.input, segments=SHAP_SEGMENTS, max_evals=SHAP_MAX_EVALS, seed=0,
+                      report=prediction.report)
         values = np.asarray(sal.values)
-        if values.ndim != 3 or values.shape[:2] != (len(prediction.classes), 12) or not np.all(np.isfinite(values)):
+        expected = (len(prediction.classes), 12)
+        if values.ndim != 3 or values.shape[:2] != expected or not np.all(np.isfinite(values)):
             raise ValueError(f"implausible saliency of shape {values.shape}")
         r.state["saliency"] = sal
         sal.save_npz(work / "selftest_saliency.npz")
@@ -255,7 +259,7 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
         from ecgviewer.report import write_exam_report
 
         out = write_exam_report(work / "selftest_report.pdf", exam, prediction,
-                                saliency=r.state.get("saliency"))
+                                saliency=r.state.get("saliency"), model=r.state.get("model"))
         out = Path(out)
         size = out.stat().st_size
         with open(out, "rb") as fh:
@@ -265,7 +269,7 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
         return f"{out.name}: {size / 1024:.0f} kB"
 
     def hdf5_round_trip() -> str:
-        exam, prediction = r.need("exam", "prediction")
+        (prediction,) = r.need("prediction")
         import h5py
         import numpy as np
 
@@ -296,7 +300,8 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
             p.name for p in (plugins / "platforms").glob("*")
             if "xcb" in p.name or "windows" in p.name or "cocoa" in p.name)
         if not platforms:
-            raise FileNotFoundError(f"{plugins / 'platforms'}: no Qt platform plugins (offscreen/xcb/windows/cocoa)")
+            raise FileNotFoundError(
+                f"{plugins / 'platforms'}: no Qt platform plugins (offscreen/xcb/windows/cocoa)")
         return f"Qt {QtCore.qVersion()}, PySide6; platform plugins: {', '.join(platforms)}"
 
     r.run("installation", installation)
