@@ -269,6 +269,25 @@ class PaperViewBox(pg.ViewBox):
             return
         super().mouseDragEvent(ev, axis)
 
+    def wheelEvent(self, ev, axis=None) -> None:  # noqa: N802 - Qt API
+        """Wheel scrolls the sheet (Shift: sideways); Ctrl+wheel zooms about the pointer."""
+        mods = ev.modifiers()
+        if mods & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev, axis)
+            return
+        rect = self.viewRect()
+        if rect.width() <= 0 or rect.height() <= 0:
+            return
+        px = 48.0 * ev.delta() / 120.0
+        sideways = (bool(mods & Qt.KeyboardModifier.ShiftModifier)
+                    or ev.orientation() == Qt.Orientation.Horizontal)
+        if sideways:
+            self.translateBy(x=-px * rect.width() / self.width())
+        else:
+            self.translateBy(y=px * rect.height() / self.height())
+        ev.accept()
+        self.sigRangeChangedManually.emit([sideways, not sideways])
+
 
 @dataclass
 class LeadCell:

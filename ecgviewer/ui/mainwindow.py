@@ -61,10 +61,21 @@ SHORTCUTS_HELP = [
     ("G", "Next gain (5, 10, 20 mm/mV)"), ("S", "Next speed (25, 50 mm/s)"),
     ("N", "Original signal / network input"), ("R", "Exam and preprocessing report"),
     ("C", "Calipers (or Shift+drag); Esc clears"),
-    ("Ctrl++ / Ctrl+- / Ctrl+0 / F", "Zoom in / out / actual size / fit"),
+    ("Ctrl++ / Ctrl+- / Ctrl+0 / F", "Zoom in / out / actual size / fit (Ctrl+wheel zooms, wheel scrolls)"),
     ("Ctrl+Shift+A", "Analyse all open exams"), ("Esc", "Cancel the running job, clear calipers"),
     ("Ctrl+F", "Filter the exam table"), ("Ctrl+Q", "Quit"),
 ]
+
+
+def _dx_text(codes: Sequence[str], limit: int = 110) -> str:
+    """Header diagnoses as names ("right bundle branch block (59118001)"), shortened to ``limit``."""
+    try:
+        from ecgviewer.labels import finding_name
+    except ImportError:  # pragma: no cover
+        def finding_name(code: str) -> str:
+            return str(code)
+    text = ", ".join(finding_name(str(c)) for c in codes)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _icon() -> QIcon:
@@ -957,7 +968,7 @@ class MainWindow(QMainWindow):
                                                  exam.sex or "") if x))
             dx = (exam.raw_labels or {}).get("dx")
             if dx:
-                bits.append("Dx " + html.escape(", ".join(map(str, dx))[:80]))
+                bits.append("Dx: " + html.escape(_dx_text(dx)))
             if self.current_row is not None and len(self.ws) > 1:
                 bits.append(f"exam {self.current_row + 1:,} of {len(self.ws):,}")
             self.exam_banner.setText(" · ".join(bits))
