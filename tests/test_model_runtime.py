@@ -255,7 +255,7 @@ def test_predict_exam_preprocesses_and_thresholds(tiny: Path) -> None:
     assert pred.report.original_fs == 500.0 and pred.report.resample_down == 5
     np.testing.assert_allclose(pred.probabilities, tiny_reference(pred.input[None])[0], atol=1e-6)
     np.testing.assert_array_equal(
-        pred.decisions, pred.probabilities >= np.asarray(PAPER_THRESHOLDS, np.float32)
+        pred.decisions, pred.probabilities > np.asarray(PAPER_THRESHOLDS, np.float32)
     )
     assert pred.classes == CLASSES and pred.model_name == "tiny" and pred.model_version == "1.2"
     assert pred.provider == "CPU" and pred.seconds >= 0

@@ -362,7 +362,7 @@ class _quiet_ort_logging:  # noqa: N801 - a context manager used like a function
 class Prediction:
     """The network's answer for one exam.
 
-    ``probabilities`` (6,) float32 in [0, 1]; ``decisions`` (6,) bool = probabilities ≥
+    ``probabilities`` (6,) float32 in [0, 1]; ``decisions`` (6,) bool = probabilities >
     thresholds; ``input`` (4096, 12) float32 in 1e-4 V is what the network saw; ``seconds``
     is the inference time (without preprocessing).
     """
@@ -442,8 +442,8 @@ class EcgModel:
         return f"{self.contract.name} (version {self.contract.version}) on {self.provider_note}"
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
-        """(..., 6) probabilities → (..., 6) bool decisions (probability ≥ class threshold)."""
-        return np.asarray(probabilities) >= self.thresholds
+        """(..., 6) probabilities → (..., 6) bool decisions (probability > class threshold, strictly, as the paper)."""
+        return np.asarray(probabilities) > self.thresholds
 
     def check_input(self, x: np.ndarray) -> np.ndarray:
         """Validate a batch and return it as C-contiguous float32 (N, samples, leads).
