@@ -280,6 +280,24 @@ def _replace_ids(own: LabelSet, ids: list[str] | None, index: int = 0) -> LabelS
 # --------------------------------------------------------------------------- widgets
 
 
+SHORT_NAMES: dict[str, str] = {
+    "gold standard": "Gold std.",
+    "cardiologist 1": "Cardiol. 1",
+    "cardiologist 2": "Cardiol. 2",
+    "cardiology residents": "Cardiol. resid.",
+    "emergency residents": "Emerg. resid.",
+    "medical students": "Med. students",
+    "dx (header)": "Dx header",
+    "dx (metadata)": "Dx metadata",
+    "synthetic (generator)": "Generator",
+}
+
+
+def short_name(name: str) -> str:
+    """A column title that fits a narrow panel ("Cardiology residents" → "Cardiol. resid.")."""
+    return SHORT_NAMES.get(name.lower(), name)
+
+
 def wrap_header(name: str, width: int = 12) -> str:
     """Break a long column name onto two lines at the space nearest its middle."""
     if len(name) <= width or " " not in name:
@@ -306,7 +324,7 @@ class ComparisonTable(QTableWidget):
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.horizontalHeader().setMinimumSectionSize(56)
+        self.horizontalHeader().setMinimumSectionSize(40)
         self.setVerticalHeaderLabels(list(CLASSES))
         for k, c in enumerate(CLASSES):
             item = self.verticalHeaderItem(k)
@@ -354,12 +372,14 @@ class ComparisonTable(QTableWidget):
         self.setColumnCount(len(cols))
         has_model = model_column and comp.probabilities is not None and bool(cols)
         for j, name in enumerate(cols):
-            label = wrap_header(name)
+            model_col = j == 0 and has_model
+            label = "Model" if model_col else wrap_header(short_name(name), 9)
             if name == comp.reference:
                 label += "\n(reference)"
-            elif j == 0 and has_model:
+            elif model_col:
                 label += "\n(probability)"
             head = QTableWidgetItem(label)
+            head.setToolTip(f"{name}: probability and decision" if model_col else name)
             if name == comp.reference:
                 f = QFont(self.font())
                 f.setBold(True)
