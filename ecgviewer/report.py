@@ -34,6 +34,7 @@ import os
 import sys
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -47,8 +48,11 @@ from ecgviewer import __version__
 from ecgviewer.classes import CLASS_NAMES, CLASSES
 from ecgviewer.errors import Cancelled, EcgViewerError, PreprocessError, ReportError
 from ecgviewer.exam import Exam, ExamHeader
+from ecgviewer.labels import reference_of
 from ecgviewer.leads import LEADS, canonical_lead_name
+from ecgviewer.metrics import binary_scores, cohen_kappa
 from ecgviewer.model.contract import ModelContract
+from ecgviewer.preprocess import MODEL_SAMPLES, complete_leads
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from ecgviewer.labels import LabelSet
@@ -242,28 +246,23 @@ _APP: Any = None
 
 # PySide6 6.12.0 on CPython < 3.12 (its cp310-abi3 wheel) drops one reference to None on every
 # call of a C++ method returning void (QPainter.setPen, fillRect, drawLine, QPen.setWidthF, ...):
-# after a few thousand calls CPython aborts with "Fatal Python error: none_dealloc". A report
-# makes tens of thousands of such calls, so where the leak is detected (once, at the first
-# report) every drawing helper gives the lost references back. No effect on fixed versions.
-_NONE_LEAK: bool | None = None
+# after a few thousand calls CPython aborts with "Fatal Python error: none_dealloc", and a report
+# makes tens of thousands of such calls. pyproject.toml excludes that release; where it is
+# installed anyway (detected by a probe, once), the reference counts of None, True and False
+# (never freed) are raised far beyond what a session can consume — what Python 3.12 achieves by
+# making them immortal. The viewer does the same in ecgviewer/ui/_compat.py.
+_SINGLETONS_GUARDED: bool | None = None
 
 
-def _give_back_none(n: int) -> None:
-    import ctypes
+def _guard_singletons() -> bool:
+    """Probe for the leak and apply the guard; True when applied (idempotent)."""
+    global _SINGLETONS_GUARDED
+    if _SINGLETONS_GUARDED is None:
+        _SINGLETONS_GUARDED = False
+        if (sys.version_info < (3, 12) and sys.implementation.name == "cpython"
+                and not hasattr(sys, "gettotalrefcount")):
+            import ctypes
 
-    incref = ctypes.pythonapi.Py_IncRef
-    incref.argtypes = [ctypes.py_object]
-    incref.restype = None
-    for _ in range(n):
-        incref(None)
-
-
-def _detect_none_leak() -> bool:
-    global _NONE_LEAK
-    if _NONE_LEAK is None:
-        if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
-            _NONE_LEAK = False  # None is immortal there
-        else:
             from PySide6.QtGui import QColor
 
             colour = QColor(0, 0, 0)
@@ -271,78 +270,64 @@ def _detect_none_leak() -> bool:
             for _ in range(64):
                 colour.setRgb(0, 0, 0)
             lost = before - sys.getrefcount(None)
-            if lost > 0:
-                _give_back_none(lost)
-            _NONE_LEAK = lost >= 32
-    return _NONE_LEAK
+            if lost >= 32:
+                for obj in (None, True, False):
+                    ctypes.c_ssize_t.from_address(id(obj)).value += 1 << 40
+                _SINGLETONS_GUARDED = True
+    return _SINGLETONS_GUARDED
 
 
-_NONE_FLOOR = threading.local()
+_VOIDPTR: Any = None
 
 
-def _settle_none() -> None:
-    """Give back the references to None lost since the current report started."""
-    floor = getattr(_NONE_FLOOR, "value", None)
-    if floor is not None:
-        lost = floor - sys.getrefcount(None)
-        if lost > 0:
-            _give_back_none(lost)
-
-
-@contextmanager
-def _none_floor() -> Iterator[None]:
-    """While drawing a report, keep None's reference count from falling below its level at the start."""
-    if not _detect_none_leak():
-        yield
-        return
-    _NONE_FLOOR.value = sys.getrefcount(None)
+def _polygon(xs: np.ndarray, ys: np.ndarray, QPolygonF: Any, QPointF: Any) -> Any:
+    """A QPolygonF of the points (xs, ys), filled through its memory (as pyqtgraph does) when the
+    bindings allow it: about 1000× faster than a list of QPointF for the 5,000-point traces."""
+    global _VOIDPTR
+    n = int(xs.shape[0])
     try:
-        yield
-    finally:
-        _settle_none()
-        _NONE_FLOOR.value = None
+        if _VOIDPTR is None:
+            import shiboken6
 
-
-def _none_safe(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a drawing helper so that references to None lost in Qt calls are given back."""
-    import functools
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        finally:
-            if _NONE_LEAK:
-                _settle_none()
-
-    return wrapper
+            _VOIDPTR = shiboken6.VoidPtr
+        poly = QPolygonF()
+        poly.resize(n)
+        buf = np.frombuffer(_VOIDPTR(poly.data(), n * 16, True), dtype=np.float64).reshape(n, 2)
+        buf[:, 0] = xs
+        buf[:, 1] = ys
+        return poly
+    except Exception:  # other bindings: the slow, portable way
+        return QPolygonF([QPointF(x, y) for x, y in zip(xs.tolist(), ys.tolist(), strict=True)])
 
 
 class _Canvas:
     """A QPainter on a QPdfWriter, addressed in millimetres (floats) from the paper corner."""
 
     def __init__(self, writer: Any, painter: Any) -> None:
-        from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
+        # imported once here: a PySide6 import inside a method costs ~1 ms (shiboken's import hook)
+        from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
+        from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen, QPolygonF
 
         self._QColor, self._QFont, self._QFontMetricsF, self._QPen = QColor, QFont, QFontMetricsF, QPen
+        self._QLineF, self._QPointF, self._QRectF, self._QPolygonF = QLineF, QPointF, QRectF, QPolygonF
+        self._flat_cap, self._round_join = Qt.PenCapStyle.FlatCap, Qt.PenJoinStyle.RoundJoin
+        self._dash, self._no_brush = Qt.PenStyle.DashLine, Qt.BrushStyle.NoBrush
+        self._elide_modes = {"right": Qt.TextElideMode.ElideRight, "middle": Qt.TextElideMode.ElideMiddle,
+                             "left": Qt.TextElideMode.ElideLeft}
         self.writer = writer
         self.p = painter
         self._fonts: dict[tuple, Any] = {}
 
     # -- style
-    @_none_safe
     def pen(self, rgb: tuple[int, int, int] = _TEXT, width_mm: float = 0.2, *, dash: bool = False) -> None:
-        from PySide6.QtCore import Qt
-
         pen = self._QPen(self._QColor(*rgb))
         pen.setWidthF(max(width_mm, 0.01) * _MM)
-        pen.setCapStyle(Qt.PenCapStyle.FlatCap)
-        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        pen.setCapStyle(self._flat_cap)
+        pen.setJoinStyle(self._round_join)
         if dash:
-            pen.setStyle(Qt.PenStyle.DashLine)
+            pen.setStyle(self._dash)
         self.p.setPen(pen)
 
-    @_none_safe
     def font(self, size_pt: float = 7.5, *, bold: bool = False, mono: bool = False,
              italic: bool = False) -> Any:
         key = (size_pt, bold, mono, italic)
@@ -360,55 +345,33 @@ class _Canvas:
         self.p.setFont(font)
         return font
 
-    @_none_safe
     def text_width(self, text: str) -> float:
         """Width in mm of ``text`` in the current font."""
         return self._QFontMetricsF(self.p.font(), self.writer).horizontalAdvance(text) / _MM
 
-    @_none_safe
     def line_height(self) -> float:
         return self._QFontMetricsF(self.p.font(), self.writer).lineSpacing() / _MM
 
-    @_none_safe
     def elide(self, text: str, width_mm: float, mode: str = "right") -> str:
-        from PySide6.QtCore import Qt
-
-        modes = {"right": Qt.TextElideMode.ElideRight, "middle": Qt.TextElideMode.ElideMiddle,
-                 "left": Qt.TextElideMode.ElideLeft}
-        return self._QFontMetricsF(self.p.font(), self.writer).elidedText(text, modes[mode], width_mm * _MM)
+        return self._QFontMetricsF(self.p.font(), self.writer).elidedText(text, self._elide_modes[mode],
+                                                                          width_mm * _MM)
 
     # -- drawing
-    @_none_safe
     def line(self, x1: float, y1: float, x2: float, y2: float) -> None:
-        from PySide6.QtCore import QLineF
+        self.p.drawLine(self._QLineF(x1 * _MM, y1 * _MM, x2 * _MM, y2 * _MM))
 
-        self.p.drawLine(QLineF(x1 * _MM, y1 * _MM, x2 * _MM, y2 * _MM))
-
-    @_none_safe
     def lines(self, segments: Sequence[tuple[float, float, float, float]]) -> None:
-        from PySide6.QtCore import QLineF
+        self.p.drawLines([self._QLineF(a * _MM, b * _MM, c * _MM, d * _MM) for a, b, c, d in segments])
 
-        self.p.drawLines([QLineF(a * _MM, b * _MM, c * _MM, d * _MM) for a, b, c, d in segments])
-
-    @_none_safe
     def fill(self, x: float, y: float, w: float, h: float, rgb: tuple[int, int, int]) -> None:
-        from PySide6.QtCore import QRectF
+        self.p.fillRect(self._QRectF(x * _MM, y * _MM, w * _MM, h * _MM), self._QColor(*rgb))
 
-        self.p.fillRect(QRectF(x * _MM, y * _MM, w * _MM, h * _MM), self._QColor(*rgb))
-
-    @_none_safe
     def rect(self, x: float, y: float, w: float, h: float) -> None:
-        from PySide6.QtCore import QRectF, Qt
+        self.p.setBrush(self._no_brush)
+        self.p.drawRect(self._QRectF(x * _MM, y * _MM, w * _MM, h * _MM))
 
-        self.p.setBrush(Qt.BrushStyle.NoBrush)
-        self.p.drawRect(QRectF(x * _MM, y * _MM, w * _MM, h * _MM))
-
-    @_none_safe
     def polyline(self, xs: np.ndarray, ys: np.ndarray) -> None:
         """Draw a polyline through (xs, ys) mm, broken where values are not finite."""
-        from PySide6.QtCore import QPointF
-        from PySide6.QtGui import QPolygonF
-
         xs = np.asarray(xs, dtype=np.float64) * _MM
         ys = np.asarray(ys, dtype=np.float64) * _MM
         ok = np.isfinite(xs) & np.isfinite(ys)
@@ -419,17 +382,12 @@ class _Canvas:
         for start, stop in zip(edges[::2], edges[1::2], strict=True):
             if stop - start < 2:
                 continue
-            poly = QPolygonF([QPointF(x, y) for x, y in zip(xs[start:stop].tolist(), ys[start:stop].tolist(),
-                                                             strict=True)])
-            self.p.drawPolyline(poly)
+            self.p.drawPolyline(_polygon(xs[start:stop], ys[start:stop], self._QPolygonF, self._QPointF))
 
-    @_none_safe
     def text(self, x: float, y: float, text: str, *, size: float = 7.5, bold: bool = False,
              rgb: tuple[int, int, int] = _TEXT, align: str = "left", mono: bool = False,
              italic: bool = False, max_w: float | None = None, elide: str = "right") -> float:
         """Draw one line with its baseline at ``y`` mm; returns the drawn width in mm."""
-        from PySide6.QtCore import QPointF
-
         self.font(size, bold=bold, mono=mono, italic=italic)
         if max_w is not None:
             text = self.elide(text, max_w, elide)
@@ -439,10 +397,9 @@ class _Canvas:
         elif align == "center":
             x -= w / 2
         self.pen(rgb)
-        self.p.drawText(QPointF(x * _MM, y * _MM), text)
+        self.p.drawText(self._QPointF(x * _MM, y * _MM), text)
         return w
 
-    @_none_safe
     def wrap(self, x: float, y: float, w: float, text: str, *, size: float = 7.0, bold: bool = False,
              rgb: tuple[int, int, int] = _TEXT, max_lines: int | None = None, indent: float = 0.0) -> float:
         """Word-wrap ``text`` into width ``w`` mm from baseline ``y``; returns the next baseline."""
@@ -469,18 +426,13 @@ class _Canvas:
             y += lh
         return y
 
-    @_none_safe
     def _push_clip(self, x: float, y: float, w: float, h: float) -> None:
-        from PySide6.QtCore import QRectF
-
         self.p.save()
-        self.p.setClipRect(QRectF(x * _MM, y * _MM, w * _MM, h * _MM))
+        self.p.setClipRect(self._QRectF(x * _MM, y * _MM, w * _MM, h * _MM))
 
-    @_none_safe
     def _pop_clip(self) -> None:
         self.p.restore()
 
-    @_none_safe
     def new_page(self) -> None:
         self.writer.newPage()
 
@@ -510,7 +462,7 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
     if not folder.is_dir():
         raise ReportError(f"{out}: the folder {folder} does not exist; create it first")
     _ensure_gui_app()
-    _detect_none_leak()
+    _guard_singletons()
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".pdf.tmp", dir=folder)
     except OSError as err:
@@ -520,7 +472,6 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
     tmp = Path(tmp_name)
     painter = None
 
-    @_none_safe
     def start() -> tuple[Any, Any]:
         writer = QPdfWriter(str(tmp))
         writer.setResolution(_RES_DPI)
@@ -536,38 +487,52 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
         return writer, painter
 
-    with _none_floor():
+    try:
+        writer, painter = start()
+        if painter is None:
+            raise ReportError(f"{out}: Qt could not start the PDF in {folder} "
+                              "(disk full or not writable?)")
+        canvas = _Canvas(writer, painter)
+        yield canvas
+        ok = painter.end()
+        painter = None
+        if not ok or tmp.stat().st_size < 100:
+            raise ReportError(f"{out}: Qt could not finish the PDF (disk full?)")
+        with tmp.open("rb") as fh:
+            if fh.read(5) != b"%PDF-":
+                raise ReportError(f"{out}: the written file is not a PDF")
         try:
-            writer, painter = start()
-            if painter is None:
-                raise ReportError(f"{out}: Qt could not start the PDF in {folder} "
-                                  "(disk full or not writable?)")
-            canvas = _Canvas(writer, painter)
-            yield canvas
-            ok = painter.end()
-            painter = None
-            if not ok or tmp.stat().st_size < 100:
-                raise ReportError(f"{out}: Qt could not finish the PDF (disk full?)")
-            with tmp.open("rb") as fh:
-                if fh.read(5) != b"%PDF-":
-                    raise ReportError(f"{out}: the written file is not a PDF")
-            try:
-                os.replace(tmp, out)
-            except OSError as err:
-                raise ReportError(f"{out}: cannot replace the file ({err.strerror or err}); is it open in "
-                                  "another program or read-only?") from None
-        except BaseException as err:
-            if painter is not None and painter.isActive():
-                painter.end()
-            with suppress(OSError):
-                tmp.unlink()
-            if isinstance(err, (EcgViewerError, KeyboardInterrupt, SystemExit)):
-                raise
-            raise ReportError(f"{out}: the report could not be written "
-                              f"({type(err).__name__}: {err})") from err
+            os.replace(tmp, out)
+        except OSError as err:
+            raise ReportError(f"{out}: cannot replace the file ({err.strerror or err}); is it open in "
+                              "another program or read-only?") from None
+    except BaseException as err:
+        if painter is not None and painter.isActive():
+            painter.end()
+        with suppress(OSError):
+            tmp.unlink()
+        if isinstance(err, (EcgViewerError, KeyboardInterrupt, SystemExit)):
+            raise
+        raise ReportError(f"{out}: the report could not be written "
+                          f"({type(err).__name__}: {err})") from err
 
 
 # --------------------------------------------------------------------------- model facts
+
+
+_BUNDLED: list[ModelContract | None] = []
+
+
+def _bundled_contract() -> ModelContract | None:
+    """The bundled model's contract (read once), or None when it cannot be read."""
+    if not _BUNDLED:
+        try:
+            from ecgviewer.model.runtime import bundled_model_path, read_contract
+
+            _BUNDLED.append(read_contract(bundled_model_path())[0])
+        except Exception:  # the footer falls back to what the prediction says
+            _BUNDLED.append(None)
+    return _BUNDLED[0]
 
 
 def _contract_for(model: Any, prediction: Any | None) -> ModelContract:
@@ -579,14 +544,9 @@ def _contract_for(model: Any, prediction: Any | None) -> ModelContract:
         return contract
     name = getattr(prediction, "model_name", None) or "unknown model"
     version = getattr(prediction, "model_version", None) or "unknown"
-    try:  # the bundled model, when the prediction came from it
-        from ecgviewer.model.runtime import bundled_model_path, read_contract
-
-        bundled, _ = read_contract(bundled_model_path())
-        if bundled.name == name and bundled.version == version:
-            return bundled
-    except Exception:  # the footer falls back to what the prediction says
-        pass
+    bundled = _bundled_contract()
+    if bundled is not None and bundled.name == name and bundled.version == version:
+        return bundled
     return ModelContract(name=name, version=version, provenance="provenance not given to the report",
                          notice="Not a medical device.")
 
@@ -637,8 +597,6 @@ class _Footer:
 
 def _twelve_leads(exam: Exam) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
     """(samples,) mV per canonical lead (derived limb leads included) and the names derived."""
-    from ecgviewer.preprocess import complete_leads
-
     try:
         signal, derived = complete_leads(exam.signal_mv, exam.leads)
         return {name: signal[:, i] for i, name in enumerate(LEADS)}, derived
@@ -650,8 +608,6 @@ def _file_padding(signal: np.ndarray, fs: float) -> tuple[int, int]:
     """(start, stop): the samples between runs of exact zeros in every lead at the ends of the
     record, for records of the network's fixed length (4096 samples, as the CODE tracings, which
     are zero-padded to it). Runs < 0.1 s, and other records, are kept whole."""
-    from ecgviewer.preprocess import MODEL_SAMPLES
-
     n = signal.shape[0]
     if n != MODEL_SAMPLES:
         return 0, n
@@ -1202,6 +1158,13 @@ def write_exam_report(out: str | Path, exam: Exam, prediction: Prediction, *,
     _check_prediction(prediction, str(out))
     rhythm = _check_rhythm_lead(rhythm_lead)
     g = exam_page_geometry(paper, speed_mm_s, gain_mm_mv)
+    if saliency is not None:
+        sp = np.asarray(getattr(saliency, "probabilities", prediction.probabilities), dtype=np.float64)
+        pp = np.asarray(prediction.probabilities, dtype=np.float64)
+        if sp.shape != pp.shape or not np.allclose(sp, pp, atol=2e-3, equal_nan=True):
+            raise ReportError(f"{out}: the SHAP values were computed for other probabilities "
+                              f"({', '.join(f'{v:.3f}' for v in sp)}) than the prediction's "
+                              f"({', '.join(f'{v:.3f}' for v in pp)}): another exam or model; recompute them")
     shap = _shap_classes(prediction, saliency, shap_classes) if saliency is not None else []
     footer = _Footer(_contract_for(model, prediction), when or _now(), getattr(prediction, "provider", ""))
     pages = 1 + len(shap)
@@ -1221,8 +1184,6 @@ def write_exam_report(out: str | Path, exam: Exam, prediction: Prediction, *,
 
 def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     """Precision, recall, specificity, F1 and counts (reference -1 = unknown, left out)."""
-    from ecgviewer.metrics import binary_scores, cohen_kappa
-
     scores = dict(binary_scores(np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)))
     scores["kappa"] = float(cohen_kappa(np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)))
     return scores
@@ -1253,8 +1214,6 @@ class _SetRow:
 def _draw_set_summary(c: _Canvas, paper: str, items: Sequence[Any], predictions: Sequence[Any],
                       labels: Sequence[LabelSet], errors: Sequence[Any], source_text: str,
                       title: str | None, contract: ModelContract) -> None:
-    from ecgviewer.labels import reference_of
-
     page_w = PAPERS[_paper_key(paper)][0]
     n = len(items)
     right = page_w - _MARGIN_MM
@@ -1374,8 +1333,6 @@ def _range_text(values: Sequence[float], unit: str, fmt: str = "g") -> str:
 def _draw_set_facts(c: _Canvas, x: float, y: float, right: float, items: Sequence[Any], errors: Sequence[Any],
                     aligned: Sequence[tuple[Any, np.ndarray]]) -> None:
     """The set at a glance: files, formats, rates, durations, age, sex, label sources."""
-    from collections import Counter
-
     c.text(x, y, "The set", size=9.5, bold=True)
     n = len(items)
     files = {str(getattr(it, "source", "")) for it in items}
@@ -1411,8 +1368,6 @@ _TABLE_COLS = (
 
 def _set_rows(items: Sequence[Any], predictions: Sequence[Any], labels: Sequence[LabelSet]) -> tuple[
         list[_SetRow], str | None]:
-    from ecgviewer.labels import reference_of
-
     keys = [(getattr(it, "exam_id", None), int(getattr(it, "index", i) or 0)) for i, it in enumerate(items)]
     aligned = [(ls, ls.align(keys)) for ls in labels]
     aligned = [(ls, a) for ls, a in aligned if (a >= 0).any()]

@@ -216,9 +216,13 @@ def test_chosen_shap_class_and_no_shap(tmp_path: Path) -> None:
     assert pdf_pages(out) == 2 and "SHAP saliency — RBBB" in pdf_text(out, 2)
     out = write_exam_report(tmp_path / "none.pdf", exam, pred, model=CONTRACT)
     assert pdf_pages(out) == 1 and "SHAP saliency not computed" in pdf_text(out, 1)
-    negative = make_prediction(exam, np.full(6, 0.01, dtype=np.float32))
-    out = write_exam_report(tmp_path / "neg.pdf", exam, negative, saliency=fake_saliency(), model=CONTRACT)
-    assert pdf_pages(out) == 2 and "highest probability" in pdf_text(out, 2)
+    low = np.array([0.01, 0.02, 0.01, 0.03, 0.01, 0.01], dtype=np.float32)
+    negative = make_prediction(exam, low)
+    out = write_exam_report(tmp_path / "neg.pdf", exam, negative, saliency=fake_saliency(low), model=CONTRACT)
+    text = pdf_text(out, 2)
+    assert pdf_pages(out) == 2 and "SHAP saliency — SB" in text and "highest probability" in text
+    with pytest.raises(ReportError, match="other probabilities"):
+        write_exam_report(tmp_path / "mismatch.pdf", exam, negative, saliency=fake_saliency(), model=CONTRACT)
     with pytest.raises(ReportError, match="unknown class"):
         write_exam_report(tmp_path / "bad.pdf", exam, pred, saliency=fake_saliency(), shap_classes=["XYZ"])
 
