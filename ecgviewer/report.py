@@ -1031,6 +1031,13 @@ def _draw_shap_page(c: _Canvas, paper: str, prediction: Any, saliency: Any, k: i
     vmax = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 0.0
     report = prediction.report
     sl = report.signal_slice if report is not None else slice(0, n)
+    # zeros in every lead at the ends of the input: padding (added here, or already in the file)
+    active = np.flatnonzero(np.any(x_in != 0, axis=1))
+    min_run = int(0.1 * fs)
+    if active.size:
+        lo = int(active[0]) if active[0] >= min_run else 0
+        hi = int(active[-1]) + 1 if n - 1 - active[-1] >= min_run else n
+        sl = slice(max(sl.start, lo), min(sl.stop, hi))
     for lead in range(12):
         ry = top + lead * row_h
         for s in range(values.shape[1]):
@@ -1046,6 +1053,7 @@ def _draw_shap_page(c: _Canvas, paper: str, prediction: Any, saliency: Any, k: i
         c.text(_MARGIN_MM, ry + row_h / 2 + 1.2, LEADS[lead], size=8.0, bold=True)
         # trace: 1e-4 V → mV; gain fits the row
         mv = x_in[:, lead] / 10.0
+        mv = np.where((np.arange(n) >= sl.start) & (np.arange(n) < sl.stop), mv, np.nan)
         gain = min(5.0, row_h * 0.42)
         with c.clip(px0, ry, pw, row_h):
             c.pen(_TRACE, 0.16)
@@ -1063,7 +1071,7 @@ def _draw_shap_page(c: _Canvas, paper: str, prediction: Any, saliency: Any, k: i
             c.text(x_of(j), ty + 4.0, f"{sec} s", size=6.3, rgb=_MUTED, align="center")
     note = f"Traces at {min(5.0, row_h * 0.42):.1f} mm/mV; time in seconds of the recording."
     if sl.start > 0 or sl.stop < n:
-        note += " Grey: zero padding added to reach the network's 4096 samples."
+        note += " Grey: zero padding (no signal), as the network saw it."
     c.text(px0 + pw, ty + 4.0 + 3.0, note, size=6.3, rgb=_MUTED, align="right")
     # lead importance bars, aligned with the rows
     imp = (saliency.lead_importance()[k] if hasattr(saliency, "lead_importance")
