@@ -273,7 +273,6 @@ def test_settings_persist_between_sessions(qtbot, home, dialogs, generated):
 # ----------------------------------------------------------------------------- command line
 
 
-@pytest.mark.slow
 def test_screenshot_renders_the_analysed_exam(qtbot, home, generated, tmp_path):
     from ecgviewer.ui.app import run_app
 

@@ -80,7 +80,7 @@ def _grid_size_for_page(window) -> tuple[int, int]:
 
 def take_screenshot(window, out: Path, timeout_s: float = SCREENSHOT_TIMEOUT_S) -> int:
     """Wait until the exam on screen is analysed (or failed), size the window to the page, save a PNG."""
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     loop = QEventLoop()
@@ -105,6 +105,8 @@ def take_screenshot(window, out: Path, timeout_s: float = SCREENSHOT_TIMEOUT_S) 
     for _ in range(3):
         QApplication.processEvents()
     window.resize(*_grid_size_for_page(window))
+    if len(window.ws) <= 3:  # a short exam table is enough
+        window.resizeDocks([window.browser_dock], [110], Qt.Orientation.Vertical)
     window.grid.actual_size()
     for _ in range(5):
         QApplication.processEvents()

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.current_prediction = None
         self._generation = 0
         self._pending_row: int | None = None
+        self._reading = False  # a read task is in flight
         self._predict_task: Task | None = None
         self._batch_task: Task | None = None
         self._tracked: list[tuple[Task, str]] = []
@@ -185,11 +186,6 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
         sb.addPermanentWidget(self.status_model)
-
-        self._row_timer = QTimer(self)
-        self._row_timer.setSingleShot(True)
-        self._row_timer.setInterval(20)
-        self._row_timer.timeout.connect(self._load_pending_row)
 
         self._build_actions()
         self._build_menus_and_toolbar()
@@ -579,6 +575,7 @@ class MainWindow(QMainWindow):
 
     def close_all(self) -> None:
         """Close every exam (running jobs are cancelled first)."""
+        self._pending_row = None
         self.cancel_all_jobs(wait=True)
         self.ws.clear()
         self.browser.refresh()
@@ -613,7 +610,8 @@ class MainWindow(QMainWindow):
         Requests are coalesced: while scrolling fast only the last row is loaded.
         """
         self._pending_row = int(row)
-        self._row_timer.start()
+        if not self._reading:  # else the read in flight starts the latest request when it ends
+            self._load_pending_row()
 
     def _load_pending_row(self) -> None:
         row = self._pending_row
@@ -637,17 +635,24 @@ class MainWindow(QMainWindow):
         task = Task(work, f"Reading exam {row + 1}")
         task.signals.done.connect(lambda res, r=row, g=gen, t=t_start: self._on_exam_read(r, g, res, t))
         task.signals.failed.connect(lambda err, r=row, g=gen: self._on_exam_read_failed(r, g, err))
+        task.signals.finished.connect(self._on_read_finished)
+        self._reading = True
         self.runner.start(task)
 
+    def _on_read_finished(self) -> None:
+        self._reading = False
+        if self._pending_row is not None:
+            self._load_pending_row()
+
     def _on_exam_read(self, row: int, gen: int, result, t_start: float) -> None:
-        if gen != self._generation:
-            return
+        if gen != self._generation or self._pending_row is not None:
+            return  # superseded: a newer row is waiting
         exam, model_input = result
         self.timings["read"] = time.perf_counter() - t_start
         self._show_exam(row, exam, model_input, gen)
 
     def _on_exam_read_failed(self, row: int, gen: int, err: BaseException) -> None:
-        if gen != self._generation:
+        if gen != self._generation or self._pending_row is not None:
             return
         text = str(err) if isinstance(err, EcgViewerError) else f"exam {row + 1}: unexpected error: {err}"
         self.ws.row_errors[row] = text
