@@ -132,7 +132,7 @@ def metrics_table(metrics: dict) -> str:
     """The card's Markdown table: one block per set, one row per class."""
     lines = []
     for name, m in metrics.items():
-        if "classes" not in m:
+        if not isinstance(m, dict) or "classes" not in m:
             continue
         lines.append(f"**{name}** ({m['n_exams']} exams; macro F1 {m['macro_f1']}, "
                      f"macro AUROC {m['macro_auroc']})")
