@@ -36,14 +36,22 @@ def test_network_shapes_follow_the_paper() -> None:
     assert 6_000_000 < n_params < 7_000_000  # the published network has ~6.4 M parameters
 
 
-def test_onnx_export_matches_pytorch_on_the_fixture_inputs(tmp_path: Path, shared_data: Path) -> None:
-    torch.manual_seed(1)
+def _trained_like_model(seed: int = 1) -> RibeiroResNet:
+    """A random model whose batch norms have non-trivial parameters and statistics, as a trained one."""
+    torch.manual_seed(seed)
     model = RibeiroResNet(lowpass_taps=lowpass_taps()).eval()
-    # give batch norm non-trivial statistics, as a trained model has
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm1d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.1, 0.1)
+    return model
+
+
+def test_onnx_export_matches_pytorch_on_the_fixture_inputs(tmp_path: Path, shared_data: Path) -> None:
+    model = _trained_like_model()
     contract = ModelContract(name="test-model", version="1")
     out = export_onnx(model, contract, tmp_path / "m.onnx")
     x = np.load(shared_data / "keras-fixture" / "inputs.npy")
@@ -56,8 +64,8 @@ def test_onnx_export_matches_pytorch_on_the_fixture_inputs(tmp_path: Path, share
 def test_bundled_model_has_the_definitions_graph(tmp_path: Path) -> None:
     """The committed model was exported from this definition: same operators, same weight shapes."""
     bundled = onnx.load(str(models_dir() / "ecgviewer-resnet-ptbxl.onnx"))
-    fresh = onnx.load(str(export_onnx(RibeiroResNet(lowpass_taps=lowpass_taps()),
-                                      ModelContract(name="x", version="0"), tmp_path / "f.onnx")))
+    fresh = onnx.load(str(export_onnx(_trained_like_model(), ModelContract(name="x", version="0"),
+                                      tmp_path / "f.onnx")))
     assert [n.op_type for n in bundled.graph.node] == [n.op_type for n in fresh.graph.node]
     assert sorted(tuple(i.dims) for i in bundled.graph.initializer) == sorted(
         tuple(i.dims) for i in fresh.graph.initializer)
