@@ -205,3 +205,18 @@ def test_compute_layout_long_recording_pages_and_strip():
     assert len(COLUMNS["3x4"]) == 4
     with pytest.raises(ValueError, match="unknown layout"):
         compute_layout("4x3", 0, 10)
+
+
+def test_long_recording_page_shows_the_networks_window(grid):
+    long = synth_exam(["AF"], fs=500.0, duration_s=20.0, seed=9)
+    x, report = to_model_input(long)
+    grid.set_exam(long, (x, report))
+    grid.set_layout("3x4")
+    page = [c.spec for c in grid.cells if not c.spec.rhythm]
+    assert min(s.t0 for s in page) == pytest.approx(report.offset_s)  # the centred 10.24 s window
+    assert max(s.t1 for s in page) == pytest.approx(report.offset_s + PAGE_SECONDS)
+    strip = grid.cell("II", rhythm=True).spec
+    assert (strip.t0, strip.t1) == (0.0, pytest.approx(20.0))
+    assert "network's window" in grid.header.text()
+    grid.set_layout("12x1")
+    assert all(c.spec.t1 - c.spec.t0 == pytest.approx(20.0) for c in grid.cells)

@@ -682,11 +682,16 @@ class LeadGrid(QWidget):
         else:
             sig, start, dt = data
             span = (start, start + sig.shape[0] * dt)
-        # 3×4 and 6×2 pages show the first 10 s, aligned with the rhythm strip below them; the
-        # network-input view shows all 10.24 s of the input
-        page_seconds = None if (self._show_input and data is not None) else PAGE_SECONDS
+        # 3×4 and 6×2 pages show 10 s: the whole recording when it is that short, else the window
+        # the network read (what the findings and explanations are about); the rhythm strip and
+        # 12×1 show everything; the network-input view shows all 10.24 s of the input
+        page_start, page_seconds = None, PAGE_SECONDS
+        if self._show_input and data is not None:
+            page_seconds = None
+        elif data is not None and self._report is not None and span[1] - span[0] > PAGE_SECONDS + 0.3:
+            page_start = max(0.0, self._report.offset_s)
         self.paper_layout = compute_layout(self._layout_name, span[0], span[1], rhythm_lead=self._rhythm_lead,
-                                           page_seconds=page_seconds)
+                                           page_start=page_start, page_seconds=page_seconds)
         self.paper.set_paper(self.paper_layout.rect, 1.0 / self._speed, 1.0 / self._gain)
         label_font = QFont()
         label_font.setBold(True)
@@ -836,8 +841,11 @@ class LeadGrid(QWidget):
             else:
                 parts.append(f"original signal: {self.exam.fs:g} Hz, {self.exam.duration_s:.2f} s")
                 if self._layout_name != "12x1" and self.exam.duration_s > PAGE_SECONDS + 1e-6:
+                    first = min(c.t0 for c in self.paper_layout.cells if not c.rhythm)
                     last = max(c.t1 for c in self.paper_layout.cells if not c.rhythm)
-                    parts.append(f"leads: first {last:g} s, rhythm strip: all")
+                    where = " (the network's window)" if first > 0 else ""
+                    strip = ", rhythm strip: all" if self._layout_name == "3x4" else ""
+                    parts.append(f"leads {first:.2f}–{last:.2f} s{where}{strip}")
                 if self._show_input:
                     parts.append("(network input not available yet)")
         zoom = "actual size" if abs(self._zoom - 1.0) < 1e-3 else f"zoom {self._zoom * 100:.0f} %"
