@@ -94,3 +94,11 @@ def test_fields_used_tells_which_columns_are_needed():
     assert fields_used(parse_filter("AF > 0.5 and not RBBB or fs > 400")) == {"AF", "positive:RBBB", "fs"}
     assert fields_used(parse_filter("A0001")) == {"id", "source"}
     assert fields_used(None) == set()
+
+
+def test_pyside_refcount_guard_only_for_the_broken_release():
+    from ecgviewer.ui._compat import needs_singleton_guard
+
+    assert needs_singleton_guard("6.12.0", (3, 11))
+    assert not needs_singleton_guard("6.12.0", (3, 12))  # None/True/False are immortal there
+    assert not needs_singleton_guard("6.11.3", (3, 11))
