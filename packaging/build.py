@@ -81,6 +81,41 @@ def strip_large_libraries(app: Path) -> None:
             print(f"stripped {rel}: {before / 1e6:.0f} → {lib.stat().st_size / 1e6:.0f} MB")
 
 
+# Libraries Qt's xcb plugin loads that PyInstaller can bundle only when the build machine
+# has them, with the Debian/Ubuntu package that provides each.
+XCB_PACKAGES = {
+    "libxcb-icccm.so.4": "libxcb-icccm4", "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0", "libxkbcommon.so.0": "libxkbcommon0",
+}
+
+
+def missing_xcb_libraries(app: Path) -> list[str]:
+    """Libraries the bundled xcb platform plugin needs but the build did not carry (Linux).
+
+    A desktop without them cannot open the window ("could not load the Qt platform plugin
+    xcb"); install them on the build machine and build again.
+    """
+    internal = app / "_internal"
+    qt = internal / "PySide6" / "Qt"
+    targets = [qt / "plugins" / "platforms" / "libqxcb.so", qt / "lib" / "libQt6XcbQpa.so.6"]
+    if not shutil.which("ldd") or not all(t.exists() for t in targets):
+        return []
+    env = dict(os.environ, LD_LIBRARY_PATH=f"{internal}:{qt / 'lib'}")
+    missing: set[str] = set()
+    for target in targets:
+        out = subprocess.run(["ldd", str(target)], capture_output=True, text=True, env=env).stdout
+        for line in out.splitlines():
+            name, _, where = line.strip().partition(" => ")
+            if not where:
+                continue
+            bundled = where.startswith(str(internal))
+            if "not found" in where or (name in XCB_PACKAGES and not bundled):
+                missing.add(name)
+    return sorted(missing)
+
+
 def smoke_test(app: Path) -> None:
     exe = app / ("ecgviewer.exe" if sys.platform == "win32" else "ecgviewer")
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
@@ -182,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     if sys.platform.startswith("linux") and not args.no_strip:
         strip_large_libraries(app)
     smoke_test(app)
+    if sys.platform.startswith("linux"):
+        missing = missing_xcb_libraries(app)
+        if missing:
+            pkgs = sorted({XCB_PACKAGES.get(m, m) for m in missing})
+            print(f"WARNING: the bundle lacks {', '.join(missing)} (needed by Qt's xcb plugin): desktops "
+                  f"without them cannot open the window. Install them here and rebuild:\n"
+                  f"  apt-get install {' '.join(pkgs)}")
     print(f"built {app} in {time.perf_counter() - t0:.0f} s: {folder_size(app) / 1e6:.0f} MB")
 
     if args.no_archive:
