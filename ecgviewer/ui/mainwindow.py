@@ -928,9 +928,9 @@ class MainWindow(QMainWindow):
         if keep_note:
             text += f"\n\nStill showing {keep_note}."
         self.errors.append(text)
-        log.warning("%s: %s", title, text)
         self.statusBar().showMessage(f"{title}: {text.splitlines()[0]}", 10000)
         if self.interactive:
+            log.info("%s: %s", title, text)
             QMessageBox.critical(self, title, text)
         else:
             print(f"ecgviewer: {title}: {text}", file=sys.stderr)
