@@ -283,6 +283,10 @@ def test_screenshot_renders_the_analysed_exam(qtbot, home, generated, tmp_path):
 
     image = QImage(str(out))
     assert image.width() >= 1000 and image.height() >= 600
+    # a screenshot leaves the user's settings alone (layout, recent files)
+    s = ui_settings.open_settings()
+    assert ui_settings.get_str(s, ui_settings.LAYOUT) == ""
+    assert ui_settings.get_list(s, ui_settings.RECENT) == []
 
 
 def test_no_path_opens_the_bundled_example_exam(qtbot, window):

@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         settings: QSettings to read and persist (default :func:`ecgviewer.ui.settings.open_settings`).
         model_path: model to use (default: the one in the settings, else the bundled one).
         interactive: False for ``--screenshot``: errors are recorded in ``errors`` and printed
-            instead of shown in dialogs.
+            instead of shown in dialogs, and the user's settings are neither used nor changed.
     """
 
     exam_shown = Signal(object)  # Exam, drawn on the grid
@@ -369,6 +369,15 @@ class MainWindow(QMainWindow):
 
     # ================================================================== settings
     def _restore_settings(self) -> None:
+        if not self.interactive:  # --screenshot: reproducible defaults, whatever the user chose
+            self.set_layout("3x4", save=False)
+            self.set_gain(10.0, save=False)
+            self.set_speed(25.0, save=False)
+            self.set_rhythm_lead("II", save=False)
+            self.resize(1500, 950)
+            self.resizeDocks([self.browser_dock], [210], Qt.Orientation.Vertical)
+            self.resizeDocks([self.findings_dock], [360], Qt.Orientation.Horizontal)
+            return
         s = self.settings
         layout = S.get_str(s, S.LAYOUT, "3x4")
         gain = S.get_float(s, S.GAIN, 10.0)
@@ -398,6 +407,8 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.findings_dock], [360], Qt.Orientation.Horizontal)
 
     def _save_view_settings(self) -> None:
+        if not self.interactive:  # --screenshot leaves the user's settings alone
+            return
         s = self.settings
         s.setValue(S.LAYOUT, self.grid.layout_name)
         s.setValue(S.GAIN, self.grid.gain)
@@ -405,7 +416,9 @@ class MainWindow(QMainWindow):
         s.setValue(S.RHYTHM_LEAD, self.grid.rhythm_lead)
 
     def save_settings(self) -> None:
-        """Write everything persistent (called on close)."""
+        """Write everything persistent (called on close; not with ``interactive=False``)."""
+        if not self.interactive:
+            return
         self._save_view_settings()
         self.settings.setValue(S.GEOMETRY, self.saveGeometry())
         self.settings.setValue(S.STATE, self.saveState())
@@ -555,10 +568,11 @@ class MainWindow(QMainWindow):
             self.open_finished.emit(False)
             return
         rows = self.ws.add(exams)
-        for p in paths:
-            S.add_recent(self.settings, p)
-        first = paths[0]
-        self.settings.setValue(S.LAST_FOLDER, str((first if first.is_dir() else first.parent).resolve()))
+        if self.interactive:
+            for p in paths:
+                S.add_recent(self.settings, p)
+            first = paths[0]
+            self.settings.setValue(S.LAST_FOLDER, str((first if first.is_dir() else first.parent).resolve()))
         self.browser.refresh(keep_row=self.current_row)
         if exams.errors:
             listed = "\n".join(f"• {e}" for e in exams.errors[:12])
@@ -781,7 +795,7 @@ class MainWindow(QMainWindow):
         self.findings.set_models(entries, model.path)
         self.browser.probabilities_changed(None)
         self._update_banners()
-        if not self._model_from_cli:
+        if not self._model_from_cli and self.interactive:
             self.settings.setValue(S.MODEL, str(model.path))
         self.model_changed.emit(model)
         if self.current_exam is not None:
