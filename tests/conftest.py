@@ -25,3 +25,13 @@ def shared_data() -> Path:
 def _isolated_user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets its own user folder: imported models, caches and settings never leak."""
     monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "ecgviewer-home"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_qapplication(qapp):  # qapp: pytest-qt's fixture
+    """One QApplication for the whole session, made before any test runs.
+
+    The headless report code creates a bare QGuiApplication when none exists; if such a
+    test ran first, a later widget test would find no QApplication and Qt would abort.
+    """
+    return qapp
