@@ -939,7 +939,7 @@ def _draw_findings(c: _Canvas, g: ExamPageGeometry, x0: float, exam: Exam, predi
         notes.append("No labels attached.")
     seconds = getattr(prediction, "seconds", None)
     prov = getattr(prediction, "provider", "")
-    decision_rule = "Decision: POSITIVE when probability ≥ threshold."
+    decision_rule = "Decision: POSITIVE when probability > threshold."
     if seconds:
         decision_rule += f" Inference {seconds * 1000:.0f} ms on {prov or 'CPU'}."
     if saliency is None:

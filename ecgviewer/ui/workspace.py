@@ -129,9 +129,9 @@ class Workspace:
         return ~np.isnan(self.probabilities).any(axis=1) if self._n else np.zeros(0, dtype=bool)
 
     def decisions(self) -> np.ndarray:
-        """(N, 6) bool: probability ≥ threshold (False where unknown)."""
+        """(N, 6) bool: probability > threshold, strictly, as the paper (False where unknown)."""
         with np.errstate(invalid="ignore"):
-            return self.probabilities >= self.thresholds
+            return self.probabilities > self.thresholds
 
     def positive_text(self, row: int) -> str:
         """"RBBB, 1dAVb" / "none" / "" (not analysed) for the browser."""
