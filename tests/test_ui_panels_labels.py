@@ -175,3 +175,20 @@ def test_wfdb_header_labels_are_the_reference(shared_data):
     assert comp.reference == "Dx (header)"
     assert comp.values[CLASSES.index("RBBB"), 1] == 1  # A0001 is RBBB (59118001)
     assert comp.disagrees[CLASSES.index("RBBB"), 0]
+
+
+def test_filter_words_for_the_label_agreement():
+    from ecgviewer.ui.filtering import FilterError, evaluate, fields_used, parse_filter
+
+    cols = {
+        "flag:disagrees": np.array([True, False, False]),
+        "flag:agrees": np.array([False, True, False]),
+        "flag:labelled": np.array([True, True, False]),
+        "AF": np.array([0.9, 0.9, 0.1]),
+    }
+    node = parse_filter("disagrees and AF > 0.5")
+    assert fields_used(node) == {"flag:disagrees", "AF"}
+    assert evaluate(node, cols.__getitem__, 3).tolist() == [True, False, False]
+    assert evaluate(parse_filter("not labelled or agrees"), cols.__getitem__, 3).tolist() == [False, True, True]
+    with pytest.raises(FilterError, match="takes no value"):
+        parse_filter("disagrees = 1")

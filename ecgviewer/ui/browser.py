@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -35,13 +36,15 @@ from PySide6.QtWidgets import (
 
 from ecgviewer.classes import CLASS_NAMES, CLASSES
 from ecgviewer.exam import ExamHeader
-from ecgviewer.ui.filtering import FilterError, Node, evaluate, parse_filter
+from ecgviewer.ui.filtering import FilterError, Node, evaluate, fields_used, parse_filter
 from ecgviewer.ui.workspace import Workspace
 
 BASE_COLUMNS: tuple[str, ...] = (
     "#", "ID", "Source", "Duration (s)", "fs (Hz)", "Positive findings", "Labels")
 COL_INDEX, COL_ID, COL_SOURCE, COL_DURATION, COL_FS, COL_FINDINGS, COL_LABELS = range(len(BASE_COLUMNS))
 ERROR_COLOR = QColor("#b71c1c")
+DISAGREE_COLOR = QColor("#c62828")
+AGREE_COLOR = QColor("#2e7d32")
 POSITIVE_COLOR = QColor("#c62828")
 
 
@@ -61,6 +64,7 @@ class ExamTableModel(QAbstractTableModel):
         self._headers: dict[int, ExamHeader | Exception] = {}
         self.header_fetches = 0
         self._filter: Node | None = None
+        self.only_disagreeing = False
         self.filter_text = ""
         self._sort: tuple[int, Qt.SortOrder] | None = None
 
@@ -107,10 +111,17 @@ class ExamTableModel(QAbstractTableModel):
             if col >= len(BASE_COLUMNS):
                 k = col - len(BASE_COLUMNS)
                 p = self.ws.probabilities[row, k]
-                if not np.isnan(p) and p >= self.ws.thresholds[k]:
+                if not np.isnan(p) and p > self.ws.thresholds[k]:
                     return POSITIVE_COLOR
+            if col == COL_LABELS and row in self.ws.agreement:
+                if _flag(self.ws.label_disagrees, row):
+                    return DISAGREE_COLOR
+                if self.ws.agreement[row].startswith("agrees"):
+                    return AGREE_COLOR
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == COL_LABELS and row in self.ws.agreement_details:
+                return self.ws.agreement_details[row]
             if row in self.ws.row_errors:
                 return self.ws.row_errors[row]
             h = self.header(row)
@@ -194,6 +205,8 @@ class ExamTableModel(QAbstractTableModel):
         else:
             mask = evaluate(self._filter, self._column, n)
             order = np.flatnonzero(mask).astype(np.int64)
+        if self.only_disagreeing:
+            order = order[self._column("flag:disagrees")[order]]
         self._order = order
         self._apply_sort()
 
@@ -230,9 +243,50 @@ class ExamTableModel(QAbstractTableModel):
             return self._column("duration" if column == COL_DURATION else "fs")
         return np.array([_natural(self._display(r, column)) for r in range(n)], dtype=object)
 
+    def set_only_disagreeing(self, on: bool) -> None:
+        """Show only the exams where the model disagrees with the reference labels."""
+        self.beginResetModel()
+        self.only_disagreeing = bool(on)
+        try:
+            self._recompute()
+        finally:
+            self.endResetModel()
+
+    def labels_changed(self, rows: np.ndarray | None = None) -> bool:
+        """The label agreement of these rows (None: all) changed. Returns True when the rows
+        were re-filtered (the filter or the "disagrees" switch depends on the labels)."""
+        uses_flags = self.only_disagreeing or any(f.startswith("flag:") for f in fields_used(self._filter))
+        if uses_flags:
+            self.beginResetModel()
+            try:
+                self._recompute()
+            finally:
+                self.endResetModel()
+            return True
+        if len(self._order):
+            if rows is None or len(rows) == 0:
+                top, bottom = 0, len(self._order) - 1
+            else:
+                pos = self._pos[np.asarray(rows, dtype=np.int64)]
+                pos = pos[pos >= 0]
+                if not len(pos):
+                    return False
+                top, bottom = int(pos.min()), int(pos.max())
+            self.dataChanged.emit(self.index(top, COL_LABELS), self.index(bottom, COL_LABELS))
+        return False
+
     def _column(self, name: str) -> np.ndarray:
         """A column for the filter language (see :func:`ecgviewer.ui.filtering.evaluate`)."""
         n = len(self.ws)
+        if name.startswith("flag:"):
+            disagrees = _padded(self.ws.label_disagrees, n)
+            labelled = _padded(self.ws.labelled, n)
+            flag = name.split(":", 1)[1]
+            if flag == "disagrees":
+                return disagrees
+            if flag == "labelled":
+                return labelled
+            return labelled & ~disagrees & self.ws.analysed()
         if name in self.classes:
             return self.ws.probabilities[:, self.classes.index(name)]
         if name.startswith("positive:"):
@@ -272,6 +326,18 @@ class ExamTableModel(QAbstractTableModel):
         self.dataChanged.emit(self.index(top, COL_FINDINGS), self.index(bottom, self.columnCount() - 1))
 
 
+def _padded(mask: np.ndarray, n: int) -> np.ndarray:
+    """A boolean row mask of exactly n rows (False beyond what is known)."""
+    out = np.zeros(n, dtype=bool)
+    m = min(n, len(mask))
+    out[:m] = np.asarray(mask[:m], dtype=bool)
+    return out
+
+
+def _flag(mask: np.ndarray, row: int) -> bool:
+    return 0 <= row < len(mask) and bool(mask[row])
+
+
 def _natural(text: str) -> tuple:
     import re
 
@@ -301,7 +367,8 @@ class ExamBrowser(QWidget):
             "Conditions on the model's probabilities (AF > 0.5, SB < 10%), positive findings (RBBB, not AF), "
             "fs, duration, age, index (fs >= 500), text fields (id ~ A00, source = x.h5, sex = F) "
             "or any word "
-            "(searched in id and file name). Combine with and / or / not and parentheses.")
+            "(searched in id and file name); disagrees / agrees / labelled select by the label agreement. "
+            "Combine with and / or / not and parentheses.")
         self.filter_edit.returnPressed.connect(self.apply_filter)
         self.filter_edit.textChanged.connect(self._on_filter_text)
         self._filter_timer = QTimer(self)
@@ -314,7 +381,13 @@ class ExamBrowser(QWidget):
         self.analyse_button.clicked.connect(self.analyse_all_requested)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
+        self.disagree_check = QCheckBox("Model disagrees with labels")
+        self.disagree_check.setToolTip(
+            "Show only the exams where the model's decision differs from the exam's reference labels "
+            "(the gold standard when loaded, else the first label source) on a class both know")
+        self.disagree_check.toggled.connect(self._on_disagree_toggled)
         top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.disagree_check)
         top.addWidget(self.count_label)
         top.addWidget(self.analyse_button)
 
@@ -409,6 +482,20 @@ class ExamBrowser(QWidget):
     def probabilities_changed(self, rows: np.ndarray | None = None) -> None:
         self.model.probabilities_changed(rows)
         self._update_count()
+
+    def labels_changed(self, rows: np.ndarray | None = None) -> None:
+        """The label-agreement column changed (rows, or None: all); re-filters when needed."""
+        current = self.current_ws_row()
+        if self.model.labels_changed(rows) and current is not None:
+            self.select_ws_row(current, emit=False)
+        self._update_count()
+
+    def _on_disagree_toggled(self, on: bool) -> None:
+        current = self.current_ws_row()
+        self.model.set_only_disagreeing(on)
+        self._update_count()
+        if current is not None:
+            self.select_ws_row(current, emit=False)
 
     # ------------------------------------------------------------------ internals
     def _on_filter_text(self, text: str) -> None:

@@ -26,7 +26,15 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QByteArray, QLocale, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QInputDialog,
+    QLineEdit,
+    QMessageBox,
+    QScrollArea,
+    QWidget,
+)
 
 from ecgviewer.errors import EcgViewerError, LabelError
 from ecgviewer.labels import LabelSet, discover_labels, labels_from_exam, load_label_file, source_name
@@ -61,6 +69,16 @@ def default_paper() -> str:
     return "Letter" if country in letter else "A4"
 
 
+def _scrolled(widget: QWidget) -> QScrollArea:
+    """A panel in a scroll area, so a short dock never squeezes it below its minimum size."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
+
+
 def row_key(ws: Any, row: int) -> tuple[Path | None, str | None, int]:
     """(file, exam id, index in the file) of a workspace row, without reading samples."""
     s, i = ws.locate(row)
@@ -92,18 +110,20 @@ class ViewerExtensions(QObject):
         self._report_task: Task | None = None
 
         s = window.settings
+        user = bool(getattr(window, "interactive", True))  # --screenshot: defaults, settings untouched
         self.saliency = SaliencyPanel(runner=TaskRunner(1, self))
-        self.saliency.set_heatmap_on(S.get_bool(s, HEATMAP_ON, True))
-        self.saliency.set_opacity(S.get_float(s, HEATMAP_OPACITY, 0.65))
-        self.saliency.set_segments(int(S.get_float(s, SEGMENTS, 32)))
+        if user:
+            self.saliency.set_heatmap_on(S.get_bool(s, HEATMAP_ON, True))
+            self.saliency.set_opacity(S.get_float(s, HEATMAP_OPACITY, 0.65))
+            self.saliency.set_segments(int(S.get_float(s, SEGMENTS, 32)))
         self.saliency.attach_grid(window.grid)
         self.labels = LabelsPanel()
         right = Qt.DockWidgetArea.RightDockWidgetArea
-        self.saliency_dock = window.add_panel("Explanation", self.saliency, right)
-        self.labels_dock = window.add_panel("Labels", self.labels, right)
+        self.saliency_dock = window.add_panel("Explanation", _scrolled(self.saliency), right)
+        self.labels_dock = window.add_panel("Labels", _scrolled(self.labels), right)
         window.tabifyDockWidget(self.saliency_dock, self.labels_dock)
         self.saliency_dock.raise_()
-        state = s.value(S.STATE)
+        state = s.value(S.STATE) if user else None
         if isinstance(state, QByteArray) and not state.isEmpty():
             window.restoreState(state)  # again: these docks did not exist at the first restore
 
@@ -179,6 +199,8 @@ class ViewerExtensions(QObject):
             self.act_heatmap.setChecked(on)
 
     def _save_explain_settings(self) -> None:
+        if not getattr(self.w, "interactive", True):
+            return
         s = self.w.settings
         s.setValue(HEATMAP_ON, self.saliency.heatmap_on)
         s.setValue(HEATMAP_OPACITY, self.saliency.opacity)
@@ -356,6 +378,21 @@ class ViewerExtensions(QObject):
         self.runner.start(task)
         return task
 
+    def on_exam_labels(self, own: dict[int, LabelSet | None]) -> None:
+        """Labels that exams carry themselves (read during a batch analysis): row → LabelSet."""
+        for row, ls in own.items():
+            self.store.set_exam_labels(int(row), ls)
+
+    def on_closed_all(self) -> None:
+        """Every exam was closed: forget their labels and explanations."""
+        self.saliency.clear()
+        self.store.clear()
+        self._discovered.clear()
+        self.agreement = AgreementColumn()
+        self.labels.set_comparison(None)
+        if self.setstats is not None:
+            self.setstats.close()
+
     def _labels_added(self) -> None:
         self.refresh_comparison()
         self.refresh_agreement()
@@ -400,9 +437,14 @@ class ViewerExtensions(QObject):
         ws = self.w.ws
         n = len(ws)
         if rows is None or len(self.agreement.disagrees) != n:
-            if rows is not None:  # partial update of a stale column: start from a fresh one
+            if rows is not None:  # partial update of a column of another length: resize it
+                old = self.agreement
                 base = AgreementColumn(labelled=np.zeros(n, bool), disagrees=np.zeros(n, bool))
-                base.texts, base.details = dict(self.agreement.texts), dict(self.agreement.details)
+                m = min(n, len(old.disagrees))
+                base.labelled[:m], base.disagrees[:m] = old.labelled[:m], old.disagrees[:m]
+                base.texts = {r: t for r, t in old.texts.items() if r < n}
+                base.details = {r: t for r, t in old.details.items() if r < n}
+                base.references = {r: t for r, t in old.references.items() if r < n}
                 self.agreement = base
             else:
                 self.agreement = col
@@ -419,11 +461,13 @@ class ViewerExtensions(QObject):
                         d_to.pop(r, None)
                 self.agreement.labelled[r] = col.labelled[r]
                 self.agreement.disagrees[r] = col.disagrees[r]
+        if len(self.agreement.disagrees) != n:  # rows changed while computing: wait for the next update
+            return
         ws.agreement = dict(self.agreement.texts)
         ws.agreement_details = dict(self.agreement.details)
         ws.label_disagrees = self.agreement.disagrees.copy()
         ws.labelled = self.agreement.labelled.copy()
-        self.w.browser.probabilities_changed(None if rows is None else np.asarray(list(rows), dtype=np.int64))
+        self.w.browser.labels_changed(None if rows is None else np.asarray(list(rows), dtype=np.int64))
         self.agreement_updated.emit()
 
     # ================================================================== set statistics

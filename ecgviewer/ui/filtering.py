@@ -10,6 +10,9 @@ Examples (case-insensitive)::
     duration > 10            recordings longer than 10 s; also fs, age, index
     id ~ A00                 exam id contains "A00"; also source, sex, format; "=" and "!=" compare
     A0001                    any other word: id or source file name contains it
+    disagrees                the model differs from the exam's reference labels (gold standard,
+                             else the first label source) on a class both know
+    agrees, labelled         the model agrees with them; the exam has labels at all
 
 Rows without a prediction never satisfy a probability condition (a NaN compares false).
 """
@@ -39,6 +42,12 @@ TEXT_FIELDS: dict[str, str] = {
     "source": "source", "file": "source", "sex": "sex", "format": "format",
 }
 _CLASS_FIELDS: dict[str, str] = {c.lower(): c for c in CLASSES}
+FLAG_FIELDS: dict[str, str] = {
+    "disagrees": "disagrees", "disagree": "disagrees", "differs": "disagrees", "disagreement": "disagrees",
+    "agrees": "agrees", "agree": "agrees",
+    "labelled": "labelled", "labeled": "labelled",
+}
+"""Words that select exams by their label agreement (no operator)."""
 _OPS = (">=", "<=", "==", "!=", "=", ">", "<", "~")
 
 _TOKEN = re.compile(r"""\s*(?:
@@ -52,7 +61,7 @@ _TOKEN = re.compile(r"""\s*(?:
 
 @dataclass(frozen=True)
 class Node:
-    """One node of a parsed filter: kind is "and", "or", "not", "cmp", "positive" or "text"."""
+    """One node of a parsed filter: kind is "and", "or", "not", "cmp", "positive", "flag" or "text"."""
 
     kind: str
     children: tuple[Node, ...] = ()
@@ -138,6 +147,8 @@ class _Parser:
         if self.peek()[0] != "op":
             if key in _CLASS_FIELDS:
                 return Node("positive", field=_CLASS_FIELDS[key])
+            if key in FLAG_FIELDS:
+                return Node("flag", field=FLAG_FIELDS[key])
             return Node("text", value=word)
         op = self.take()[1]
         kind, raw = self.take()
@@ -156,6 +167,8 @@ class _Parser:
             if op in (">", ">=", "<", "<="):
                 raise FilterError(f"{word} is text: use =, != or ~ (contains)")
             return Node("cmp", field=TEXT_FIELDS[key], op=op, value=raw)
+        if key in FLAG_FIELDS:
+            raise FilterError(f"'{word}' takes no value: write just '{word}' (or 'not {word}')")
         known = ", ".join([*CLASSES, "fs", "duration", "age", "index", "id", "source", "sex", "format"])
         raise FilterError(f"unknown field {word!r}; known: {known}")
 
@@ -189,6 +202,8 @@ def fields_used(node: Node | None) -> set[str]:
         return out
     if node.kind == "positive":
         return {f"positive:{node.field}"}
+    if node.kind == "flag":
+        return {f"flag:{node.field}"}
     if node.kind == "text":
         return {"id", "source"}
     return {node.field}
@@ -204,7 +219,8 @@ def evaluate(node: Node | None, column: Callable[[str], np.ndarray], n: int) -> 
     """Which of ``n`` rows pass the filter: (n,) bool.
 
     ``column(name)`` returns an (n,) array: float for class names (probabilities, NaN when
-    unknown) and numeric fields, bool for "positive:<class>", str/object for text fields.
+    unknown) and numeric fields, bool for "positive:<class>" and "flag:<disagrees|agrees|labelled>",
+    str/object for text fields.
     """
     if node is None:
         return np.ones(n, dtype=bool)
@@ -222,6 +238,8 @@ def evaluate(node: Node | None, column: Callable[[str], np.ndarray], n: int) -> 
         return ~evaluate(node.children[0], column, n)
     if node.kind == "positive":
         return np.asarray(column(f"positive:{node.field}"), dtype=bool)
+    if node.kind == "flag":
+        return np.asarray(column(f"flag:{node.field}"), dtype=bool)
     if node.kind == "text":
         needle = str(node.value).lower()
         ids = column("id")

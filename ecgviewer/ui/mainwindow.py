@@ -63,7 +63,10 @@ SHORTCUTS_HELP = [
     ("C", "Calipers (or Shift+drag); Esc clears"),
     ("Ctrl++ / Ctrl+- / Ctrl+0 / F", "Zoom in / out / actual size / fit (Ctrl+wheel zooms, wheel scrolls)"),
     ("Ctrl+Shift+A", "Analyse all open exams"), ("Esc", "Cancel the running job, clear calipers"),
-    ("Ctrl+F", "Filter the exam table"), ("Ctrl+Q", "Quit"),
+    ("Ctrl+F", "Filter the exam table"),
+    ("E", "Explain the exam (SHAP, all six classes)"), ("H", "SHAP heatmap on/off"),
+    ("Ctrl+L", "Load labels…"), ("Ctrl+T", "Set statistics…"), ("Ctrl+P", "Export report…"),
+    ("Ctrl+Q", "Quit"),
 ]
 
 
@@ -191,6 +194,9 @@ class MainWindow(QMainWindow):
         self._build_menus_and_toolbar()
         self._restore_settings()
         self._update_banners()
+        from ecgviewer.ui.extensions import install
+
+        self.extensions = install(self)  # explanation, labels, set statistics, report export
         self.load_model(self._model_path)
 
     # ================================================================== panels and actions
@@ -592,6 +598,7 @@ class MainWindow(QMainWindow):
         self._pending_row = None
         self.cancel_all_jobs(wait=True)
         self.ws.clear()
+        self.extensions.on_closed_all()
         self.browser.refresh()
         self.current_row = None
         self.current_exam = None
@@ -835,24 +842,28 @@ class MainWindow(QMainWindow):
         ws = self.ws
 
         def work(task: Task):
+            from ecgviewer.labels import labels_from_exam
+
             done = 0
             total = len(todo)
             for start in range(0, total, BATCH):
                 if task.cancelled():
                     break
                 rows = todo[start:start + BATCH]
-                xs, ok, errors = [], [], {}
+                xs, ok, errors, own = [], [], {}, {}
                 for r in rows:
                     if task.cancelled():
                         break
                     try:
-                        x, _ = model.prepare(ws.read(int(r)))
+                        exam = ws.read(int(r))
+                        own[int(r)] = labels_from_exam(exam)  # e.g. WFDB #Dx, for the label column
+                        x, _ = model.prepare(exam)
                         xs.append(x)
                         ok.append(int(r))
                     except EcgViewerError as err:
                         errors[int(r)] = str(err)
                 probs = model.predict(np.stack(xs), batch_size=BATCH) if xs else np.zeros((0, 6), np.float32)
-                task.partial((model, np.array(ok, dtype=np.int64), probs, errors))
+                task.partial((model, np.array(ok, dtype=np.int64), probs, errors, own))
                 done += len(rows)
                 task.progress(done, total)
             return done
@@ -869,7 +880,7 @@ class MainWindow(QMainWindow):
         return task
 
     def _on_batch_partial(self, part) -> None:
-        model, rows, probs, errors = part
+        model, rows, probs, errors, own = part
         if model is not self.model:
             return
         if len(rows):
@@ -877,6 +888,8 @@ class MainWindow(QMainWindow):
         self.ws.row_errors.update({r: f"analysis: {m}" for r, m in errors.items()})
         changed = np.concatenate([rows, np.array(list(errors), dtype=np.int64)])
         self.browser.probabilities_changed(changed)
+        self.extensions.on_exam_labels(own)
+        self.extensions.refresh_agreement([int(r) for r in rows])
 
     def _on_batch_end(self, how: str) -> None:
         n = int(self.ws.analysed().sum())

@@ -530,7 +530,7 @@ class SaliencyPanel(QWidget):
             return CLASSES[0]
         p = np.asarray(self.probabilities, dtype=np.float64)
         if self.thresholds is not None and len(self.thresholds) == len(p):
-            pos = np.flatnonzero(p >= self.thresholds)
+            pos = np.flatnonzero(p > self.thresholds)
             if pos.size:
                 return CLASSES[int(pos[np.argmax(p[pos])])]
         return CLASSES[int(np.nanargmax(p))] if np.isfinite(p).any() else CLASSES[0]
@@ -585,7 +585,7 @@ class SaliencyPanel(QWidget):
                 pos = (
                     self.thresholds is not None
                     and k < len(self.thresholds)
-                    and p >= float(self.thresholds[k])
+                    and p > float(self.thresholds[k])
                 )
                 label = f"{c}  {p:.3f}" + ("  positive" if pos else "")
             self.class_combo.addItem(label, c)

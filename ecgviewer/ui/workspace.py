@@ -23,6 +23,9 @@ class Workspace:
         model_label: "name version" of that model ("" when none).
         row_errors: row → message for exams that could not be read or analysed.
         agreement: row → text for the label-agreement column (filled by label comparison).
+        agreement_details: row → tooltip of that column (per class: model vs reference).
+        label_disagrees: (N,) bool, the model differs from the exam's reference labels.
+        labelled: (N,) bool, some label source has the exam.
     """
 
     def __init__(self) -> None:
@@ -35,6 +38,9 @@ class Workspace:
         self.model_label = ""
         self.row_errors: dict[int, str] = {}
         self.agreement: dict[int, str] = {}
+        self.agreement_details: dict[int, str] = {}
+        self.label_disagrees = np.zeros(0, dtype=bool)
+        self.labelled = np.zeros(0, dtype=bool)
         self._lock = threading.Lock()
 
     # -- rows ------------------------------------------------------------------------------
@@ -50,6 +56,8 @@ class Workspace:
             self._n += len(exam_set)
             extra = np.full((len(exam_set), len(self.classes)), np.nan, dtype=np.float32)
             self.probabilities = np.concatenate([self.probabilities, extra])
+            self.label_disagrees = np.concatenate([self.label_disagrees, np.zeros(len(exam_set), dtype=bool)])
+            self.labelled = np.concatenate([self.labelled, np.zeros(len(exam_set), dtype=bool)])
         return range(start, start + len(exam_set))
 
     def locate(self, row: int) -> tuple[ExamSet, int]:
@@ -106,6 +114,9 @@ class Workspace:
             self.probabilities = np.full((0, len(self.classes)), np.nan, dtype=np.float32)
             self.row_errors.clear()
             self.agreement.clear()
+            self.agreement_details.clear()
+            self.label_disagrees = np.zeros(0, dtype=bool)
+            self.labelled = np.zeros(0, dtype=bool)
 
     # -- predictions -----------------------------------------------------------------------
     def set_model(self, label: str, thresholds: np.ndarray, classes: Iterable[str] = CLASSES) -> None:
@@ -139,5 +150,5 @@ class Workspace:
         if np.isnan(p).any():
             return ""
         with np.errstate(invalid="ignore"):
-            names = [c for c, v, t in zip(self.classes, p, self.thresholds, strict=True) if v >= t]
+            names = [c for c, v, t in zip(self.classes, p, self.thresholds, strict=True) if v > t]
         return ", ".join(names) if names else "none"
