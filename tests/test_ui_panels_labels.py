@@ -189,6 +189,10 @@ def test_filter_words_for_the_label_agreement():
     node = parse_filter("disagrees and AF > 0.5")
     assert fields_used(node) == {"flag:disagrees", "AF"}
     assert evaluate(node, cols.__getitem__, 3).tolist() == [True, False, False]
-    assert evaluate(parse_filter("not labelled or agrees"), cols.__getitem__, 3).tolist() == [False, True, True]
+    assert evaluate(parse_filter("not labelled or agrees"), cols.__getitem__, 3).tolist() == [
+        False,
+        True,
+        True,
+    ]
     with pytest.raises(FilterError, match="takes no value"):
         parse_filter("disagrees = 1")
