@@ -87,6 +87,13 @@ DEFAULT_SEGMENTS = 32
 DEFAULT_MAX_EVALS = 512
 """Default evaluation budget of the explainer (network forward passes per exam, all six classes)."""
 
+PREVIEW_MAX_EVALS = 64
+"""A budget that fits in about 1 s on a 2-core CPU: a coarse map (groups of leads × seconds).
+
+Run it first and then :data:`DEFAULT_MAX_EVALS` with the same seed: the refinement re-uses
+the preview's evaluations from the memo, so the preview costs nothing extra.
+"""
+
 BASELINES: tuple[str, ...] = ("zero", "mean", "lowpass")
 METHODS: tuple[str, ...] = ("partition", "permutation")
 CONTEXTS: tuple[str, ...] = ("both", "owen", "absent", "present")
@@ -223,6 +230,17 @@ class Saliency:
         m = float(np.max(np.abs(v))) if v.size else 0.0
         return m if m > 0 else 1e-6
 
+    def rgba(self, class_index: int | str, *, opacity: float = 0.6, limit: float | None = None) -> np.ndarray:
+        """(L, S, 4) uint8 colours of one class's values on the diverging map :func:`diverging_rgba`
+        (blue lowers, white neutral, red raises the probability), for heatmaps behind the traces.
+
+        ``limit`` is the value drawn at full colour (default :meth:`color_limit` of the class);
+        alpha grows with |value| up to ``opacity`` so neutral stretches stay clear.
+        """
+        c = self.class_index(class_index)
+        lim = self.color_limit(c) if limit is None else float(limit)
+        return diverging_rgba(self.values[c], lim, opacity=opacity)
+
     def segment_times_s(self) -> np.ndarray:
         """(S+1,) segment edges in seconds of the *original* recording (see ``offset_s``)."""
         return self.offset_s + self.segment_edges / self.fs
@@ -296,6 +314,27 @@ class Saliency:
         except (OSError, KeyError, ValueError) as err:
             raise ExplainError(f"{path}: not a saliency file written by ecgviewer "
                                f"({type(err).__name__}: {err})") from None
+
+
+DIVERGING_STOPS: tuple[tuple[float, tuple[int, int, int]], ...] = (
+    (-1.0, (33, 102, 172)), (-0.5, (146, 197, 222)), (0.0, (247, 247, 247)),
+    (0.5, (244, 165, 130)), (1.0, (178, 24, 43)))
+"""The diverging colour map (value / limit → RGB; ColorBrewer RdBu), for legends."""
+
+
+def diverging_rgba(values: np.ndarray, limit: float, *, opacity: float = 0.6) -> np.ndarray:
+    """(..., 4) uint8 RGBA of ``values`` on :data:`DIVERGING_STOPS`, clipped at ±``limit``.
+
+    Alpha is ``opacity × |value| / limit`` so values near zero are transparent.
+    """
+    v = np.clip(np.asarray(values, dtype=np.float64) / max(float(limit), 1e-12), -1.0, 1.0)
+    xs = np.array([p for p, _ in DIVERGING_STOPS])
+    rgb = np.array([c for _, c in DIVERGING_STOPS], dtype=np.float64)
+    out = np.empty((*v.shape, 4), dtype=np.uint8)
+    for k in range(3):
+        out[..., k] = np.round(np.interp(v, xs, rgb[:, k]))
+    out[..., 3] = np.round(255 * np.clip(opacity, 0.0, 1.0) * np.abs(v))
+    return out
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -334,6 +334,11 @@ def test_saliency_helpers_and_npz_round_trip(toy, exam_input, tmp_path: Path) ->
     assert times[-1] - times[0] == pytest.approx(4096 / 400)
     assert sal.color_limit(1) == pytest.approx(np.abs(sal.values[1]).max())
     assert sal.color_limit(5) > 0  # never zero, even for a class with no values
+    rgba = sal.rgba("RBBB", opacity=0.5)
+    assert rgba.shape == (12, 32, 4) and rgba.dtype == np.uint8
+    top = np.unravel_index(np.argmax(sal.values[1]), (12, 32))
+    assert tuple(rgba[top]) == (178, 24, 43, 128)  # full red at the maximum, half opaque
+    assert (rgba[:, sal.padding_segments(), 3] == 0).all()  # zero values are transparent
     lead, seg = sal.top_segments("RBBB", 1)[0]
     assert lead == 0 and sal.values[1, lead, seg] == sal.values[1].max()
     assert "evaluations" in sal.describe()

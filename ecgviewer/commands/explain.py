@@ -176,8 +176,8 @@ def plot_saliency(out: Path, sal: Saliency, x_input: np.ndarray, classes: list[i
     nrows = int(np.ceil(n / ncols))
     fig = plt.figure(figsize=(8.6 * ncols, 6.6 * nrows + 0.6))
     height = 6.6 * nrows + 0.6
-    outer = gridspec.GridSpec(nrows, ncols, figure=fig, left=0.04, right=0.985, top=1 - 0.55 / height,
-                              bottom=0.4 / height + 0.02, wspace=0.12, hspace=0.22)
+    outer = gridspec.GridSpec(nrows, ncols, figure=fig, left=0.03, right=0.95, top=1 - 0.95 / height,
+                              bottom=0.75 / height, wspace=0.2, hspace=0.3)
     L = len(sal.leads)
     lo, hi = sal.signal_start, sal.signal_stop
     if hi <= lo:
@@ -198,8 +198,9 @@ def plot_saliency(out: Path, sal: Saliency, x_input: np.ndarray, classes: list[i
                              shading="flat", rasterized=True, linewidth=0)
         for j in range(L):
             ax.plot(t, mv[:, j] - j * spacing, color="black", lw=0.55)
-            ax.text(t[0] if t.size else 0, -j * spacing + 0.3 * spacing, sal.leads[j], fontsize=8,
-                    fontweight="bold", va="center", ha="left")
+            ax.text(t[0] if t.size else 0, -j * spacing + 0.32 * spacing, sal.leads[j], fontsize=8,
+                    fontweight="bold", va="center", ha="left",
+                    bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.8))
         ax.set_xlim(edges_t[0] if lo == 0 else t[0], edges_t[-1] if hi == sal.n_samples else t[-1])
         ax.set_ylim(y_edges[-1], y_edges[0])
         ax.set_yticks([])
@@ -215,7 +216,7 @@ def plot_saliency(out: Path, sal: Saliency, x_input: np.ndarray, classes: list[i
         cb = fig.colorbar(mesh, ax=bars, fraction=0.25, pad=0.08, aspect=30)
         cb.ax.tick_params(labelsize=7)
         cb.set_label("SHAP value (probability)", fontsize=7)
-    fig.suptitle(f"{title} — SHAP saliency" if title else "SHAP saliency", fontsize=11)
+    fig.suptitle(f"{title} — SHAP saliency" if title else "SHAP saliency", fontsize=11, y=1 - 0.25 / height)
     fig.text(0.5, 0.005, _footer(sal), ha="center", va="bottom", fontsize=7, color="#444444")
     _save_figure(fig, out)
     plt.close(fig)
