@@ -15,7 +15,7 @@ STEPS = ["installation", "bundled model", "example exam", "inference", "SHAP (lo
 
 @pytest.fixture
 def fast_shap(monkeypatch):
-    """Replace the SHAP run by a stand-in with the real Saliency shape (the real one is slow)."""
+    """Replace the SHAP run by a stand-in with the real Saliency shape and the model's own probabilities."""
     import numpy as np
 
     import ecgviewer.explain as explain_mod
@@ -26,7 +26,7 @@ def fast_shap(monkeypatch):
         edges = np.linspace(0, x.shape[0], segments + 1).astype(int)
         return explain_mod.Saliency(values=values, segment_edges=edges,
                                     base_values=np.zeros(len(classes), np.float32),
-                                    probabilities=np.full(len(classes), 0.5, np.float32),
+                                    probabilities=model.predict(x[None])[0],
                                     classes=tuple(classes), n_evaluations=4)
 
     monkeypatch.setattr(explain_mod, "explain", fake_explain)
