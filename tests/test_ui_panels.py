@@ -281,3 +281,25 @@ def test_explain_failure_is_reported(qtbot, long_exam):
     assert "inference failed" in blocker.args[0]
     assert "Explanation failed" in panel.status.text()
     assert panel.explain() is not None  # can try again
+
+
+def test_explain_shows_a_preview_then_refines(qtbot, long_exam):
+    _, x, report = long_exam
+    coarse, fine = _saliency(report, value=0.1), _saliency(report, value=0.2)
+    calls = []
+
+    def fake(model, xx, *, segments, max_evals, report, progress, cancel):
+        calls.append(max_evals)
+        return coarse if max_evals == 16 else fine
+
+    panel = SaliencyPanel(explain_fn=fake)
+    qtbot.addWidget(panel)
+    panel.preview_evals = 16
+    panel.set_context(object(), x, report)
+    shown = []
+    panel.saliency_changed.connect(shown.append)
+    panel.explain()
+    qtbot.waitUntil(lambda: panel.saliency is fine and not panel.is_running(), timeout=5000)
+    assert calls == [16, budget_for(32)]
+    assert shown == [coarse, fine] and panel.saliency is fine
+    assert "evaluations" in panel.status.text() and "refining" not in panel.status.text()

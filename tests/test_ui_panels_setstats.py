@@ -151,8 +151,12 @@ def test_dialog_computes_shows_and_exports(qtbot, tmp_path, monkeypatch):
     dialog.export_dialog()
     assert asked and (out / "table2.csv").read_text() == "old"
     task = dialog.export(out, figures=False)
-    with qtbot.waitSignal(task.signals.finished, timeout=20000):
-        pass
+    qtbot.waitUntil(
+        lambda: (
+            (task.state == "done" and "Wrote" in dialog.status.text()) or task.state == "failed"
+        ),
+        timeout=20000,
+    )
     assert task.state == "done", task.error
     assert (out / "table2.csv").read_text().startswith("class,rater,precision")
     assert (out / "kappa.csv").exists() and (out / "evaluation.md").exists()
@@ -164,10 +168,8 @@ def test_dialog_reports_missing_labels(qtbot, tmp_path):
     dialog = SetStatsDialog()
     qtbot.addWidget(dialog)
     dialog.set_input(inp)
-    task = dialog.compute()
-    with qtbot.waitSignal(task.signals.finished, timeout=10000):
-        pass
-    assert "Load labels" in dialog.status.text()
+    dialog.compute()
+    qtbot.waitUntil(lambda: "Load labels" in dialog.status.text(), timeout=10000)
     assert dialog.stats is None and not dialog.export_button.isEnabled()
 
 

@@ -144,9 +144,8 @@ def test_bad_label_file_gives_an_error_dialog(qtbot, window, wfdb_exam, tmp_path
     open_and_wait(qtbot, window, [wfdb_exam])
     bad = tmp_path / "notes.csv"
     bad.write_text("a,b\n1,2\n")
-    task = window.extensions.load_labels(bad, "Notes")
-    with qtbot.waitSignal(task.signals.finished, timeout=WAIT_MS):
-        pass
+    window.extensions.load_labels(bad, "Notes")
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=WAIT_MS)
     assert dialogs and dialogs[-1][1] == "Cannot load labels" and "notes.csv" in dialogs[-1][2]
     assert "Notes" not in window.extensions.store.names()
 

@@ -28,12 +28,9 @@ from PySide6.QtCore import QByteArray, QLocale, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QInputDialog,
     QLineEdit,
     QMessageBox,
-    QScrollArea,
-    QWidget,
 )
 
 from ecgviewer.errors import EcgViewerError, LabelError
@@ -67,16 +64,6 @@ def default_paper() -> str:
         QLocale.Country.Philippines,
     }
     return "Letter" if country in letter else "A4"
-
-
-def _scrolled(widget: QWidget) -> QScrollArea:
-    """A panel in a scroll area, so a short dock never squeezes it below its minimum size."""
-    area = QScrollArea()
-    area.setWidget(widget)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    return area
 
 
 def row_key(ws: Any, row: int) -> tuple[Path | None, str | None, int]:
@@ -119,13 +106,16 @@ class ViewerExtensions(QObject):
         self.saliency.attach_grid(window.grid)
         self.labels = LabelsPanel()
         right = Qt.DockWidgetArea.RightDockWidgetArea
-        self.saliency_dock = window.add_panel("Explanation", _scrolled(self.saliency), right)
-        self.labels_dock = window.add_panel("Labels", _scrolled(self.labels), right)
+        self.saliency_dock = window.add_panel("Explanation", self.saliency, right, scroll=True)
+        self.labels_dock = window.add_panel("Labels", self.labels, right, scroll=True)
         window.tabifyDockWidget(self.saliency_dock, self.labels_dock)
         self.saliency_dock.raise_()
         state = s.value(S.STATE) if user else None
         if isinstance(state, QByteArray) and not state.isEmpty():
             window.restoreState(state)  # again: these docks did not exist at the first restore
+        else:  # first start: findings above, explanation and labels below
+            docks = [window.findings_dock, self.saliency_dock]
+            window.resizeDocks(docks, [430, 520], Qt.Orientation.Vertical)
 
         # wiring
         window.exam_shown.connect(self._on_exam_shown)

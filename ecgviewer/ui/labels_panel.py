@@ -334,10 +334,10 @@ class ComparisonTable(QTableWidget):
         self._fit_height()
 
     def _fit_height(self) -> None:
-        header = max(self.horizontalHeader().sizeHint().height(), self.fontMetrics().height() * 2 + 8)
-        h = header + self.verticalHeader().defaultSectionSize() * K + 2 * self.frameWidth() + 2
+        header = self.horizontalHeader().sizeHint().height() if self.columnCount() else 0
+        h = header + self.verticalHeader().defaultSectionSize() * K + 2 * self.frameWidth() + 1
         content = self.verticalHeader().width() + sum(self.columnWidth(j) for j in range(self.columnCount()))
-        if content > self.width():
+        if content > self.width() - 2 * self.frameWidth():
             h += self.horizontalScrollBar().sizeHint().height()
         self.setFixedHeight(h)
 

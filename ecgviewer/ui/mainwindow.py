@@ -29,10 +29,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -166,7 +168,8 @@ class MainWindow(QMainWindow):
         self.browser.row_activated.connect(self.show_row)
         self.browser.analyse_all_requested.connect(self.analyse_all)
         self.info = ExamInfoPanel()
-        self.findings_dock = self.add_panel("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.findings_dock = self.add_panel("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea,
+                                            scroll=True)
         self.info_dock = self.add_panel("Exam and preprocessing", self.info,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         self.browser_dock = self.add_panel("Exams", self.browser, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -200,11 +203,23 @@ class MainWindow(QMainWindow):
         self.load_model(self._model_path)
 
     # ================================================================== panels and actions
-    def add_panel(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        """Add a dockable panel (also listed in View → Panels)."""
+    def add_panel(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, *,
+                  scroll: bool = False) -> QDockWidget:
+        """Add a dockable panel (also listed in View → Panels).
+
+        ``scroll``: put the panel in a vertical scroll area, so a short dock never squeezes
+        it below its minimum height (``dock.widget().widget()`` is then the panel)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(title.replace(" ", "_") + "_dock")
-        dock.setWidget(widget)
+        if scroll:
+            area_widget = QScrollArea()
+            area_widget.setWidget(widget)
+            area_widget.setWidgetResizable(True)
+            area_widget.setFrameShape(QFrame.Shape.NoFrame)
+            area_widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            dock.setWidget(area_widget)
+        else:
+            dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
@@ -892,6 +907,8 @@ class MainWindow(QMainWindow):
         self.extensions.refresh_agreement([int(r) for r in rows])
 
     def _on_batch_end(self, how: str) -> None:
+        if self._batch_task is not None:
+            self._untrack(self._batch_task)  # the status bar is clear when batch_finished is emitted
         n = int(self.ws.analysed().sum())
         self.statusBar().showMessage(f"Analysis {how}: {n:,} of {len(self.ws):,} exams analysed", 6000)
         self.browser.probabilities_changed(None)

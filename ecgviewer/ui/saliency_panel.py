@@ -356,6 +356,26 @@ class LeadImportanceBars(QWidget):
 # --------------------------------------------------------------------------- the panel
 
 
+def _default_preview() -> int | None:
+    try:
+        from ecgviewer.explain import PREVIEW_MAX_EVALS
+    except ImportError:  # an explain module without a preview budget
+        return None
+    return int(PREVIEW_MAX_EVALS)
+
+
+def _cached(model: Any, x: np.ndarray, segments: int, budget: int) -> bool:
+    """True when the full explanation is already in the on-disk cache (no preview needed)."""
+    try:
+        from ecgviewer.explain import cache_dir, cache_key
+
+        return (
+            cache_dir(create=False) / f"{cache_key(model, x, segments=segments, max_evals=budget)}.npz"
+        ).is_file()
+    except Exception:  # a cache that cannot be checked: compute the preview
+        return False
+
+
 ExplainFn = Callable[..., Any]
 
 
@@ -398,6 +418,9 @@ class SaliencyPanel(QWidget):
         self.task: Task | None = None
         self._grid: OverlayTarget | None = None
         self._context_id = 0
+        self.preview_evals: int | None = None
+        """Evaluations of a quick first map before the full budget (default with the real explainer:
+        ``ecgviewer.explain.PREVIEW_MAX_EVALS``; None with an injected ``explain_fn``)."""
         self._user_class: str | None = None  # until the user picks one, each exam shows its top finding
 
         layout = QVBoxLayout(self)
@@ -409,6 +432,8 @@ class SaliencyPanel(QWidget):
         form.setContentsMargins(0, 0, 0, 0)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.class_combo = QComboBox()
+        self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.class_combo.setMinimumContentsLength(12)
         self.class_combo.setToolTip(
             "The finding whose explanation is drawn on the traces "
             "(click a bar in the findings panel to choose it)"
@@ -436,6 +461,10 @@ class SaliencyPanel(QWidget):
         form.addRow("Opacity", op_row)
 
         self.segments_combo = QComboBox()
+        self.segments_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.segments_combo.setMinimumContentsLength(12)
         for s in SEGMENT_CHOICES:
             self.segments_combo.addItem(segment_text(s), s)
         self.segments_combo.setCurrentIndex(SEGMENT_CHOICES.index(DEFAULT_SEGMENTS))
@@ -475,6 +504,7 @@ class SaliencyPanel(QWidget):
         self.legend = ColorLegend()
         layout.addWidget(self.legend)
         self.bars_title = QLabel("")
+        self.bars_title.setWordWrap(True)
         layout.addWidget(self.bars_title)
         self.bars = LeadImportanceBars()
         layout.addWidget(self.bars)
@@ -583,9 +613,7 @@ class SaliencyPanel(QWidget):
             if self.probabilities is not None and k < len(self.probabilities):
                 p = float(self.probabilities[k])
                 pos = (
-                    self.thresholds is not None
-                    and k < len(self.thresholds)
-                    and p > float(self.thresholds[k])
+                    self.thresholds is not None and k < len(self.thresholds) and p > float(self.thresholds[k])
                 )
                 label = f"{c}  {p:.3f}" + ("  positive" if pos else "")
             self.class_combo.addItem(label, c)
@@ -602,15 +630,33 @@ class SaliencyPanel(QWidget):
         if self.task is not None and self.task.state in ("queued", "running"):
             return self.task
         fn = self._explain_fn
+        preview = self.preview_evals
         if fn is None:
             from ecgviewer.explain import explain_cached
 
             fn = explain_cached
+            if preview is None:
+                preview = _default_preview()
         model, x, report, segments = self.model, self.x, self.report, self.segments
         budget = budget_for(segments)
         context = self._context_id
+        if preview is not None and (
+            preview >= budget or (self._explain_fn is None and _cached(model, x, segments, budget))
+        ):
+            preview = None  # nothing to gain: the full result is as quick
 
         def work(task: Task) -> Any:
+            if preview is not None:  # a coarse map within about a second, refined with the same evaluations
+                quick = fn(
+                    model,
+                    x,
+                    segments=segments,
+                    max_evals=preview,
+                    report=report,
+                    progress=lambda d, t: task.progress(d, budget),
+                    cancel=task.cancelled,
+                )
+                task.partial(quick)
             return fn(
                 model,
                 x,
@@ -623,6 +669,7 @@ class SaliencyPanel(QWidget):
 
         task = Task(work, name=f"Explaining ({segment_text(segments)})")
         task.signals.progress.connect(self._on_progress)
+        task.signals.partial.connect(lambda sal, c=context: self._on_preview(sal, c))
         task.signals.done.connect(lambda sal, c=context: self._on_done(sal, c))
         task.signals.failed.connect(lambda err, c=context: self._on_failed(err, c))
         task.signals.cancelled.connect(lambda c=context: self._on_cancelled(c))
@@ -653,6 +700,12 @@ class SaliencyPanel(QWidget):
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
             self.progress.setFormat("%v of %m evaluations")
+
+    def _on_preview(self, saliency: Any, context: int) -> None:
+        if context != self._context_id or self.task is None:
+            return
+        self._set_saliency(saliency)
+        self.status.setText(f"Preview from {saliency.n_evaluations} evaluations; refining…")
 
     def _on_done(self, saliency: Any, context: int) -> None:
         if context != self._context_id:
