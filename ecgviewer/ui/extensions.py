@@ -114,8 +114,11 @@ class ViewerExtensions(QObject):
         if isinstance(state, QByteArray) and not state.isEmpty():
             window.restoreState(state)  # again: these docks did not exist at the first restore
         else:  # first start: findings above, explanation and labels below
+            # the findings keep their natural height; the explanation and labels take the rest
             docks = [window.findings_dock, self.saliency_dock]
-            window.resizeDocks(docks, [430, 520], Qt.Orientation.Vertical)
+            findings_h = window.findings.sizeHint().height() + 8
+            window.resizeDocks(docks, [findings_h, max(120, window.height() - findings_h - 330)],
+                               Qt.Orientation.Vertical)
 
         # wiring
         window.exam_shown.connect(self._on_exam_shown)
