@@ -11,6 +11,10 @@ Modules:
     workspace   the open exam sets and the per-exam predictions (no Qt).
     filtering   the browser's filter language, e.g. ``AF > 0.5 and fs >= 500`` (no Qt).
     settings    QSettings in an ini file under :func:`ecgviewer.paths.user_data_dir`.
+    saliency_panel  SHAP heatmap strips in exam time, legend, lead-importance bars, explain worker.
+    labels_panel    label sources with scopes, the per-exam comparison, the browser's agreement data.
+    setstats        the "Set statistics" view (Table 2, kappa, McNemar, precision-recall curves).
+    extensions      wires explanation, labels, set statistics and report export into the main window.
 
 Nothing outside this package imports it; the core never imports Qt widgets.
 """
