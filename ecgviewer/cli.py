@@ -53,7 +53,7 @@ def _gui_parser() -> argparse.ArgumentParser:
                         help="render the window offscreen with the exam analysed, save it and exit")
     parser.add_argument("--layout", choices=["3x4", "6x2", "12x1"], help="lead layout (with --screenshot)")
     parser.add_argument("--self-test", action="store_true",
-                        help="check model, example exam, inference, SHAP and report; exit non-zero on failure")
+                        help="check model, example, inference, SHAP and report; non-zero exit on failure")
     parser.add_argument("--version", action="version", version=f"ecgviewer {__version__}")
     return parser
 

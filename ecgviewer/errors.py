@@ -37,5 +37,5 @@ class ReportError(EcgViewerError):
     """A report could not be written."""
 
 
-class Cancelled(EcgViewerError):
+class Cancelled(EcgViewerError):  # noqa: N818 - a user's choice, not an error
     """A long operation (batch prediction, SHAP, conversion) was stopped by the user's cancel callback."""

@@ -23,7 +23,8 @@ class Exam:
             (usually :data:`ecgviewer.leads.LEADS`; may be the 8 independent leads).
         exam_id: identifier shown to the user (file stem, HDF5 ``exam_id``, ...).
         source: the file the exam was read from.
-        format: short name of the reader ("hdf5-code", "hdf5-ecg", "hdf5-generic", "wfdb", "csv", "synthetic").
+        format: short name of the reader ("hdf5-code", "hdf5-ecg", "hdf5-generic", "wfdb", "csv",
+            "synthetic").
         index: position of the exam in a multi-exam file (0 for single-exam files).
         age: years, when known.
         sex: "M" or "F", when known.

@@ -442,7 +442,7 @@ class EcgModel:
         return f"{self.contract.name} (version {self.contract.version}) on {self.provider_note}"
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
-        """(..., 6) probabilities → (..., 6) bool decisions (probability > class threshold, strictly, as the paper)."""
+        """(..., 6) probabilities → (..., 6) bool: probability > threshold (strictly, as the paper)."""
         return np.asarray(probabilities) > self.thresholds
 
     def check_input(self, x: np.ndarray) -> np.ndarray:
