@@ -122,6 +122,25 @@ def take_screenshot(window, out: Path, timeout_s: float = SCREENSHOT_TIMEOUT_S) 
     return 0 if state["ok"] else 1
 
 
+def install_file_open_handler(app: Any, window: Any) -> Any:
+    """Open files the desktop hands over while the app runs (macOS Finder sends QFileOpenEvent).
+
+    Returns the filter object; keep a reference to it for the application's lifetime.
+    """
+    from PySide6.QtCore import QEvent, QObject
+
+    class _FileOpenFilter(QObject):
+        def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+            if event.type() == QEvent.Type.FileOpen and event.file():
+                window.open_paths([event.file()])
+                return True
+            return False
+
+    handler = _FileOpenFilter(app)
+    app.installEventFilter(handler)
+    return handler
+
+
 def run_app(args: Any) -> int:
     """Run the viewer; returns the exit code. With ``args.screenshot`` it renders offscreen and exits."""
     screenshot = getattr(args, "screenshot", None)
@@ -147,5 +166,6 @@ def run_app(args: Any) -> int:
     window.timings["shown"] = time.perf_counter() - START_TIME
     _open_initial(window, paths)
     app = QApplication.instance()
+    file_open_handler = install_file_open_handler(app, window)  # noqa: F841 - kept alive for exec()
     code = app.exec()
     return int(code)
