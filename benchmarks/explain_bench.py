@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference", type=int, default=2048, help="evaluations of the reference explanation")
     ap.add_argument("--segments", type=int, default=E.DEFAULT_SEGMENTS)
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
-    ap.add_argument("--batch", type=int, default=16, help="masked inputs per network call")
+    ap.add_argument("--batch", type=int, default=8, help="masked inputs per network call")
     ap.add_argument("--skip-others", action="store_true", help="skip part 4 (other explainers)")
     args = ap.parse_args(argv)
     budgets = [int(b) for b in args.budgets.split(",")]

@@ -43,7 +43,7 @@ evaluation budget the big, uninformative stretches stay coarse (their credit is 
 evenly inside the group) and the budget goes where the network reacts. Additivity holds at
 any budget. The traversal is weighted so that all six classes get the same attention
 (each class's outputs are divided by its total change ``|f(x) − f(baseline)|``), unless
-``focus`` names one class to refine first; the values of all six classes always come from
+``focus`` names the class(es) to refine first; the values of all six classes always come from
 the same evaluations.
 
 Cost
@@ -80,6 +80,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
+Focus = int | str | Sequence[int | str] | None
 
 DEFAULT_SEGMENTS = 32
 """Default time resolution: 32 segments of 128 samples (320 ms at 400 Hz)."""
@@ -153,7 +154,7 @@ class Saliency:
     context: str = "both"
     seed: int = 0
     max_evals: int = DEFAULT_MAX_EVALS
-    focus: int | None = None
+    focus: tuple[int, ...] | None = None
     fs: float = 400.0
     offset_s: float = 0.0
     signal_start: int = 0
@@ -266,7 +267,8 @@ class Saliency:
         """The arrays and parameters as written to .npz (strings as 0-d unicode arrays)."""
         meta = {"model_name": self.model_name, "model_version": self.model_version,
                 "baseline": self.baseline, "method": self.method, "context": self.context, "seed": self.seed,
-                "max_evals": self.max_evals, "focus": self.focus, "n_evaluations": self.n_evaluations,
+                "max_evals": self.max_evals, "focus": None if self.focus is None else list(self.focus),
+                "n_evaluations": self.n_evaluations,
                 "seconds": self.seconds, "fs": self.fs, "offset_s": self.offset_s,
                 "signal_start": self.signal_start, "signal_stop": self.signal_stop,
                 "format": SALIENCY_FORMAT}
@@ -307,7 +309,8 @@ class Saliency:
                            n_evaluations=int(meta["n_evaluations"]), seconds=float(meta["seconds"]),
                            baseline=meta["baseline"], method=meta["method"], context=meta.get("context", ""),
                            seed=int(meta["seed"]),
-                           max_evals=int(meta["max_evals"]), focus=meta["focus"], fs=float(meta["fs"]),
+                           max_evals=int(meta["max_evals"]), focus=_focus_tuple(meta["focus"]),
+                           fs=float(meta["fs"]),
                            offset_s=float(meta["offset_s"]), signal_start=int(meta["signal_start"]),
                            signal_stop=int(meta["signal_stop"]),
                            thresholds=z["thresholds"].astype(np.float32))
@@ -675,7 +678,7 @@ def cache_dir(create: bool = True) -> Path:
 
 
 def _check_params(segments: int, baseline: str, method: str, max_evals: int | None, n_samples: int,
-                  focus: int | str | None, classes: Sequence[str]) -> tuple[int, int | None]:
+                  focus: Focus, classes: Sequence[str]) -> tuple[int, tuple[int, ...] | None]:
     if not isinstance(segments, int | np.integer) or not 1 <= segments <= n_samples:
         raise ExplainError(f"segments must be an integer between 1 and {n_samples}, got {segments!r}")
     if baseline not in BASELINES:
@@ -686,19 +689,37 @@ def _check_params(segments: int, baseline: str, method: str, max_evals: int | No
         max_evals = DEFAULT_MAX_EVALS
     if max_evals < 4:
         raise ExplainError(f"max_evals must be at least 4, got {max_evals}")
-    if isinstance(focus, str):
-        if focus not in classes:
-            raise ExplainError(f"unknown class {focus!r} to focus on; the model's classes are "
-                               + ", ".join(classes))
-        focus = list(classes).index(focus)
-    if focus is not None and not 0 <= int(focus) < len(classes):
-        raise ExplainError(f"focus must be a class index below {len(classes)}, got {focus}")
-    return int(max_evals), None if focus is None else int(focus)
+    return int(max_evals), normalize_focus(focus, classes)
+
+
+def normalize_focus(focus: Focus, classes: Sequence[str]) -> tuple[int, ...] | None:
+    """``focus`` (a class name or index, or several) as sorted class indices; None for none."""
+    if focus is None:
+        return None
+    items = [focus] if isinstance(focus, str | int | np.integer) else list(focus)
+    out: set[int] = set()
+    for item in items:
+        if isinstance(item, str):
+            if item not in classes:
+                raise ExplainError(f"unknown class {item!r} to focus on; the model's classes are "
+                                   + ", ".join(classes))
+            out.add(list(classes).index(item))
+        elif not 0 <= int(item) < len(classes):
+            raise ExplainError(f"focus must name classes below index {len(classes)}, got {item}")
+        else:
+            out.add(int(item))
+    return tuple(sorted(out)) or None
+
+
+def _focus_tuple(value: Any) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    return tuple(int(v) for v in (value if isinstance(value, list | tuple) else [value]))
 
 
 def explain(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENTS, seed: int = 0,
             baseline: str = "zero", max_evals: int | None = None, method: str = "partition",
-            context: str = "both", focus: int | str | None = None, batch_size: int = 16,
+            context: str = "both", focus: Focus = None, batch_size: int = 8,
             report: PreprocessReport | None = None,
             progress: ProgressCallback | None = None, cancel: CancelCallback | None = None) -> Saliency:
     """SHAP values of one exam for all classes of ``model`` over lead × time-segment features.
@@ -715,7 +736,8 @@ def explain(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENTS,
         method: "partition" (Owen values, best-first, additive at any budget; default) or
             "permutation" (:class:`shap.PermutationExplainer` with the same hierarchy; needs at
             least 2·M + 1 evaluations for M active features).
-        focus: class (index or name) to refine first; default: all classes equally.
+        focus: class(es) (index or name, or a list) to refine first; default: all classes equally.
+            The values of every class are still computed, from the same evaluations.
         batch_size: masked inputs per network call.
         report: the :class:`~ecgviewer.preprocess.PreprocessReport` of ``x``, for the mapping
             to original time and the padding; optional.
@@ -769,7 +791,7 @@ def explain(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENTS,
         scale = np.maximum(total, max(1e-4, float(total.max()) * 1e-3))
         if focus_i is not None:
             w = np.full(len(classes), 0.05)
-            w[focus_i] = 1.0
+            w[list(focus_i)] = 1.0
             scale = scale / w
         phi = _run_shap(method, context, ev, M, link, f_x, f_base, scale, max_evals, seed, batch_size)
         values[:, players] = phi.T
@@ -862,6 +884,17 @@ class _numba_free_partition:  # noqa: N801 - a context manager used like a funct
             setattr(module, name, value)
 
 
+def _import_shap():
+    """``import shap`` without the deprecation notices its plotting module prints on import."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import shap
+    return shap
+
+
 def warm_up() -> float:
     """Import shap and run a tiny explanation, so the first real one starts at once.
 
@@ -869,8 +902,7 @@ def warm_up() -> float:
     starts. Returns the seconds it took.
     """
     start = time.perf_counter()
-    import shap
-
+    shap = _import_shap()
     players, link = partition_tree(LEADS, 2, np.ones((len(LEADS), 2), dtype=bool))
     masker = _PlayerMasker(len(players), link)
     with _shap_lock, _numba_free_partition():
@@ -883,7 +915,7 @@ def _run_shap(method: str, context: str, ev: _Evaluator, M: int, link: np.ndarra
               f_base: np.ndarray, scale: np.ndarray, max_evals: int, seed: int,
               batch_size: int) -> np.ndarray:
     """(M, C) SHAP values of the players, exactly additive to ``f_x − f_base``."""
-    import shap
+    shap = _import_shap()
 
     def scaled(masks: np.ndarray) -> np.ndarray:
         return ev(masks) / scale
@@ -934,7 +966,7 @@ def explain_exam(model: EcgModel, exam: Any, **kwargs: Any) -> Saliency:
 
 def cache_key(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENTS, seed: int = 0,
               baseline: str = "zero", max_evals: int | None = None, method: str = "partition",
-              context: str = "both", focus: int | str | None = None) -> str:
+              context: str = "both", focus: Focus = None) -> str:
     """The key of :func:`explain_cached`: SHA-1 of model identity, input bytes and parameters."""
     parts = [model_key(model), input_hash(x), str(int(segments)), str(int(seed)), baseline,
              str(max_evals or DEFAULT_MAX_EVALS), method, context, str(focus), f"v{SALIENCY_FORMAT}"]
@@ -943,7 +975,7 @@ def cache_key(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENT
 
 def explain_cached(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENTS, seed: int = 0,
                    baseline: str = "zero", max_evals: int | None = None, method: str = "partition",
-                   context: str = "both", focus: int | str | None = None, batch_size: int = 16,
+                   context: str = "both", focus: Focus = None, batch_size: int = 8,
                    report: PreprocessReport | None = None,
                    progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
                    disk: bool = True) -> Saliency:
@@ -954,8 +986,7 @@ def explain_cached(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SE
     costs no evaluation and returns the stored :class:`Saliency` (``seconds`` as computed).
     The mapping to original time (``report``) is applied to the result, hit or miss.
     """
-    if isinstance(focus, str) and focus in model.contract.classes:
-        focus = list(model.contract.classes).index(focus)
+    focus = normalize_focus(focus, tuple(model.contract.classes))
     key = cache_key(model, np.asarray(x), segments=segments, seed=seed, baseline=baseline,
                     max_evals=max_evals, method=method, context=context, focus=focus)
     with _lock:

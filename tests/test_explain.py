@@ -219,12 +219,13 @@ def test_focus_refines_one_class_first(toy, exam_input) -> None:
     x, report = exam_input
     even = explain(toy, x, report=report, max_evals=96)
     focused = explain(toy, x, report=report, max_evals=96, focus="LBBB")
-    assert focused.focus == 2
+    assert focused.focus == (2,)
     leak = [np.abs(s.values[2][~support_mask(s, 2)]).sum() / np.abs(s.values[2]).sum()
             for s in (even, focused)]
     assert leak[1] < leak[0]
     with pytest.raises(ExplainError, match="unknown class"):
         explain(toy, x, focus="XYZ")
+    assert explain(toy, x, report=report, max_evals=32, focus=["LBBB", 0]).focus == (0, 2)
 
 
 def test_finer_segments_on_request(toy, exam_input) -> None:
