@@ -156,7 +156,7 @@ def _save_figure(fig, path: Path) -> None:
 
 def _footer(sal: Saliency) -> str:
     return (f"{sal.model_name} {sal.model_version} · SHAP {sal.method}, baseline {sal.baseline}, "
-            f"{sal.n_segments} segments × {len(sal.leads)} leads, {sal.n_evaluations} evaluations · "
+            f"{sal.n_segments} segments × {len(sal.leads)} leads, {sal.n_evaluations} evaluations\n"
             "values are attributions relative to the baseline, not causes · not a medical device")
 
 
@@ -176,8 +176,8 @@ def plot_saliency(out: Path, sal: Saliency, x_input: np.ndarray, classes: list[i
     nrows = int(np.ceil(n / ncols))
     fig = plt.figure(figsize=(8.6 * ncols, 6.6 * nrows + 0.6))
     height = 6.6 * nrows + 0.6
-    outer = gridspec.GridSpec(nrows, ncols, figure=fig, left=0.03, right=0.95, top=1 - 0.95 / height,
-                              bottom=0.75 / height, wspace=0.2, hspace=0.3)
+    outer = gridspec.GridSpec(nrows, ncols, figure=fig, left=0.03, right=0.93 if ncols == 1 else 0.95,
+                              top=1 - 0.95 / height, bottom=0.9 / height, wspace=0.2, hspace=0.3)
     L = len(sal.leads)
     lo, hi = sal.signal_start, sal.signal_stop
     if hi <= lo:
