@@ -196,7 +196,7 @@ class Saliency:
         """Indices of the classes at or above the model's thresholds (empty if unknown)."""
         if self.thresholds.size != self.probabilities.size:
             return []
-        return [int(i) for i in np.flatnonzero(self.probabilities >= self.thresholds)]
+        return [int(i) for i in np.flatnonzero(self.probabilities > self.thresholds)]
 
     def top_segments(self, cls: int | str, k: int = 5, *, sign: int = 1) -> list[tuple[int, int]]:
         """The k (lead, segment) pairs with the largest value (``sign=1``), most negative
