@@ -193,7 +193,7 @@ class Saliency:
         return v + self.base_values.astype(np.float64) - self.probabilities.astype(np.float64)
 
     def positive_classes(self) -> list[int]:
-        """Indices of the classes at or above the model's thresholds (empty if unknown)."""
+        """Indices of the classes strictly above the model's thresholds (empty if unknown)."""
         if self.thresholds.size != self.probabilities.size:
             return []
         return [int(i) for i in np.flatnonzero(self.probabilities > self.thresholds)]
