@@ -263,17 +263,22 @@ class ExamTableModel(QAbstractTableModel):
             finally:
                 self.endResetModel()
             return True
-        if len(self._order):
-            if rows is None or len(rows) == 0:
-                top, bottom = 0, len(self._order) - 1
-            else:
-                pos = self._pos[np.asarray(rows, dtype=np.int64)]
-                pos = pos[pos >= 0]
-                if not len(pos):
-                    return False
-                top, bottom = int(pos.min()), int(pos.max())
-            self.dataChanged.emit(self.index(top, COL_LABELS), self.index(bottom, COL_LABELS))
+        span = self._shown_span(rows)
+        if span is not None:
+            self.dataChanged.emit(self.index(span[0], COL_LABELS), self.index(span[1], COL_LABELS))
         return False
+
+    def _shown_span(self, rows: np.ndarray | None) -> tuple[int, int] | None:
+        """First and last table rows showing these workspace rows (None: all), or None if none shown."""
+        if not len(self._order):
+            return None
+        if rows is None or len(rows) == 0:
+            return 0, len(self._order) - 1
+        pos = self._pos[np.asarray(rows, dtype=np.int64)]
+        pos = pos[pos >= 0]
+        if not len(pos):
+            return None
+        return int(pos.min()), int(pos.max())
 
     def _column(self, name: str) -> np.ndarray:
         """A column for the filter language (see :func:`ecgviewer.ui.filtering.evaluate`)."""
@@ -313,17 +318,10 @@ class ExamTableModel(QAbstractTableModel):
 
     def probabilities_changed(self, rows: np.ndarray | None = None) -> None:
         """Repaint the findings and probability columns of these workspace rows (None: all)."""
-        if not len(self._order):
-            return
-        if rows is None or len(rows) == 0:
-            top, bottom = 0, len(self._order) - 1
-        else:
-            pos = self._pos[np.asarray(rows, dtype=np.int64)]
-            pos = pos[pos >= 0]
-            if not len(pos):
-                return
-            top, bottom = int(pos.min()), int(pos.max())
-        self.dataChanged.emit(self.index(top, COL_FINDINGS), self.index(bottom, self.columnCount() - 1))
+        span = self._shown_span(rows)
+        if span is not None:
+            last = self.columnCount() - 1
+            self.dataChanged.emit(self.index(span[0], COL_FINDINGS), self.index(span[1], last))
 
 
 def _padded(mask: np.ndarray, n: int) -> np.ndarray:
