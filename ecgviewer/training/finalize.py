@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ptb = args.data / "ptbxl"
     valid = load_ptbxl(ptb / "ptbxl100_train.h5", ptb / "labels.csv", (VALID_FOLD,), args.run / "cache")
-    p = predict(model, valid.x)
+    # float32, as the exported model computes: thresholds must fit the probabilities users get
+    p = predict(model, valid.x, bf16=False)
     thresholds = tuple(round(best_f1_threshold(valid.y[:, k], p[:, k])[0], 4) for k in range(len(CLASSES)))
     print("thresholds", dict(zip(CLASSES, thresholds, strict=True)))
 

@@ -73,10 +73,11 @@ def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return best
 
 
-def predict(model: RibeiroResNet, x: np.ndarray, batch: int = 128) -> np.ndarray:
+def predict(model: RibeiroResNet, x: np.ndarray, batch: int = 128, bf16: bool = True) -> np.ndarray:
+    """Probabilities (N, 6); bfloat16 for speed during training, float32 (as exported) otherwise."""
     model.eval()
     out = []
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for i in range(0, len(x), batch):
             xb = torch.as_tensor(np.asarray(x[i:i + batch], dtype=np.float32))
             out.append(torch.sigmoid(model.logits(xb).float()).numpy())
