@@ -35,8 +35,16 @@ from ecgviewer import explain as E  # noqa: N812
 from ecgviewer.model.runtime import load_model
 from ecgviewer.synth import synth_exam
 
-FINDINGS = [("RBBB", "1dAVb"), ("AF",), ("LBBB", "ST"), ("SB",), (), ("RBBB", "ST"), ("1dAVb", "SB"),
-            ("LBBB",)]
+FINDINGS = [
+    ("RBBB", "1dAVb"),
+    ("AF",),
+    ("LBBB", "ST"),
+    ("SB",),
+    (),
+    ("RBBB", "ST"),
+    ("1dAVb", "SB"),
+    ("LBBB",),
+]
 
 
 def network_ms(model, x: np.ndarray, batch: int, reps: int = 3) -> float:
@@ -72,16 +80,18 @@ def timed_explain(model, x, report, **kw):
         del model.predict  # back to the class method
 
 
-def faithfulness(model, x, sal: E.Saliency, c: int, k: int, rng: np.random.Generator, n_random: int = 8
-                 ) -> tuple[float, float]:
+def faithfulness(
+    model, x, sal: E.Saliency, c: int, k: int, rng: np.random.Generator, n_random: int = 8
+) -> tuple[float, float]:
     """(drop when the k most salient segments are masked, mean drop for k random active segments)."""
     top = sal.top_segments(c, k)
     active = np.argwhere(np.repeat(~sal.padding_segments()[None, :], len(sal.leads), axis=0))
     batch = [E.masked_input(x, top, edges=sal.segment_edges, baseline=sal.baseline)]
     for _ in range(n_random):
         pick = active[rng.choice(len(active), k, replace=False)]
-        batch.append(E.masked_input(x, [tuple(p) for p in pick], edges=sal.segment_edges,
-                                    baseline=sal.baseline))
+        batch.append(
+            E.masked_input(x, [tuple(p) for p in pick], edges=sal.segment_edges, baseline=sal.baseline)
+        )
     p = model.predict(np.stack(batch), batch_size=16)[:, c]
     drops = sal.probabilities[c] - p
     return float(drops[0]), float(drops[1:].mean())
@@ -118,10 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {model.describe()}; threads {args.threads or 'default'}")
     t = time.perf_counter()
     warm = E.warm_up()
-    print(f"warm-up (import shap, first explainer): {warm:.1f} s (once per process; "
-          f"{time.perf_counter() - t:.1f} s)")
-    exams = [synth_exam(FINDINGS[i % len(FINDINGS)], seed=100 + i, duration_s=10.0 if i % 2 == 0 else 8.0)
-             for i in range(args.exams)]
+    print(
+        f"warm-up (import shap, first explainer): {warm:.1f} s (once per process; "
+        f"{time.perf_counter() - t:.1f} s)"
+    )
+    exams = [
+        synth_exam(FINDINGS[i % len(FINDINGS)], seed=100 + i, duration_s=10.0 if i % 2 == 0 else 8.0)
+        for i in range(args.exams)
+    ]
     inputs = [model.prepare(e) for e in exams]
 
     print("\n1. network alone (ms per forward pass, best of 3)")
@@ -130,28 +144,37 @@ def main(argv: list[str] | None = None) -> int:
     ms = per_batch[args.batch] if args.batch in per_batch else min(per_batch.values())
     print(f"   → 1 s holds about {int(1000 / ms)} evaluations at batch {args.batch}")
 
-    print(f"\n2+3. cost and accuracy per budget (context 'both', {args.segments} segments; reference: "
-          f"{args.reference} evaluations)")
+    print(
+        f"\n2+3. cost and accuracy per budget (context 'both', {args.segments} segments; reference: "
+        f"{args.reference} evaluations)"
+    )
     rng = np.random.default_rng(0)
     refs = []
     for x, rep in inputs:
         E.clear_cache()
-        refs.append(E.explain(model, x, report=rep, segments=args.segments, max_evals=args.reference,
-                              batch_size=args.batch))
+        refs.append(
+            E.explain(
+                model, x, report=rep, segments=args.segments, max_evals=args.reference, batch_size=args.batch
+            )
+        )
     rows = []
-    header = (f"   {'evals':>6} {'used':>6} {'s/exam':>7} {'net %':>6} {'corr':>6} {'top10':>6} "
-              f"{'drop top10':>10} {'random10':>9} {'margin':>7}")
+    header = (
+        f"   {'evals':>6} {'used':>6} {'s/exam':>7} {'net %':>6} {'corr':>6} {'top10':>6} "
+        f"{'drop top10':>10} {'random10':>9} {'margin':>7}"
+    )
     print(header)
     for budget in [*budgets, args.reference]:
         secs, net, used, corr, ov, dtop, drnd = [], [], [], [], [], [], []
         for (x, rep), ref in zip(inputs, refs, strict=True):
-            sal, s, n = timed_explain(model, x, rep, segments=args.segments, max_evals=budget,
-                                      batch_size=args.batch)
+            sal, s, n = timed_explain(
+                model, x, rep, segments=args.segments, max_evals=budget, batch_size=args.batch
+            )
             secs.append(s)
             net.append(n / s)
             used.append(sal.n_evaluations)
-            classes = [c for c in range(len(sal.classes))
-                       if abs(ref.probabilities[c] - ref.base_values[c]) > 0.05]
+            classes = [
+                c for c in range(len(sal.classes)) if abs(ref.probabilities[c] - ref.base_values[c]) > 0.05
+            ]
             cr, o = compare(sal, ref, classes)
             corr.append(cr)
             ov.append(o)
@@ -159,42 +182,63 @@ def main(argv: list[str] | None = None) -> int:
                 a, b = faithfulness(model, x, sal, c, 10, rng)
                 dtop.append(a)
                 drnd.append(b)
-        row = (budget, np.mean(used), np.mean(secs), 100 * np.mean(net), np.nanmean(corr), np.nanmean(ov),
-               np.mean(dtop) if dtop else np.nan, np.mean(drnd) if drnd else np.nan)
+        row = (
+            budget,
+            np.mean(used),
+            np.mean(secs),
+            100 * np.mean(net),
+            np.nanmean(corr),
+            np.nanmean(ov),
+            np.mean(dtop) if dtop else np.nan,
+            np.mean(drnd) if drnd else np.nan,
+        )
         rows.append(row)
-        print(f"   {row[0]:>6} {row[1]:>6.0f} {row[2]:>7.2f} {row[3]:>6.0f} {row[4]:>6.3f} {row[5]:>6.2f} "
-              f"{row[6]:>10.4f} {row[7]:>9.4f} {row[6] - row[7]:>7.4f}")
+        print(
+            f"   {row[0]:>6} {row[1]:>6.0f} {row[2]:>7.2f} {row[3]:>6.0f} {row[4]:>6.3f} {row[5]:>6.2f} "
+            f"{row[6]:>10.4f} {row[7]:>9.4f} {row[6] - row[7]:>7.4f}"
+        )
     fast = [r for r in rows if r[2] <= 1.0]
     if fast:
         r = max(fast, key=lambda r: r[0])
-        print(f"   → within 1 s here: {r[0]} evaluations (corr {r[4]:.2f} with the reference, "
-              f"top-10 overlap {r[5]:.2f}, faithfulness margin {r[6] - r[7]:.4f})")
+        print(
+            f"   → within 1 s here: {r[0]} evaluations (corr {r[4]:.2f} with the reference, "
+            f"top-10 overlap {r[5]:.2f}, faithfulness margin {r[6] - r[7]:.4f})"
+        )
     else:
         print("   → no budget fits in 1 s on this machine")
 
     if not args.skip_others:
         budget = E.DEFAULT_MAX_EVALS
         print(f"\n4. explainers at {budget} evaluations (same exams; same reference)")
-        variants = [("partition both (default)", dict(context="both")), ("partition owen (shap default)",
-                    dict(context="owen")), ("partition absent", dict(context="absent")),
-                    ("partition present", dict(context="present"))]
+        variants = [
+            ("partition both (default)", dict(context="both")),
+            ("partition owen (shap default)", dict(context="owen")),
+            ("partition absent", dict(context="absent")),
+            ("partition present", dict(context="present")),
+        ]
         for name, kw in variants:
             secs, corr, ov, margin = [], [], [], []
             for (x, rep), ref in zip(inputs, refs, strict=True):
-                sal, s, _ = timed_explain(model, x, rep, segments=args.segments, max_evals=budget,
-                                          batch_size=args.batch, **kw)
+                sal, s, _ = timed_explain(
+                    model, x, rep, segments=args.segments, max_evals=budget, batch_size=args.batch, **kw
+                )
                 secs.append(s)
-                classes = [c for c in range(len(sal.classes))
-                           if abs(ref.probabilities[c] - ref.base_values[c]) > 0.05]
+                classes = [
+                    c
+                    for c in range(len(sal.classes))
+                    if abs(ref.probabilities[c] - ref.base_values[c]) > 0.05
+                ]
                 cr, o = compare(sal, ref, classes)
                 corr.append(cr)
                 ov.append(o)
                 for c in classes:
                     a, b = faithfulness(model, x, sal, c, 10, rng)
                     margin.append(a - b)
-            print(f"   {name:<30} {np.mean(secs):6.2f} s  corr {np.nanmean(corr):.3f}  "
-                  f"top10 {np.nanmean(ov):.2f}  "
-                  f"faithfulness margin {np.mean(margin) if margin else float('nan'):.4f}")
+            print(
+                f"   {name:<30} {np.mean(secs):6.2f} s  corr {np.nanmean(corr):.3f}  "
+                f"top10 {np.nanmean(ov):.2f}  "
+                f"faithfulness margin {np.mean(margin) if margin else float('nan'):.4f}"
+            )
     return 0
 
 

@@ -96,8 +96,9 @@ def per_exam(paths: list[Path], multi: bool = False) -> float:
 
 def child(path: str) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    res = subprocess.run([sys.executable, "-c", CHILD, path], capture_output=True, text=True, check=True,
-                         env=env)
+    res = subprocess.run(
+        [sys.executable, "-c", CHILD, path], capture_output=True, text=True, check=True, env=env
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -112,9 +113,18 @@ def main() -> None:
         wfdb_paths, csv_paths, sph_paths = [], [], []
         for i in range(n):
             sig = ecg(500, 10, i)
-            wfdb.wrsamp(f"r{i:03d}", fs=500, units=["mV"] * 12, sig_name=list(LEADS), p_signal=sig,
-                        fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12,
-                        comments=["Age: 50", "Sex: Male", "Dx: 426783006"], write_dir=str(tmp))
+            wfdb.wrsamp(
+                f"r{i:03d}",
+                fs=500,
+                units=["mV"] * 12,
+                sig_name=list(LEADS),
+                p_signal=sig,
+                fmt=["16"] * 12,
+                adc_gain=[1000.0] * 12,
+                baseline=[0] * 12,
+                comments=["Age: 50", "Sex: Male", "Dx: 426783006"],
+                write_dir=str(tmp),
+            )
             wfdb_paths.append(tmp / f"r{i:03d}.hea")
             csv_path = tmp / f"c{i:03d}.csv"
             np.savetxt(csv_path, sig, delimiter=",", fmt="%.5f")
@@ -125,8 +135,9 @@ def main() -> None:
             sph_paths.append(sph)
         code = tmp / "code_small.hdf5"
         with h5py.File(code, "w") as h:
-            h["tracings"] = np.stack([np.resize(ecg(400, 10.24, i), (4096, 12)) * 10 for i in range(n)]
-                                     ).astype(np.float32)
+            h["tracings"] = np.stack(
+                [np.resize(ecg(400, 10.24, i), (4096, 12)) * 10 for i in range(n)]
+            ).astype(np.float32)
 
         # baseline: preprocessing alone, exam already in memory
         mem = [Exam(ecg(500, 10, i).astype(np.float32), 500.0) for i in range(n)]
@@ -149,8 +160,9 @@ def main() -> None:
         big = tmp / "code_big.hdf5"
         start = time.perf_counter()
         with h5py.File(big, "w") as h:
-            ds = h.create_dataset("tracings", shape=(args.exams, 4096, 12), dtype=np.float32,
-                                  chunks=(1, 4096, 12))
+            ds = h.create_dataset(
+                "tracings", shape=(args.exams, 4096, 12), dtype=np.float32, chunks=(1, 4096, 12)
+            )
             block = np.stack([np.resize(ecg(400, 10.24, i), (4096, 12)) * 10 for i in range(100)])
             block = block.astype(np.float32)
             for s in range(0, args.exams, 100):
@@ -163,16 +175,22 @@ def main() -> None:
         baseline = child("-")
         result = child(str(big))
         print(f"  open_exams:                {result['open_s'] * 1e3:8.1f} ms  ({result['n']} exams)")
-        print(f"  read 100 random exams:     {result['read100_s'] * 1e3:8.1f} ms  "
-              f"({result['read100_s'] * 10:.2f} ms/exam)")
+        print(
+            f"  read 100 random exams:     {result['read100_s'] * 1e3:8.1f} ms  "
+            f"({result['read100_s'] * 10:.2f} ms/exam)"
+        )
         print(f"  index_of (builds the id index of all exams): {result['index_of_s'] * 1e3:.1f} ms")
         extra = result["peak_rss_mb"] - baseline["peak_rss_mb"]
-        print(f"  peak RSS:                  {result['peak_rss_mb']:8.1f} MB  (baseline: a process that only "
-              f"imports ecgviewer.io: {baseline['peak_rss_mb']:.1f} MB, +{extra:.1f} MB; "
-              f"the file is {size_gb * 1e3:.0f} MB)")
+        print(
+            f"  peak RSS:                  {result['peak_rss_mb']:8.1f} MB  (baseline: a process that only "
+            f"imports ecgviewer.io: {baseline['peak_rss_mb']:.1f} MB, +{extra:.1f} MB; "
+            f"the file is {size_gb * 1e3:.0f} MB)"
+        )
         grown = result["rss_after_reads_mb"] - result["rss_after_import_mb"]
-        print(f"  resident memory after import {result['rss_after_import_mb']:.1f} MB, after opening and "
-              f"reading 100 exams {result['rss_after_reads_mb']:.1f} MB (+{grown:.1f} MB)")
+        print(
+            f"  resident memory after import {result['rss_after_import_mb']:.1f} MB, after opening and "
+            f"reading 100 exams {result['rss_after_reads_mb']:.1f} MB (+{grown:.1f} MB)"
+        )
 
 
 if __name__ == "__main__":

@@ -70,9 +70,13 @@ def main() -> int:
     exam, pred = exams[1], preds[1]
     rng = np.random.default_rng(0)
     values = rng.normal(scale=0.01, size=(6, 12, 32)).astype(np.float32)
-    sal = Saliency(values=values, segment_edges=np.linspace(0, 4096, 33).astype(np.int64),
-                   base_values=np.zeros(6, np.float32), probabilities=pred.probabilities,
-                   classes=pred.classes)
+    sal = Saliency(
+        values=values,
+        segment_edges=np.linspace(0, 4096, 33).astype(np.int64),
+        base_values=np.zeros(6, np.float32),
+        probabilities=pred.probabilities,
+        classes=pred.classes,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -85,23 +89,33 @@ def main() -> int:
             report.write_exam_report(out / "p1.pdf", exam, pred, model=model, paper=args.paper)
 
         def with_shap_pages() -> None:
-            report.write_exam_report(out / "shap.pdf", exam, pred, saliency=sal, model=model,
-                                     paper=args.paper, shap_classes=["RBBB", "AF"])
+            report.write_exam_report(
+                out / "shap.pdf",
+                exam,
+                pred,
+                saliency=sal,
+                model=model,
+                paper=args.paper,
+                shap_classes=["RBBB", "AF"],
+            )
 
         def set100() -> None:
             report.write_set_report(out / "set.pdf", exams, preds, model=model, paper=args.paper)
 
         def set100_pages() -> None:
-            report.write_set_report(out / "setp.pdf", exams, preds, model=model, paper=args.paper,
-                                    exam_pages=True)
+            report.write_set_report(
+                out / "setp.pdf", exams, preds, model=model, paper=args.paper, exam_pages=True
+            )
 
         report._ensure_gui_app()
         base = _best(empty, args.repeat)
         rows = [("baseline: empty 1-page PDF", base, out / "empty.pdf")]
-        for name, fn, f in (("exam report, page 1 (no SHAP)", page1, "p1.pdf"),
-                            ("exam report + 2 SHAP pages (drawing only)", with_shap_pages, "shap.pdf"),
-                            ("set report, 100 exams (summary + table)", set100, "set.pdf"),
-                            ("set report, 100 exams + 100 exam pages", set100_pages, "setp.pdf")):
+        for name, fn, f in (
+            ("exam report, page 1 (no SHAP)", page1, "p1.pdf"),
+            ("exam report + 2 SHAP pages (drawing only)", with_shap_pages, "shap.pdf"),
+            ("set report, 100 exams (summary + table)", set100, "set.pdf"),
+            ("set report, 100 exams + 100 exam pages", set100_pages, "setp.pdf"),
+        ):
             rows.append((name, _best(fn, args.repeat), out / f))
         print(f"PDF reports on {args.paper} ({args.repeat} runs, best), CPU threads {os.cpu_count()}")
         print(f"{'':46s} {'seconds':>9s} {'× base':>8s} {'pages':>6s} {'KB':>8s}")
@@ -110,21 +124,26 @@ def main() -> int:
             print(f"{name:46s} {sec:9.3f} {sec / base:8.1f} {pages:6d} {f.stat().st_size / 1024:8.0f}")
         per_page = rows[4][1] / 102
         print(f"\n12-lead page inside a set report: {per_page * 1000:.0f} ms/page")
-        print(f"100 exams end to end (preprocess {t_prep:.2f} s + inference {t_pred:.2f} s + report "
-              f"{rows[3][1]:.2f} s): {t_prep + t_pred + rows[3][1]:.2f} s")
+        print(
+            f"100 exams end to end (preprocess {t_prep:.2f} s + inference {t_pred:.2f} s + report "
+            f"{rows[3][1]:.2f} s): {t_prep + t_pred + rows[3][1]:.2f} s"
+        )
         if args.shap:
             from ecgviewer.explain import explain
 
             def shap_full() -> None:
                 s = explain(model, pred.input, report=pred.report)
-                report.write_exam_report(out / "full.pdf", exam, pred, saliency=s, model=model,
-                                         paper=args.paper)
+                report.write_exam_report(
+                    out / "full.pdf", exam, pred, saliency=s, model=model, paper=args.paper
+                )
 
             t = time.perf_counter()
             shap_full()
             full = time.perf_counter() - t
-            print(f"exam report with the SHAP computation (explain, default budget): {full:.1f} s "
-                  f"({full / rows[1][1]:.0f} × page 1 alone)")
+            print(
+                f"exam report with the SHAP computation (explain, default budget): {full:.1f} s "
+                f"({full / rows[1][1]:.0f} × page 1 alone)"
+            )
     return 0
 
 

@@ -64,11 +64,14 @@ class Xvfb:
     def __init__(self) -> None:
         self.display = f":{90 + os.getpid() % 50}"
         cmd = ["Xvfb", self.display, "-screen", "0", "1920x1200x24", "-nolisten", "tcp"]
-        self.proc = subprocess.Popen(cmd,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
-            if subprocess.run(["xwininfo", "-root", "-display", self.display],
-                              capture_output=True).returncode == 0:
+            if (
+                subprocess.run(
+                    ["xwininfo", "-root", "-display", self.display], capture_output=True
+                ).returncode
+                == 0
+            ):
                 return
             time.sleep(0.05)
         self.close()
@@ -86,14 +89,18 @@ def window_shown(cmd: list[str], env: dict[str, str], display: str, timeout: flo
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while time.perf_counter() - t0 < timeout:
-            tree = subprocess.run(["xwininfo", "-root", "-tree", "-display", display],
-                                  capture_output=True, text=True).stdout
+            tree = subprocess.run(
+                ["xwininfo", "-root", "-tree", "-display", display], capture_output=True, text=True
+            ).stdout
             for line in tree.splitlines():
                 m = re.search(r'"([^"]*)":.*?(\d+)x(\d+)\+', line)
                 if m and ("ECG" in m.group(1) or "ecgviewer" in m.group(1)) and int(m.group(2)) >= 300:
                     seen = time.perf_counter() - t0
-                    state = subprocess.run(["xwininfo", "-display", display, "-id", line.split()[0]],
-                                           capture_output=True, text=True).stdout
+                    state = subprocess.run(
+                        ["xwininfo", "-display", display, "-id", line.split()[0]],
+                        capture_output=True,
+                        text=True,
+                    ).stdout
                     if "IsViewable" in state:
                         return seen
             if proc.poll() is not None:
@@ -152,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
                     if xvfb is not None:
                         add("window shown", variant, window_shown(cmd, env, xvfb.display))
                     shot = tmp_path / f"{variant}-{run}.png"
-                    add("first result (--screenshot)", variant,
-                        timed([*cmd, "--screenshot", str(shot)], dict(env, QT_QPA_PLATFORM="offscreen"))[0])
+                    add(
+                        "first result (--screenshot)",
+                        variant,
+                        timed([*cmd, "--screenshot", str(shot)], dict(env, QT_QPA_PLATFORM="offscreen"))[0],
+                    )
                     if not args.no_self_test and run == 0:
                         seconds, out = timed([*cmd, "--self-test"], dict(env, QT_QPA_PLATFORM="offscreen"))
                         add("self-test (total)", variant, seconds)

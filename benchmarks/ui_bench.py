@@ -48,8 +48,9 @@ def start_to_window(repeat: int) -> tuple[list[float], list[float]]:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", ECGVIEWER_HOME=tempfile.mkdtemp(prefix="uibench-"))
     for _ in range(repeat):
         t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, __file__, "--child-start"], stdout=subprocess.PIPE,
-                                text=True, env=env, cwd=REPO)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child-start"], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO
+        )
         for line in proc.stdout:  # type: ignore[union-attr]
             if line.startswith("CHILD"):
                 walls.append(time.perf_counter() - t)
@@ -61,8 +62,13 @@ def start_to_window(repeat: int) -> tuple[list[float], list[float]]:
 
 def default_files() -> list[Path]:
     shared = REPO.parent / "shared" / "data"
-    wanted = ["wfdb/challenge2021/CPSC_CPSC-Extra/A0001.hea", "ptbxl/records500/00008_hr.hea",
-              "csv/cpsc/A0002.csv", "hdf5/sph/SPH00001.h5", "code-test/exams/pacient_1.hdf5"]
+    wanted = [
+        "wfdb/challenge2021/CPSC_CPSC-Extra/A0001.hea",
+        "ptbxl/records500/00008_hr.hea",
+        "csv/cpsc/A0002.csv",
+        "hdf5/sph/SPH00001.h5",
+        "code-test/exams/pacient_1.hdf5",
+    ]
     files = [shared / w for w in wanted if (shared / w).is_file()]
     if files:
         return files
@@ -124,8 +130,13 @@ def drop_timings(files: list[Path], repeat: int) -> None:
             window.prediction_shown.connect(on_pred)
             mime = QMimeData()
             mime.setUrls([QUrl.fromLocalFile(str(f))])
-            event = QDropEvent(QPointF(300, 300), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                               Qt.KeyboardModifier.NoModifier)
+            event = QDropEvent(
+                QPointF(300, 300),
+                Qt.DropAction.CopyAction,
+                mime,
+                Qt.MouseButton.LeftButton,
+                Qt.KeyboardModifier.NoModifier,
+            )
             t0 = time.perf_counter()
             window.dropEvent(event)
             wait(flag, "traces")
@@ -179,19 +190,23 @@ def browse_timings(steps: int) -> None:
             app.processEvents()
             time.sleep(0.0005)
         times.append(flag["shown"] - t)
-    print(f"\n20,000-exam HDF5: open → first exam drawn {t_open * 1000:.0f} ms; "
-          f"row change → exam drawn median {statistics.median(times) * 1000:.0f} ms "
-          f"(max {max(times) * 1000:.0f} ms, {steps} jumps); "
-          f"headers read: {window.browser.model.header_fetches}")
+    print(
+        f"\n20,000-exam HDF5: open → first exam drawn {t_open * 1000:.0f} ms; "
+        f"row change → exam drawn median {statistics.median(times) * 1000:.0f} ms "
+        f"(max {max(times) * 1000:.0f} ms, {steps} jumps); "
+        f"headers read: {window.browser.model.header_fetches}"
+    )
     window.close()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--child-start", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--files", nargs="*", type=Path,
-                        help="files to drop (default: real records if present)")
+    parser.add_argument(
+        "--files", nargs="*", type=Path, help="files to drop (default: real records if present)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if args.child_start:
@@ -199,9 +214,11 @@ def main() -> int:
         return 0
     os.environ.setdefault("ECGVIEWER_HOME", tempfile.mkdtemp(prefix="uibench-home-"))
     walls, inner = start_to_window(args.repeat)
-    print(f"start → window shown: {statistics.median(walls) * 1000:.0f} ms from process spawn "
-          f"({statistics.median(inner) * 1000:.0f} ms after the interpreter started; "
-          f"median of {len(walls)})")
+    print(
+        f"start → window shown: {statistics.median(walls) * 1000:.0f} ms from process spawn "
+        f"({statistics.median(inner) * 1000:.0f} ms after the interpreter started; "
+        f"median of {len(walls)})"
+    )
     drop_timings(args.files or default_files(), args.repeat)
     browse_timings(10)
     os._exit(0)  # skip interpreter teardown of Qt objects

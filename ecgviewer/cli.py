@@ -45,15 +45,23 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecgviewer",
         description="12-lead ECG viewer with the network of Ribeiro et al. (2020). "
-                    "With no PATH it opens the bundled example exam. Headless subcommands: "
-                    + ", ".join(_command_modules()) + " (ecgviewer SUBCOMMAND --help).")
+        "With no PATH it opens the bundled example exam. Headless subcommands: "
+        + ", ".join(_command_modules())
+        + " (ecgviewer SUBCOMMAND --help).",
+    )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="ECG files or folders to open")
     parser.add_argument("--model", help="ONNX model to use instead of the bundled one")
-    parser.add_argument("--screenshot", metavar="OUT.png",
-                        help="render the window offscreen with the exam analysed, save it and exit")
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="render the window offscreen with the exam analysed, save it and exit",
+    )
     parser.add_argument("--layout", choices=["3x4", "6x2", "12x1"], help="lead layout (with --screenshot)")
-    parser.add_argument("--self-test", action="store_true",
-                        help="check model, example, inference, SHAP and report; non-zero exit on failure")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check model, example, inference, SHAP and report; non-zero exit on failure",
+    )
     parser.add_argument("--version", action="version", version=f"ecgviewer {__version__}")
     return parser
 

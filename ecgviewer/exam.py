@@ -53,9 +53,7 @@ class Exam:
     def __post_init__(self) -> None:
         self.signal_mv = np.asarray(self.signal_mv, dtype=np.float32)
         if self.signal_mv.ndim != 2 or self.signal_mv.shape[1] != len(self.leads):
-            raise ValueError(
-                f"signal_mv must be (samples, {len(self.leads)}), got {self.signal_mv.shape}"
-            )
+            raise ValueError(f"signal_mv must be (samples, {len(self.leads)}), got {self.signal_mv.shape}")
         self.leads = tuple(self.leads)
         self.fs = float(self.fs)
 

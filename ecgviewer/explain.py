@@ -103,8 +103,10 @@ SALIENCY_FORMAT = 1
 
 # Anatomical grouping of the 12 leads (binary tree): limb (lateral: I, aVL, aVR; inferior:
 # II, aVF, III) and precordial (septal/anterior V1–V3; lateral V4–V6).
-_LEAD_TREE: Any = (((("I", "aVL"), "aVR"), (("II", "aVF"), "III")),
-                   ((("V1", "V2"), "V3"), (("V4", "V5"), "V6")))
+_LEAD_TREE: Any = (
+    ((("I", "aVL"), "aVR"), (("II", "aVF"), "III")),
+    ((("V1", "V2"), "V3"), (("V4", "V5"), "V6")),
+)
 
 
 class ExplainError(EcgViewerError):
@@ -177,8 +179,9 @@ class Saliency:
             try:
                 return self.classes.index(cls)
             except ValueError:
-                raise ExplainError(f"unknown class {cls!r}; the model's classes are "
-                                   + ", ".join(self.classes)) from None
+                raise ExplainError(
+                    f"unknown class {cls!r}; the model's classes are " + ", ".join(self.classes)
+                ) from None
         return int(cls)
 
     # ------------------------------------------------------------------ summaries
@@ -257,21 +260,33 @@ class Saliency:
 
     def describe(self) -> str:
         """One line for status bars and reports."""
-        return (f"SHAP ({self.method}, {self.n_segments} segments × {len(self.leads)} leads, "
-                f"baseline {self.baseline}, {self.n_evaluations} evaluations, {self.seconds:.1f} s) "
-                f"for {self.model_name} {self.model_version}")
+        return (
+            f"SHAP ({self.method}, {self.n_segments} segments × {len(self.leads)} leads, "
+            f"baseline {self.baseline}, {self.n_evaluations} evaluations, {self.seconds:.1f} s) "
+            f"for {self.model_name} {self.model_version}"
+        )
 
     # ------------------------------------------------------------------ files
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The arrays and parameters as written to .npz (strings as 0-d unicode arrays)."""
-        meta = {"model_name": self.model_name, "model_version": self.model_version,
-                "baseline": self.baseline, "method": self.method, "context": self.context, "seed": self.seed,
-                "max_evals": self.max_evals, "focus": None if self.focus is None else list(self.focus),
-                "n_evaluations": self.n_evaluations,
-                "seconds": self.seconds, "fs": self.fs, "offset_s": self.offset_s,
-                "signal_start": self.signal_start, "signal_stop": self.signal_stop,
-                "format": SALIENCY_FORMAT}
+        meta = {
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "baseline": self.baseline,
+            "method": self.method,
+            "context": self.context,
+            "seed": self.seed,
+            "max_evals": self.max_evals,
+            "focus": None if self.focus is None else list(self.focus),
+            "n_evaluations": self.n_evaluations,
+            "seconds": self.seconds,
+            "fs": self.fs,
+            "offset_s": self.offset_s,
+            "signal_start": self.signal_start,
+            "signal_stop": self.signal_stop,
+            "format": SALIENCY_FORMAT,
+        }
         return {
             "values": np.asarray(self.values, dtype=np.float32),
             "segment_edges": np.asarray(self.segment_edges, dtype=np.int64),
@@ -299,29 +314,42 @@ class Saliency:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta_json"]))
-                return cls(values=z["values"].astype(np.float32),
-                           segment_edges=z["segment_edges"].astype(np.int64),
-                           base_values=z["base_values"].astype(np.float32),
-                           probabilities=z["probabilities"].astype(np.float32),
-                           classes=tuple(str(c) for c in z["classes"]),
-                           leads=tuple(str(c) for c in z["leads"]),
-                           model_name=meta["model_name"], model_version=meta["model_version"],
-                           n_evaluations=int(meta["n_evaluations"]), seconds=float(meta["seconds"]),
-                           baseline=meta["baseline"], method=meta["method"], context=meta.get("context", ""),
-                           seed=int(meta["seed"]),
-                           max_evals=int(meta["max_evals"]), focus=_focus_tuple(meta["focus"]),
-                           fs=float(meta["fs"]),
-                           offset_s=float(meta["offset_s"]), signal_start=int(meta["signal_start"]),
-                           signal_stop=int(meta["signal_stop"]),
-                           thresholds=z["thresholds"].astype(np.float32))
+                return cls(
+                    values=z["values"].astype(np.float32),
+                    segment_edges=z["segment_edges"].astype(np.int64),
+                    base_values=z["base_values"].astype(np.float32),
+                    probabilities=z["probabilities"].astype(np.float32),
+                    classes=tuple(str(c) for c in z["classes"]),
+                    leads=tuple(str(c) for c in z["leads"]),
+                    model_name=meta["model_name"],
+                    model_version=meta["model_version"],
+                    n_evaluations=int(meta["n_evaluations"]),
+                    seconds=float(meta["seconds"]),
+                    baseline=meta["baseline"],
+                    method=meta["method"],
+                    context=meta.get("context", ""),
+                    seed=int(meta["seed"]),
+                    max_evals=int(meta["max_evals"]),
+                    focus=_focus_tuple(meta["focus"]),
+                    fs=float(meta["fs"]),
+                    offset_s=float(meta["offset_s"]),
+                    signal_start=int(meta["signal_start"]),
+                    signal_stop=int(meta["signal_stop"]),
+                    thresholds=z["thresholds"].astype(np.float32),
+                )
         except (OSError, KeyError, ValueError) as err:
-            raise ExplainError(f"{path}: not a saliency file written by ecgviewer "
-                               f"({type(err).__name__}: {err})") from None
+            raise ExplainError(
+                f"{path}: not a saliency file written by ecgviewer ({type(err).__name__}: {err})"
+            ) from None
 
 
 DIVERGING_STOPS: tuple[tuple[float, tuple[int, int, int]], ...] = (
-    (-1.0, (33, 102, 172)), (-0.5, (146, 197, 222)), (0.0, (247, 247, 247)),
-    (0.5, (244, 165, 130)), (1.0, (178, 24, 43)))
+    (-1.0, (33, 102, 172)),
+    (-0.5, (146, 197, 222)),
+    (0.0, (247, 247, 247)),
+    (0.5, (244, 165, 130)),
+    (1.0, (178, 24, 43)),
+)
 """The diverging colour map (value / limit → RGB; ColorBrewer RdBu), for legends."""
 
 
@@ -366,8 +394,9 @@ def population_summary(saliencies: Sequence[Saliency], *, normalize: bool = Fals
         raise ExplainError("population summary of an empty set of explanations")
     shapes = {s.values.shape[:2] for s in saliencies}
     if len(shapes) != 1:
-        raise ExplainError("explanations of different models or leads cannot be pooled: "
-                           f"shapes {sorted(shapes)}")
+        raise ExplainError(
+            f"explanations of different models or leads cannot be pooled: shapes {sorted(shapes)}"
+        )
     imp = np.stack([s.lead_importance() for s in saliencies]).astype(np.float64)  # (N, C, L)
     if normalize:
         tot = imp.sum(axis=2, keepdims=True)
@@ -378,9 +407,15 @@ def population_summary(saliencies: Sequence[Saliency], *, normalize: bool = Fals
 # --------------------------------------------------------------------------- features
 
 
-def masked_input(x: np.ndarray, features: Sequence[tuple[int, int]], *, edges: np.ndarray,
-                 baseline: str = "zero", fs: float = 400.0,
-                 bounds: tuple[int, int] | None = None) -> np.ndarray:
+def masked_input(
+    x: np.ndarray,
+    features: Sequence[tuple[int, int]],
+    *,
+    edges: np.ndarray,
+    baseline: str = "zero",
+    fs: float = 400.0,
+    bounds: tuple[int, int] | None = None,
+) -> np.ndarray:
     """(samples, leads) copy of ``x`` with the given (lead, segment) features replaced by the baseline.
 
     What the network would see with those stretches masked, as the explainer masks them (for
@@ -392,8 +427,6 @@ def masked_input(x: np.ndarray, features: Sequence[tuple[int, int]], *, edges: n
         lo, hi = int(edges[seg]), int(edges[seg + 1])
         out[lo:hi, lead] = base[lo:hi, lead]
     return out
-
-
 
 
 def segment_edges(n_samples: int, segments: int) -> np.ndarray:
@@ -414,8 +447,9 @@ def signal_bounds(x: np.ndarray, report: PreprocessReport | None = None) -> tupl
     return int(nz[0]), int(nz[-1]) + 1
 
 
-def make_baseline(x: np.ndarray, kind: str = "zero", *, fs: float = 400.0,
-                  bounds: tuple[int, int] | None = None) -> np.ndarray:
+def make_baseline(
+    x: np.ndarray, kind: str = "zero", *, fs: float = 400.0, bounds: tuple[int, int] | None = None
+) -> np.ndarray:
     """(samples, leads) float32 reference input that masked features are replaced by.
 
     ``kind`` is one of :data:`BASELINES`; the zero padding outside ``bounds`` stays 0.
@@ -482,8 +516,9 @@ def _ceil_log2(n: int) -> int:
     return int(np.ceil(np.log2(n))) if n > 1 else 0
 
 
-def partition_tree(leads: Sequence[str], n_segments: int,
-                   active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def partition_tree(
+    leads: Sequence[str], n_segments: int, active: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Hierarchical clustering (scipy linkage format) of the active lead × segment features.
 
     Args:
@@ -543,9 +578,20 @@ class _Evaluator:
     and reports ``progress(evaluations, budget)``.
     """
 
-    def __init__(self, model: EcgModel, x: np.ndarray, base: np.ndarray, edges: np.ndarray,
-                 players: np.ndarray, n_leads: int, memo: OrderedDict | None, batch_size: int,
-                 budget: int, progress: ProgressCallback | None, cancel: CancelCallback | None) -> None:
+    def __init__(
+        self,
+        model: EcgModel,
+        x: np.ndarray,
+        base: np.ndarray,
+        edges: np.ndarray,
+        players: np.ndarray,
+        n_leads: int,
+        memo: OrderedDict | None,
+        batch_size: int,
+        budget: int,
+        progress: ProgressCallback | None,
+        cancel: CancelCallback | None,
+    ) -> None:
         self.model = model
         self.base = base
         self.delta = (x - base).astype(np.float32)
@@ -581,9 +627,10 @@ class _Evaluator:
         unique = list(todo_keys.values())
         for start in range(0, len(unique), self.batch_size):
             if self.cancel is not None and self.cancel():
-                raise Cancelled(f"explanation cancelled after {self.evaluated} of about "
-                                f"{self.budget} evaluations")
-            idx = unique[start:start + self.batch_size]
+                raise Cancelled(
+                    f"explanation cancelled after {self.evaluated} of about {self.budget} evaluations"
+                )
+            idx = unique[start : start + self.batch_size]
             out = self.model.predict(self.inputs(masks[idx]), batch_size=len(idx))
             self.network_runs += len(idx)
             for i, row in zip(idx, out, strict=True):
@@ -677,8 +724,15 @@ def cache_dir(create: bool = True) -> Path:
 # --------------------------------------------------------------------------- explain
 
 
-def _check_params(segments: int, baseline: str, method: str, max_evals: int | None, n_samples: int,
-                  focus: Focus, classes: Sequence[str]) -> tuple[int, tuple[int, ...] | None]:
+def _check_params(
+    segments: int,
+    baseline: str,
+    method: str,
+    max_evals: int | None,
+    n_samples: int,
+    focus: Focus,
+    classes: Sequence[str],
+) -> tuple[int, tuple[int, ...] | None]:
     if not isinstance(segments, int | np.integer) or not 1 <= segments <= n_samples:
         raise ExplainError(f"segments must be an integer between 1 and {n_samples}, got {segments!r}")
     if baseline not in BASELINES:
@@ -701,8 +755,9 @@ def normalize_focus(focus: Focus, classes: Sequence[str]) -> tuple[int, ...] | N
     for item in items:
         if isinstance(item, str):
             if item not in classes:
-                raise ExplainError(f"unknown class {item!r} to focus on; the model's classes are "
-                                   + ", ".join(classes))
+                raise ExplainError(
+                    f"unknown class {item!r} to focus on; the model's classes are " + ", ".join(classes)
+                )
             out.add(list(classes).index(item))
         elif not 0 <= int(item) < len(classes):
             raise ExplainError(f"focus must name classes below index {len(classes)}, got {item}")
@@ -717,11 +772,22 @@ def _focus_tuple(value: Any) -> tuple[int, ...] | None:
     return tuple(int(v) for v in (value if isinstance(value, list | tuple) else [value]))
 
 
-def explain(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENTS, seed: int = 0,
-            baseline: str = "zero", max_evals: int | None = None, method: str = "partition",
-            context: str = "both", focus: Focus = None, batch_size: int = 8,
-            report: PreprocessReport | None = None,
-            progress: ProgressCallback | None = None, cancel: CancelCallback | None = None) -> Saliency:
+def explain(
+    model: EcgModel,
+    x: np.ndarray,
+    *,
+    segments: int = DEFAULT_SEGMENTS,
+    seed: int = 0,
+    baseline: str = "zero",
+    max_evals: int | None = None,
+    method: str = "partition",
+    context: str = "both",
+    focus: Focus = None,
+    batch_size: int = 8,
+    report: PreprocessReport | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+) -> Saliency:
     """SHAP values of one exam for all classes of ``model`` over lead × time-segment features.
 
     Args:
@@ -777,8 +843,9 @@ def explain(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENTS,
 
     key = "|".join([model_key(model), input_hash(x), baseline, str(S)])
     memo = _memo_for(key)
-    ev = _Evaluator(model, x, base, edges, players, L, memo, max(1, int(batch_size)), max_evals,
-                    progress, cancel)
+    ev = _Evaluator(
+        model, x, base, edges, players, L, memo, max(1, int(batch_size)), max_evals, progress, cancel
+    )
     f_end = ev(np.ones((2, M), dtype=bool) & np.array([[True], [False]]))  # x and the baseline
     f_x, f_base = f_end[0], f_end[1]
     values = np.zeros((len(classes), L * S), dtype=np.float64)
@@ -799,14 +866,28 @@ def explain(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENTS,
         progress(max_evals, max_evals)
     offset_s = report.offset_s if report is not None else 0.0
     return Saliency(
-        values=values.reshape(len(classes), L, S).astype(np.float32), segment_edges=edges,
-        base_values=f_base.astype(np.float32), probabilities=f_x.astype(np.float32), classes=classes,
-        leads=leads, model_name=model.contract.name, model_version=model.contract.version,
-        n_evaluations=ev.evaluated, seconds=time.perf_counter() - start_time, baseline=baseline,
-        method=method, context=context if method == "partition" else "", seed=int(seed), max_evals=max_evals,
-        focus=focus_i, fs=fs, offset_s=float(offset_s),
-        signal_start=bounds[0], signal_stop=bounds[1],
-        thresholds=np.asarray(model.contract.thresholds, dtype=np.float32))
+        values=values.reshape(len(classes), L, S).astype(np.float32),
+        segment_edges=edges,
+        base_values=f_base.astype(np.float32),
+        probabilities=f_x.astype(np.float32),
+        classes=classes,
+        leads=leads,
+        model_name=model.contract.name,
+        model_version=model.contract.version,
+        n_evaluations=ev.evaluated,
+        seconds=time.perf_counter() - start_time,
+        baseline=baseline,
+        method=method,
+        context=context if method == "partition" else "",
+        seed=int(seed),
+        max_evals=max_evals,
+        focus=focus_i,
+        fs=fs,
+        offset_s=float(offset_s),
+        signal_start=bounds[0],
+        signal_stop=bounds[1],
+        thresholds=np.asarray(model.contract.thresholds, dtype=np.float32),
+    )
 
 
 # shap's PartitionExplainer calls three numba-compiled helpers; compiling them costs 10–30 s
@@ -847,13 +928,21 @@ def _lower_credit_py(i: int, value: float, M: int, values: np.ndarray, clusterin
         stack.append((li, values[node] * lsize / size))
 
 
-def _build_fixed_output_py(averaged_outs, last_outs, outputs, batch_positions, varying_rows,
-                           num_varying_rows, link, linearizing_weights) -> None:
+def _build_fixed_output_py(
+    averaged_outs,
+    last_outs,
+    outputs,
+    batch_positions,
+    varying_rows,
+    num_varying_rows,
+    link,
+    linearizing_weights,
+) -> None:
     """As shap's ``_build_fixed_output`` (average the masked samples' outputs per mask)."""
     sample_count = last_outs.shape[0]
     for i in range(len(averaged_outs)):
         if batch_positions[i] < batch_positions[i + 1]:
-            chunk = outputs[batch_positions[i]:batch_positions[i + 1]]
+            chunk = outputs[batch_positions[i] : batch_positions[i + 1]]
             if num_varying_rows[i] == sample_count:
                 last_outs[:] = chunk
             else:
@@ -873,8 +962,11 @@ class _numba_free_partition:  # noqa: N801 - a context manager used like a funct
         import shap.explainers._partition as part
         import shap.utils._masked_model as mm
 
-        self._saved = [(part, "make_masks", part.make_masks), (part, "lower_credit", part.lower_credit),
-                       (mm, "_build_fixed_output", mm._build_fixed_output)]
+        self._saved = [
+            (part, "make_masks", part.make_masks),
+            (part, "lower_credit", part.lower_credit),
+            (mm, "_build_fixed_output", mm._build_fixed_output),
+        ]
         part.make_masks = _make_masks_py
         part.lower_credit = _lower_credit_py
         mm._build_fixed_output = _build_fixed_output_py
@@ -911,9 +1003,19 @@ def warm_up() -> float:
     return time.perf_counter() - start
 
 
-def _run_shap(method: str, context: str, ev: _Evaluator, M: int, link: np.ndarray, f_x: np.ndarray,
-              f_base: np.ndarray, scale: np.ndarray, max_evals: int, seed: int,
-              batch_size: int) -> np.ndarray:
+def _run_shap(
+    method: str,
+    context: str,
+    ev: _Evaluator,
+    M: int,
+    link: np.ndarray,
+    f_x: np.ndarray,
+    f_base: np.ndarray,
+    scale: np.ndarray,
+    max_evals: int,
+    seed: int,
+    batch_size: int,
+) -> np.ndarray:
     """(M, C) SHAP values of the players, exactly additive to ``f_x − f_base``."""
     shap = _import_shap()
 
@@ -938,9 +1040,11 @@ def _run_shap(method: str, context: str, ev: _Evaluator, M: int, link: np.ndarra
             else:
                 need = 2 * M + 1
                 if max_evals < need:
-                    raise ExplainError(f"the permutation explainer needs at least 2·M + 1 = {need} "
-                                       f"evaluations for {M} features; got max_evals={max_evals} "
-                                       "(use method='partition' or fewer segments)")
+                    raise ExplainError(
+                        f"the permutation explainer needs at least 2·M + 1 = {need} "
+                        f"evaluations for {M} features; got max_evals={max_evals} "
+                        "(use method='partition' or fewer segments)"
+                    )
                 np.random.seed(seed % (2**32))
                 explainer = shap.PermutationExplainer(scaled, masker)
                 out = explainer(dummy, max_evals=max_evals, batch_size=batch, silent=True, seed=seed)
@@ -964,21 +1068,51 @@ def explain_exam(model: EcgModel, exam: Any, **kwargs: Any) -> Saliency:
     return explain_cached(model, x, report=report, **kwargs)
 
 
-def cache_key(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENTS, seed: int = 0,
-              baseline: str = "zero", max_evals: int | None = None, method: str = "partition",
-              context: str = "both", focus: Focus = None) -> str:
+def cache_key(
+    model: EcgModel,
+    x: np.ndarray,
+    *,
+    segments: int = DEFAULT_SEGMENTS,
+    seed: int = 0,
+    baseline: str = "zero",
+    max_evals: int | None = None,
+    method: str = "partition",
+    context: str = "both",
+    focus: Focus = None,
+) -> str:
     """The key of :func:`explain_cached`: SHA-1 of model identity, input bytes and parameters."""
-    parts = [model_key(model), input_hash(x), str(int(segments)), str(int(seed)), baseline,
-             str(max_evals or DEFAULT_MAX_EVALS), method, context, str(focus), f"v{SALIENCY_FORMAT}"]
+    parts = [
+        model_key(model),
+        input_hash(x),
+        str(int(segments)),
+        str(int(seed)),
+        baseline,
+        str(max_evals or DEFAULT_MAX_EVALS),
+        method,
+        context,
+        str(focus),
+        f"v{SALIENCY_FORMAT}",
+    ]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()
 
 
-def explain_cached(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SEGMENTS, seed: int = 0,
-                   baseline: str = "zero", max_evals: int | None = None, method: str = "partition",
-                   context: str = "both", focus: Focus = None, batch_size: int = 8,
-                   report: PreprocessReport | None = None,
-                   progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
-                   disk: bool = True) -> Saliency:
+def explain_cached(
+    model: EcgModel,
+    x: np.ndarray,
+    *,
+    segments: int = DEFAULT_SEGMENTS,
+    seed: int = 0,
+    baseline: str = "zero",
+    max_evals: int | None = None,
+    method: str = "partition",
+    context: str = "both",
+    focus: Focus = None,
+    batch_size: int = 8,
+    report: PreprocessReport | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+    disk: bool = True,
+) -> Saliency:
     """:func:`explain` with a cache per (model file, exam input, parameters).
 
     Results live in memory (the last 256) and, with ``disk=True``, as small .npz files in
@@ -987,8 +1121,17 @@ def explain_cached(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SE
     The mapping to original time (``report``) is applied to the result, hit or miss.
     """
     focus = normalize_focus(focus, tuple(model.contract.classes))
-    key = cache_key(model, np.asarray(x), segments=segments, seed=seed, baseline=baseline,
-                    max_evals=max_evals, method=method, context=context, focus=focus)
+    key = cache_key(
+        model,
+        np.asarray(x),
+        segments=segments,
+        seed=seed,
+        baseline=baseline,
+        max_evals=max_evals,
+        method=method,
+        context=context,
+        focus=focus,
+    )
     with _lock:
         hit = _results.get(key)
         if hit is not None:
@@ -1001,10 +1144,21 @@ def explain_cached(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SE
             except ExplainError:
                 path.unlink(missing_ok=True)
     if hit is None:
-        hit = explain(model, x, segments=segments, seed=seed, baseline=baseline, max_evals=max_evals,
-                      method=method, context=context, focus=focus, batch_size=batch_size, report=report,
-                      progress=progress,
-                      cancel=cancel)
+        hit = explain(
+            model,
+            x,
+            segments=segments,
+            seed=seed,
+            baseline=baseline,
+            max_evals=max_evals,
+            method=method,
+            context=context,
+            focus=focus,
+            batch_size=batch_size,
+            report=report,
+            progress=progress,
+            cancel=cancel,
+        )
         if disk:
             try:
                 hit.save_npz(cache_dir() / f"{key}.npz")
@@ -1017,13 +1171,18 @@ def explain_cached(model: EcgModel, x: np.ndarray, *, segments: int = DEFAULT_SE
         _results[key] = hit
         while len(_results) > _RESULTS_MAX:
             _results.popitem(last=False)
-    if report is not None and (hit.offset_s != report.offset_s
-                               or (hit.signal_start, hit.signal_stop) != (report.signal_slice.start,
-                                                                           report.signal_slice.stop)):
+    if report is not None and (
+        hit.offset_s != report.offset_s
+        or (hit.signal_start, hit.signal_stop) != (report.signal_slice.start, report.signal_slice.stop)
+    ):
         from dataclasses import replace
 
-        hit = replace(hit, offset_s=float(report.offset_s), signal_start=int(report.signal_slice.start),
-                      signal_stop=int(report.signal_slice.stop))
+        hit = replace(
+            hit,
+            offset_s=float(report.offset_s),
+            signal_start=int(report.signal_slice.start),
+            signal_stop=int(report.signal_slice.stop),
+        )
     return hit
 
 
@@ -1040,9 +1199,14 @@ def _prune_disk_cache() -> None:
         f.unlink(missing_ok=True)
 
 
-def explain_set(model: EcgModel, xs: Sequence[np.ndarray] | np.ndarray, *,
-                progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
-                **kwargs: Any) -> list[Saliency]:
+def explain_set(
+    model: EcgModel,
+    xs: Sequence[np.ndarray] | np.ndarray,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+    **kwargs: Any,
+) -> list[Saliency]:
     """Explain several inputs (each (4096, 12)); ``progress(exams_done, n_exams)``."""
     out: list[Saliency] = []
     n = len(xs)

@@ -191,13 +191,23 @@ for _c in CLASSES:
     _CLASS_WORDS[CLASS_NAMES[_c]] = _c
 for _word, _c in {
     # Challenge abbreviations and PTB-XL SCP codes
-    "IAVB": "1dAVb", "1AVB": "1dAVb", "AVB1": "1dAVb", "1st degree AV block": "1dAVb",
-    "first degree AV block": "1dAVb", "first-degree atrioventricular block": "1dAVb",
-    "CRBBB": "RBBB", "complete right bundle branch block": "RBBB",
-    "CLBBB": "LBBB", "complete left bundle branch block": "LBBB",
-    "SBRAD": "SB", "sinus bradycardia": "SB",
-    "AFIB": "AF", "atrial fibrillation": "AF",
-    "STach": "ST", "STACH": "ST", "sinus tachycardia": "ST",
+    "IAVB": "1dAVb",
+    "1AVB": "1dAVb",
+    "AVB1": "1dAVb",
+    "1st degree AV block": "1dAVb",
+    "first degree AV block": "1dAVb",
+    "first-degree atrioventricular block": "1dAVb",
+    "CRBBB": "RBBB",
+    "complete right bundle branch block": "RBBB",
+    "CLBBB": "LBBB",
+    "complete left bundle branch block": "LBBB",
+    "SBRAD": "SB",
+    "sinus bradycardia": "SB",
+    "AFIB": "AF",
+    "atrial fibrillation": "AF",
+    "STach": "ST",
+    "STACH": "ST",
+    "sinus tachycardia": "ST",
 }.items():
     _CLASS_WORDS[_word] = _c
 
@@ -222,8 +232,13 @@ _SOURCE_NAMES: dict[str, str] = {
     "dnn": "DNN",
 }
 _SOURCE_ORDER: tuple[str, ...] = (
-    "Gold standard", "Cardiologist 1", "Cardiologist 2", "Cardiology residents",
-    "Emergency residents", "Medical students", "DNN",
+    "Gold standard",
+    "Cardiologist 1",
+    "Cardiologist 2",
+    "Cardiology residents",
+    "Emergency residents",
+    "Medical students",
+    "DNN",
 )
 GOLD_NAME = "Gold standard"
 DX_NAME = "Dx (header)"
@@ -447,9 +462,14 @@ def _split_tokens(cell: str) -> list[str]:
     return parts if all(p.isdigit() for p in parts) else [cell]
 
 
-def labels_from_codes(codes_per_exam: Sequence[Sequence[str] | None], *,
-                      exam_ids: Sequence[str] | None = None, name: str = DX_NAME,
-                      source: Path | None = None, kind: str = "dx") -> LabelSet:
+def labels_from_codes(
+    codes_per_exam: Sequence[Sequence[str] | None],
+    *,
+    exam_ids: Sequence[str] | None = None,
+    name: str = DX_NAME,
+    source: Path | None = None,
+    kind: str = "dx",
+) -> LabelSet:
     """A LabelSet from per-exam lists of SNOMED codes or class names (None or [] → unknown row)."""
     values = np.full((len(codes_per_exam), K), UNKNOWN, dtype=np.int8)
     others: list[list[str]] = []
@@ -460,14 +480,23 @@ def labels_from_codes(codes_per_exam: Sequence[Sequence[str] | None], *,
         else:
             other = []
         others.append(other)
-    return LabelSet(name=name, values=values, exam_ids=None if exam_ids is None else list(exam_ids),
-                    source=source, other_findings=others, kind=kind)
+    return LabelSet(
+        name=name,
+        values=values,
+        exam_ids=None if exam_ids is None else list(exam_ids),
+        source=source,
+        other_findings=others,
+        kind=kind,
+    )
 
 
 def _exam_codes(exam: Any) -> tuple[list[str] | None, str, str]:
     raw = getattr(exam, "raw_labels", None) or {}
-    for key, name, kind in (("dx", DX_NAME, "dx"), ("synthetic", "Synthetic (generator)", "synthetic"),
-                            ("labels", "Labels (file)", "list")):
+    for key, name, kind in (
+        ("dx", DX_NAME, "dx"),
+        ("synthetic", "Synthetic (generator)", "synthetic"),
+        ("labels", "Labels (file)", "list"),
+    ):
         value = raw.get(key)
         if value:
             if isinstance(value, str):
@@ -488,8 +517,13 @@ def labels_from_exam(exam: Any) -> LabelSet | None:
         return None
     if name == DX_NAME and getattr(exam, "format", "wfdb") not in ("wfdb", ""):
         name = "Dx (metadata)"  # e.g. the SPH reader fills raw_labels["dx"] from metadata.csv
-    return labels_from_codes([codes], exam_ids=[getattr(exam, "exam_id", "") or "exam"], name=name,
-                             source=getattr(exam, "source", None), kind=kind)
+    return labels_from_codes(
+        [codes],
+        exam_ids=[getattr(exam, "exam_id", "") or "exam"],
+        name=name,
+        source=getattr(exam, "source", None),
+        kind=kind,
+    )
 
 
 def labels_from_exams(exams: Iterable[Any], *, name: str | None = None) -> LabelSet | None:
@@ -514,11 +548,35 @@ def labels_from_exams(exams: Iterable[Any], *, name: str | None = None) -> Label
 
 # --------------------------------------------------------------------------- CSV files
 
-_ID_COLUMNS = ("exam_id", "ecg_id", "examid", "id", "record", "record_name", "recording", "filename",
-               "file", "name", "exam")
+_ID_COLUMNS = (
+    "exam_id",
+    "ecg_id",
+    "examid",
+    "id",
+    "record",
+    "record_name",
+    "recording",
+    "filename",
+    "file",
+    "name",
+    "exam",
+)
 _ALIAS_COLUMNS = ("filename_hr", "filename_lr", "filename", "file", "record", "path")
-_LIST_COLUMNS = ("labels", "label", "classes", "class", "diagnosis", "diagnoses", "dx", "findings",
-                 "snomed", "snomedctcode", "snomed_ct", "snomed_codes", "codes")
+_LIST_COLUMNS = (
+    "labels",
+    "label",
+    "classes",
+    "class",
+    "diagnosis",
+    "diagnoses",
+    "dx",
+    "findings",
+    "snomed",
+    "snomedctcode",
+    "snomed_ct",
+    "snomed_codes",
+    "codes",
+)
 _MISSING = {"", "na", "nan", "none", "null", "?", "-", "unknown", "-1"}
 _TRUE = {"1", "1.0", "true", "yes", "y", "t", "x", "present"}
 _FALSE = {"0", "0.0", "false", "no", "n", "f", "absent"}
@@ -570,8 +628,9 @@ def _is_row_index(cells: Sequence[str]) -> bool:
     return nums == list(range(len(nums))) or nums == list(range(1, len(nums) + 1))
 
 
-def read_class_table(path: str | Path, *, allow_probabilities: bool = False
-                     ) -> tuple[list[str] | None, np.ndarray, dict[str, int], list[str]]:
+def read_class_table(
+    path: str | Path, *, allow_probabilities: bool = False
+) -> tuple[list[str] | None, np.ndarray, dict[str, int], list[str]]:
     """Read a CSV with one column per class.
 
     Returns:
@@ -587,8 +646,10 @@ def read_class_table(path: str | Path, *, allow_probabilities: bool = False
     header, body = rows[0], rows[1:]
     cols = _class_columns(header)
     if not cols:
-        raise LabelError(f"{path}: no column named after a class ({', '.join(CLASSES)}) in the header "
-                         f"{','.join(header[:12])}")
+        raise LabelError(
+            f"{path}: no column named after a class ({', '.join(CLASSES)}) in the header "
+            f"{','.join(header[:12])}"
+        )
     notes: list[str] = []
     id_col = _find_column(header, _ID_COLUMNS)
     ids: list[str] | None = None
@@ -601,8 +662,7 @@ def read_class_table(path: str | Path, *, allow_probabilities: bool = False
     if id_col is not None:
         ids = [r[id_col].strip() if id_col < len(r) else "" for r in body]
         if not all(ids):
-            raise LabelError(f"{path}: empty exam id in column '{header[id_col]}' "
-                             f"(row {ids.index('') + 2})")
+            raise LabelError(f"{path}: empty exam id in column '{header[id_col]}' (row {ids.index('') + 2})")
     aliases: dict[str, int] = {}
     for name in _ALIAS_COLUMNS:
         j = _find_column(header, (name,))
@@ -624,12 +684,15 @@ def read_class_table(path: str | Path, *, allow_probabilities: bool = False
                 try:
                     values[i, k] = float(cell)
                 except ValueError:
-                    raise LabelError(f"{path}: row {i + 2}, column '{header[j]}': "
-                                     f"'{r[j]}' is not 0/1") from None
+                    raise LabelError(
+                        f"{path}: row {i + 2}, column '{header[j]}': '{r[j]}' is not 0/1"
+                    ) from None
     finite = values[np.isfinite(values)]
     if not allow_probabilities and finite.size and not np.isin(finite, (0.0, 1.0)).all():
-        raise LabelError(f"{path}: values other than 0/1 (e.g. {finite[~np.isin(finite, (0.0, 1.0))][0]:g}); "
-                         "this looks like model probabilities: pass it to 'ecgviewer evaluate --predictions'")
+        raise LabelError(
+            f"{path}: values other than 0/1 (e.g. {finite[~np.isin(finite, (0.0, 1.0))][0]:g}); "
+            "this looks like model probabilities: pass it to 'ecgviewer evaluate --predictions'"
+        )
     missing = [c for k, c in enumerate(CLASSES) if k not in cols.values()]
     if missing:
         notes.append(f"no column for {', '.join(missing)}: unknown")
@@ -651,15 +714,19 @@ def _load_metadata(path: Path, header: list[str], body: list[list[str]], name: s
     if list_col is None:
         list_col = _find_column(header, _LIST_COLUMNS)
     if list_col is None:
-        raise LabelError(f"{path}: neither class columns nor a column of codes or class names "
-                         f"({', '.join(_LIST_COLUMNS)})")
+        raise LabelError(
+            f"{path}: neither class columns nor a column of codes or class names ({', '.join(_LIST_COLUMNS)})"
+        )
     scheme = "aha" if list_col == aha_col else "auto"
     values = np.full((len(body), K), UNKNOWN, dtype=np.int8)
     others: list[list[str]] = []
     for i, r in enumerate(body):
         cell = r[list_col] if list_col < len(r) else ""
-        tokens = [t.split("+", 1)[0] for t in re.split(r"[;,|\s]+", cell) if t] if scheme == "aha" \
+        tokens = (
+            [t.split("+", 1)[0] for t in re.split(r"[;,|\s]+", cell) if t]
+            if scheme == "aha"
             else _split_tokens(cell)
+        )
         tokens = [t for t in tokens if t.lower() not in _MISSING]
         if tokens:
             values[i], other = map_findings(tokens, scheme=scheme)
@@ -669,8 +736,15 @@ def _load_metadata(path: Path, header: list[str], body: list[list[str]], name: s
     ids = [r[id_col].strip() if id_col < len(r) else "" for r in body] if id_col is not None else None
     is_sph = aha_col is not None or sn_col is not None
     notes = [f"classes from column '{header[list_col]}'"]
-    return LabelSet(name=name, values=values, exam_ids=ids, source=path, other_findings=others,
-                    kind="metadata" if is_sph else "list", notes=notes)
+    return LabelSet(
+        name=name,
+        values=values,
+        exam_ids=ids,
+        source=path,
+        other_findings=others,
+        kind="metadata" if is_sph else "list",
+        notes=notes,
+    )
 
 
 @lru_cache(maxsize=64)
@@ -680,8 +754,15 @@ def _load_cached(path: Path, mtime_ns: int, size: int, name: str | None) -> Labe
     display = name or source_name(path)
     if _class_columns(header):
         ids, values, aliases, notes = read_class_table(path)
-        ls = LabelSet(name=display, values=_to_int8(values), exam_ids=ids, source=path, kind="annotator",
-                      notes=notes, alias_ids=aliases)
+        ls = LabelSet(
+            name=display,
+            values=_to_int8(values),
+            exam_ids=ids,
+            source=path,
+            kind="annotator",
+            notes=notes,
+            alias_ids=aliases,
+        )
     else:
         ls = _load_metadata(path, header, body, display)
     ls.values.setflags(write=False)
@@ -736,8 +817,13 @@ def discover_labels(path: str | Path, *, errors: list[LabelError] | None = None)
     p = Path(path)
     folder = p if p.is_dir() else p.parent
     candidates: list[Path] = []
-    for d in (folder, folder / "annotations", folder / "labels", folder.parent / "annotations",
-              folder.parent / "labels"):
+    for d in (
+        folder,
+        folder / "annotations",
+        folder / "labels",
+        folder.parent / "annotations",
+        folder.parent / "labels",
+    ):
         if d.is_dir():
             candidates.extend(sorted(x for x in d.iterdir() if x.suffix.lower() == ".csv" and x.is_file()))
     found: list[LabelSet] = []
@@ -791,9 +877,15 @@ class ExamComparison:
         return not bool(self.disagrees[:, 0].any())
 
 
-def compare_exam(exam_id: str | None, index: int, labelsets: Sequence[LabelSet], *,
-                 decisions: np.ndarray | None = None, probabilities: np.ndarray | None = None,
-                 model_name: str = "Model") -> ExamComparison:
+def compare_exam(
+    exam_id: str | None,
+    index: int,
+    labelsets: Sequence[LabelSet],
+    *,
+    decisions: np.ndarray | None = None,
+    probabilities: np.ndarray | None = None,
+    model_name: str = "Model",
+) -> ExamComparison:
     """Side-by-side table of one exam: the model's (6,) decisions/probabilities and each
     LabelSet's row for ``(exam_id, index)`` (sources without a row for it are left out)."""
     cols: list[str] = []
@@ -818,5 +910,11 @@ def compare_exam(exam_id: str | None, index: int, labelsets: Sequence[LabelSet],
     if ref is not None:
         r = values[:, cols.index(ref.name)][:, None]
         disagrees = (values >= 0) & (r >= 0) & (values != r)
-    return ExamComparison(tuple(cols), values, None if probabilities is None else np.asarray(probabilities),
-                          None if ref is None else ref.name, disagrees, others)
+    return ExamComparison(
+        tuple(cols),
+        values,
+        None if probabilities is None else np.asarray(probabilities),
+        None if ref is None else ref.name,
+        disagrees,
+        others,
+    )

@@ -21,12 +21,30 @@ DERIVED_LEADS: tuple[str, ...] = ("III", "aVR", "aVL", "aVF")
 # datasets) mapped to the canonical name; compared after upper-casing and removing
 # spaces, dashes and underscores.
 _ALIASES: dict[str, str] = {
-    "I": "I", "DI": "I", "D1": "I", "LEADI": "I", "L1": "I", "1": "I",
-    "II": "II", "DII": "II", "D2": "II", "LEADII": "II", "L2": "II", "2": "II",
-    "III": "III", "DIII": "III", "D3": "III", "LEADIII": "III", "L3": "III", "3": "III",
-    "AVR": "aVR", "LEADAVR": "aVR",
-    "AVL": "aVL", "LEADAVL": "aVL",
-    "AVF": "aVF", "LEADAVF": "aVF",
+    "I": "I",
+    "DI": "I",
+    "D1": "I",
+    "LEADI": "I",
+    "L1": "I",
+    "1": "I",
+    "II": "II",
+    "DII": "II",
+    "D2": "II",
+    "LEADII": "II",
+    "L2": "II",
+    "2": "II",
+    "III": "III",
+    "DIII": "III",
+    "D3": "III",
+    "LEADIII": "III",
+    "L3": "III",
+    "3": "III",
+    "AVR": "aVR",
+    "LEADAVR": "aVR",
+    "AVL": "aVL",
+    "LEADAVL": "aVL",
+    "AVF": "aVF",
+    "LEADAVF": "aVF",
 }
 for _i in range(1, 7):
     for _spelling in (f"V{_i}", f"LEADV{_i}", f"C{_i}"):

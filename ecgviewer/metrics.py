@@ -52,8 +52,12 @@ __all__ = [
 ]
 
 METRICS: tuple[str, ...] = ("precision", "recall", "specificity", "f1")
-METRIC_LABELS: dict[str, str] = {"precision": "Precision", "recall": "Recall",
-                                 "specificity": "Specificity", "f1": "F1 score"}
+METRIC_LABELS: dict[str, str] = {
+    "precision": "Precision",
+    "recall": "Recall",
+    "specificity": "Specificity",
+    "f1": "F1 score",
+}
 UNDEFINED_REASONS: dict[str, str] = {
     "precision": "undefined: no positive decisions (TP + FP = 0)",
     "recall": "undefined: no positive cases in the reference (TP + FN = 0)",
@@ -158,8 +162,10 @@ def binary_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         out["undefined"] = {m: UNDEFINED_REASONS[m] for m in METRICS if np.isnan(out[m])}
     else:
         out = dict(scores)
-        out["undefined"] = [{m: UNDEFINED_REASONS[m] for m in METRICS if np.isnan(scores[m][k])}
-                            for k in range(len(scores["f1"]))]
+        out["undefined"] = [
+            {m: UNDEFINED_REASONS[m] for m in METRICS if np.isnan(scores[m][k])}
+            for k in range(len(scores["f1"]))
+        ]
     out.update(counts)
     return out
 
@@ -213,11 +219,17 @@ def _resampled_counts(weights: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     cells = np.concatenate([tpos & ppos, ~tpos & ppos, tpos & ~ppos, valid & ~tpos & ~ppos], axis=1)
     counts = weights @ cells.astype(np.float64)  # (B, 4K)
     k = y_true.shape[1]
-    return {name: counts[:, i * k:(i + 1) * k] for i, name in enumerate(("tp", "fp", "fn", "tn"))}
+    return {name: counts[:, i * k : (i + 1) * k] for i, name in enumerate(("tp", "fp", "fn", "tn"))}
 
 
-def bootstrap_scores(y_true: np.ndarray, y_pred: np.ndarray, *, n_resamples: int = 1000, seed: int = 123,
-                     weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def bootstrap_scores(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 123,
+    weights: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Scores on bootstrap resamples: {metric: (B, K)} (NaN where undefined in a resample).
 
     ``weights`` (B, N) from a previous call's resampling can be passed to pair raters; by
@@ -243,8 +255,15 @@ def _order_stat_interval(samples: np.ndarray, level: float) -> tuple[np.ndarray,
     return out, samples.shape[0] - m
 
 
-def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, *, n_resamples: int = 1000, seed: int = 123,
-                 level: float = 0.95, weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def bootstrap_ci(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 123,
+    level: float = 0.95,
+    weights: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Bootstrap intervals of precision, recall, specificity and F1.
 
     Args:
@@ -267,8 +286,9 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, *, n_resamples: int = 1
 # --------------------------------------------------------------------------- McNemar
 
 
-def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *,
-            exact_below: int = MCNEMAR_EXACT_BELOW) -> dict[str, np.ndarray]:
+def mcnemar(
+    y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, exact_below: int = MCNEMAR_EXACT_BELOW
+) -> dict[str, np.ndarray]:
     """McNemar's test of two raters' errors against a reference, per class.
 
     Args:
@@ -296,20 +316,32 @@ def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *,
     n = b + c
     statistic = _ratio((b - c).astype(np.float64) ** 2, n)
     p_chi2 = np.where(np.isnan(statistic), np.nan, stats.chi2.sf(np.nan_to_num(statistic), 1))
-    p_exact = np.array([stats.binomtest(int(bi), int(ni), 0.5).pvalue if ni > 0 else 1.0
-                        for bi, ni in zip(b, n, strict=True)])
+    p_exact = np.array(
+        [
+            stats.binomtest(int(bi), int(ni), 0.5).pvalue if ni > 0 else 1.0
+            for bi, ni in zip(b, n, strict=True)
+        ]
+    )
     use_exact = n < exact_below
     p_value = np.where(n == 0, 1.0, np.where(use_exact, p_exact, p_chi2))
     method = np.where(n == 0, "no discordant exams", np.where(use_exact, "exact binomial", "chi-square"))
-    return {"b": b, "c": c, "statistic": statistic, "p_value": p_value, "method": method,
-            "p_exact": p_exact, "p_chi2": p_chi2}
+    return {
+        "b": b,
+        "c": c,
+        "statistic": statistic,
+        "p_value": p_value,
+        "method": method,
+        "p_exact": p_exact,
+        "p_chi2": p_chi2,
+    }
 
 
 # --------------------------------------------------------------------------- curves
 
 
-def precision_recall_curve(y_true: np.ndarray, scores: np.ndarray
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall_curve(
+    y_true: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision-recall curve of one class (as scikit-learn's).
 
     Args:
@@ -380,8 +412,17 @@ def pr_curve(cls: str, y_true: np.ndarray, scores: np.ndarray) -> PRCurve:
     t = np.asarray(y_true, dtype=np.float64)
     n_pos = int((t == 1).sum())
     note = "" if n_pos else "undefined: no positive cases in the reference"
-    return PRCurve(cls, precision, recall, thr, average_precision(y_true, scores), roc_auc(y_true, scores),
-                   n_pos, int((t >= 0).sum()), note)
+    return PRCurve(
+        cls,
+        precision,
+        recall,
+        thr,
+        average_precision(y_true, scores),
+        roc_auc(y_true, scores),
+        n_pos,
+        int((t >= 0).sum()),
+        note,
+    )
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -448,19 +489,31 @@ class Evaluation:
 
     def kappa_rows(self) -> list[dict]:
         """One row per pair of raters: {"pair": "A vs B", "a", "b", <class>: kappa}."""
-        return [{"pair": f"{a} vs {b}", "a": a, "b": b,
-                 **{c: float(v[k]) for k, c in enumerate(self.classes)}} for a, b, v in self.kappa]
+        return [
+            {"pair": f"{a} vs {b}", "a": a, "b": b, **{c: float(v[k]) for k, c in enumerate(self.classes)}}
+            for a, b, v in self.kappa
+        ]
 
     def mcnemar_rows(self) -> list[dict]:
         """One row per (pair, class): b, c, statistic, p-value, method, exact and χ² p-values."""
         rows = []
         for a, b, res in self.mcnemar:
             for k, cls in enumerate(self.classes):
-                rows.append({"pair": f"{a} vs {b}", "a": a, "b": b, "class": cls,
-                             "a_wrong_b_right": int(res["b"][k]), "a_right_b_wrong": int(res["c"][k]),
-                             "statistic": float(res["statistic"][k]), "p_value": float(res["p_value"][k]),
-                             "method": str(res["method"][k]), "p_exact": float(res["p_exact"][k]),
-                             "p_chi2": float(res["p_chi2"][k])})
+                rows.append(
+                    {
+                        "pair": f"{a} vs {b}",
+                        "a": a,
+                        "b": b,
+                        "class": cls,
+                        "a_wrong_b_right": int(res["b"][k]),
+                        "a_right_b_wrong": int(res["c"][k]),
+                        "statistic": float(res["statistic"][k]),
+                        "p_value": float(res["p_value"][k]),
+                        "method": str(res["method"][k]),
+                        "p_exact": float(res["p_exact"][k]),
+                        "p_chi2": float(res["p_chi2"][k]),
+                    }
+                )
         return rows
 
 
@@ -468,12 +521,19 @@ def _undefined_notes(scores: dict[str, np.ndarray]) -> dict[str, list[str]]:
     return {m: [UNDEFINED_REASONS[m] if np.isnan(v) else "" for v in scores[m]] for m in METRICS}
 
 
-def evaluate(reference: np.ndarray, raters: Mapping[str, np.ndarray], *,
-             probabilities: Mapping[str, np.ndarray] | None = None,
-             thresholds: Mapping[str, Sequence[float]] | None = None,
-             reference_name: str = "Gold standard", classes: Sequence[str] = CLASSES,
-             n_resamples: int = 1000, seed: int = 123, level: float = 0.95,
-             progress=None) -> Evaluation:
+def evaluate(
+    reference: np.ndarray,
+    raters: Mapping[str, np.ndarray],
+    *,
+    probabilities: Mapping[str, np.ndarray] | None = None,
+    thresholds: Mapping[str, Sequence[float]] | None = None,
+    reference_name: str = "Gold standard",
+    classes: Sequence[str] = CLASSES,
+    n_resamples: int = 1000,
+    seed: int = 123,
+    level: float = 0.95,
+    progress=None,
+) -> Evaluation:
     """The paper's comparison: every rater against the reference.
 
     Args:
@@ -500,13 +560,24 @@ def evaluate(reference: np.ndarray, raters: Mapping[str, np.ndarray], *,
                 raise ValueError(f"rater {name!r} has probabilities but no thresholds")
             decisions[name] = threshold(probabilities[name], thresholds[name])
         if decisions[name].shape != ref.shape:
-            raise ValueError(f"rater {name!r}: shape {decisions[name].shape} differs from the "
-                             f"reference's {ref.shape}")
+            raise ValueError(
+                f"rater {name!r}: shape {decisions[name].shape} differs from the reference's {ref.shape}"
+            )
     names = list(decisions)
     weights = _resample_weights(len(ref), n_resamples, seed) if n_resamples > 0 else None
-    ev = Evaluation(classes=tuple(classes), reference=reference_name, raters=names, n_exams=len(ref),
-                    scores={}, undefined={}, counts={}, n_resamples=n_resamples, seed=seed, level=level,
-                    thresholds={k: v for k, v in thresholds.items() if k in probabilities})
+    ev = Evaluation(
+        classes=tuple(classes),
+        reference=reference_name,
+        raters=names,
+        n_exams=len(ref),
+        scores={},
+        undefined={},
+        counts={},
+        n_resamples=n_resamples,
+        seed=seed,
+        level=level,
+        thresholds={k: v for k, v in thresholds.items() if k in probabilities},
+    )
     for i, name in enumerate(names):
         counts = confusion_counts(ref, decisions[name])
         scores = scores_from_counts(counts["tp"], counts["fp"], counts["fn"], counts["tn"])
@@ -527,10 +598,19 @@ def evaluate(reference: np.ndarray, raters: Mapping[str, np.ndarray], *,
     return ev
 
 
-def evaluate_sets(keys: Sequence[tuple[str | None, int]], reference, labelsets: Sequence = (), *,
-                  decisions: np.ndarray | None = None, probabilities: np.ndarray | None = None,
-                  thresholds: Sequence[float] | None = None, model_name: str = "Model",
-                  n_resamples: int = 1000, seed: int = 123, progress=None) -> Evaluation:
+def evaluate_sets(
+    keys: Sequence[tuple[str | None, int]],
+    reference,
+    labelsets: Sequence = (),
+    *,
+    decisions: np.ndarray | None = None,
+    probabilities: np.ndarray | None = None,
+    thresholds: Sequence[float] | None = None,
+    model_name: str = "Model",
+    n_resamples: int = 1000,
+    seed: int = 123,
+    progress=None,
+) -> Evaluation:
     """The comparison over an opened set of exams (the viewer's "Set statistics").
 
     Args:
@@ -564,8 +644,15 @@ def evaluate_sets(keys: Sequence[tuple[str | None, int]], reference, labelsets: 
         if name in raters:  # e.g. the model "DNN" and the paper's dnn.csv
             name = f"{name} ({ls.source.name})" if ls.source is not None else f"{name} (labels)"
         raters[name] = ls.align(keys)
-    ev = evaluate(ref, raters, probabilities=probs, reference_name=reference.name,
-                  n_resamples=n_resamples, seed=seed, progress=progress)
+    ev = evaluate(
+        ref,
+        raters,
+        probabilities=probs,
+        reference_name=reference.name,
+        n_resamples=n_resamples,
+        seed=seed,
+        progress=progress,
+    )
     missing = int((ref < 0).all(axis=1).sum())
     if missing:
         ev.notes.insert(0, f"{missing} of {len(keys)} exams have no {reference.name} row (left out)")

@@ -30,7 +30,9 @@ def _shipped_dir(name: str) -> Path:
             return root / name
     raise FileNotFoundError(
         f"the application's {name}/ folder is missing (looked in "
-        + ", ".join(str(r) for r in _candidate_roots()) + "); reinstall ecgviewer")
+        + ", ".join(str(r) for r in _candidate_roots())
+        + "); reinstall ecgviewer"
+    )
 
 
 def models_dir() -> Path:

@@ -61,23 +61,31 @@ class PreprocessReport:
 
     def describe(self) -> list[str]:
         """Plain sentences for the UI, the report and ``ecgviewer info``."""
-        lines = [f"Original: {self.original_samples} samples at {self.original_fs:g} Hz "
-                 f"({self.original_duration_s:.2f} s)."]
+        lines = [
+            f"Original: {self.original_samples} samples at {self.original_fs:g} Hz "
+            f"({self.original_duration_s:.2f} s)."
+        ]
         if self.resampled:
-            lines.append(f"Resampled {self.original_fs:g} Hz → {self.output_fs:g} Hz "
-                         f"(polyphase, ×{self.resample_up}/{self.resample_down}), "
-                         f"{self.resampled_samples} samples.")
+            lines.append(
+                f"Resampled {self.original_fs:g} Hz → {self.output_fs:g} Hz "
+                f"(polyphase, ×{self.resample_up}/{self.resample_down}), "
+                f"{self.resampled_samples} samples."
+            )
         else:
             lines.append(f"Already at {self.output_fs:g} Hz: not resampled.")
         if self.pad_left or self.pad_right:
             zeros_s = (self.pad_left + self.pad_right) / self.output_fs
-            lines.append(f"Zero-padded to {self.output_samples} samples: {self.pad_left} before, "
-                         f"{self.pad_right} after ({zeros_s:.2f} s of zeros).")
+            lines.append(
+                f"Zero-padded to {self.output_samples} samples: {self.pad_left} before, "
+                f"{self.pad_right} after ({zeros_s:.2f} s of zeros)."
+            )
         if self.crop_left or self.crop_right:
             window_s = self.output_samples / self.output_fs
-            lines.append(f"Cropped to {self.output_samples} samples ({window_s:.2f} s): "
-                         f"{self.crop_left} dropped before, {self.crop_right} after; window starts at "
-                         f"{self.crop_left / self.output_fs:.2f} s.")
+            lines.append(
+                f"Cropped to {self.output_samples} samples ({window_s:.2f} s): "
+                f"{self.crop_left} dropped before, {self.crop_right} after; window starts at "
+                f"{self.crop_left / self.output_fs:.2f} s."
+            )
         if not (self.pad_left or self.pad_right or self.crop_left or self.crop_right):
             lines.append(f"Exactly {self.output_samples} samples: no padding or cropping.")
         if self.leads_derived:
@@ -111,8 +119,9 @@ def resample(signal: np.ndarray, fs_in: float, fs_out: float = MODEL_FS) -> np.n
     return resample_poly(np.asarray(signal, dtype=np.float64), up, down, axis=0).astype(np.float32)
 
 
-def fit_length(signal: np.ndarray, n: int = MODEL_SAMPLES, start: int | None = None
-               ) -> tuple[np.ndarray, int, int, int, int]:
+def fit_length(
+    signal: np.ndarray, n: int = MODEL_SAMPLES, start: int | None = None
+) -> tuple[np.ndarray, int, int, int, int]:
     """Centre zero-pad or crop (samples, leads) to ``n`` samples.
 
     ``start`` picks the first kept sample when cropping (default: the centred window).
@@ -123,11 +132,11 @@ def fit_length(signal: np.ndarray, n: int = MODEL_SAMPLES, start: int | None = N
         pad_left = (n - length) // 2
         pad_right = n - length - pad_left
         out = np.zeros((n, *signal.shape[1:]), dtype=signal.dtype)
-        out[pad_left:pad_left + length] = signal
+        out[pad_left : pad_left + length] = signal
         return out, pad_left, pad_right, 0, 0
     crop_left = (length - n) // 2 if start is None else int(np.clip(start, 0, length - n))
     crop_right = length - n - crop_left
-    return signal[crop_left:crop_left + n].copy(), 0, 0, crop_left, crop_right
+    return signal[crop_left : crop_left + n].copy(), 0, 0, crop_left, crop_right
 
 
 def complete_leads(signal: np.ndarray, leads: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -147,12 +156,14 @@ def complete_leads(signal: np.ndarray, leads: tuple[str, ...]) -> tuple[np.ndarr
     if missing:
         raise PreprocessError(
             "the network needs 12 leads (or the 8 independent ones: I, II, V1–V6); missing "
-            + ", ".join(missing))
+            + ", ".join(missing)
+        )
     return np.stack([columns[name] for name in LEADS], axis=1), tuple(derived)
 
 
-def to_model_input(exam: Exam, *, start_s: float | None = None, fs: float = MODEL_FS,
-                   n_samples: int = MODEL_SAMPLES) -> tuple[np.ndarray, PreprocessReport]:
+def to_model_input(
+    exam: Exam, *, start_s: float | None = None, fs: float = MODEL_FS, n_samples: int = MODEL_SAMPLES
+) -> tuple[np.ndarray, PreprocessReport]:
     """The exam as the network's input.
 
     Args:
@@ -170,7 +181,8 @@ def to_model_input(exam: Exam, *, start_s: float | None = None, fs: float = MODE
         absent = [name for name in missing if name not in DERIVED_LEADS] or missing
         raise PreprocessError(
             f"{where}{exam.exam_id or 'exam'}: the network needs 12 leads (or the 8 independent ones: "
-            "I, II, V1–V6); missing " + ", ".join(absent))
+            "I, II, V1–V6); missing " + ", ".join(absent)
+        )
     signal = exam.signal_mv[:, [exam.leads.index(name) for name in present]]
     up, down = resample_factors(exam.fs, fs)
     resampled = resample(signal, exam.fs, fs)
@@ -188,8 +200,19 @@ def to_model_input(exam: Exam, *, start_s: float | None = None, fs: float = MODE
         for name in derived:
             x[:, LEADS.index(name)] = values[name]
     report = PreprocessReport(
-        original_fs=exam.fs, original_samples=exam.n_samples, resample_up=up, resample_down=down,
-        resampled_samples=resampled.shape[0], pad_left=pad_l, pad_right=pad_r, crop_left=crop_l,
-        crop_right=crop_r, leads_derived=derived, scale=MODEL_SCALE_PER_MV, output_fs=fs,
-        output_samples=n_samples, notes=tuple(exam.notes))
+        original_fs=exam.fs,
+        original_samples=exam.n_samples,
+        resample_up=up,
+        resample_down=down,
+        resampled_samples=resampled.shape[0],
+        pad_left=pad_l,
+        pad_right=pad_r,
+        crop_left=crop_l,
+        crop_right=crop_r,
+        leads_derived=derived,
+        scale=MODEL_SCALE_PER_MV,
+        output_fs=fs,
+        output_samples=n_samples,
+        notes=tuple(exam.notes),
+    )
     return x, report

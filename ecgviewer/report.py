@@ -165,16 +165,19 @@ def _paper_key(paper: str) -> str:
     return key
 
 
-def exam_page_geometry(paper: str = "A4", speed_mm_s: float = 25.0, gain_mm_mv: float = 10.0
-                       ) -> ExamPageGeometry:
+def exam_page_geometry(
+    paper: str = "A4", speed_mm_s: float = 25.0, gain_mm_mv: float = 10.0
+) -> ExamPageGeometry:
     """Geometry of page 1 of an exam report for a paper size (A4 or Letter, landscape).
 
     The strip shows 10 s, or what fits at the chosen speed (5 s at 50 mm/s).
     """
     key = _paper_key(paper)
     if not (0 < speed_mm_s <= 200 and 0 < gain_mm_mv <= 100):
-        raise ReportError(f"speed {speed_mm_s:g} mm/s and gain {gain_mm_mv:g} mm/mV: expected "
-                          "a positive speed (25 or 50 mm/s) and gain (5, 10 or 20 mm/mV)")
+        raise ReportError(
+            f"speed {speed_mm_s:g} mm/s and gain {gain_mm_mv:g} mm/mV: expected "
+            "a positive speed (25 or 50 mm/s) and gain (5, 10 or 20 mm/mV)"
+        )
     page_w, page_h = PAPERS[key]
     cal_w = MAJOR_MM * math.ceil((CAL_PULSE_S * speed_mm_s + 4.0) / MAJOR_MM)
     available = page_w - 2 * _MARGIN_MM - cal_w
@@ -190,19 +193,41 @@ def exam_page_geometry(paper: str = "A4", speed_mm_s: float = 25.0, gain_mm_mv: 
     row_h = grid_h / 4
     baselines = tuple(grid_y + row_h * (i + 0.58) for i in range(4))
     return ExamPageGeometry(
-        paper=key, page_w=page_w, page_h=page_h, grid_x=grid_x, grid_y=grid_y, grid_w=grid_w,
-        grid_h=grid_h, trace_x0=grid_x + cal_w, trace_w=trace_w, baselines=baselines,  # type: ignore[arg-type]
-        speed_mm_s=float(speed_mm_s), gain_mm_mv=float(gain_mm_mv), window_s=window_s,
-        header_y=_TOP_MM, footer_y=page_h - _BOTTOM_MM - _FOOTER_MM + 2.0)
+        paper=key,
+        page_w=page_w,
+        page_h=page_h,
+        grid_x=grid_x,
+        grid_y=grid_y,
+        grid_w=grid_w,
+        grid_h=grid_h,
+        trace_x0=grid_x + cal_w,
+        trace_w=trace_w,
+        baselines=baselines,  # type: ignore[arg-type]
+        speed_mm_s=float(speed_mm_s),
+        gain_mm_mv=float(gain_mm_mv),
+        window_s=window_s,
+        header_y=_TOP_MM,
+        footer_y=page_h - _BOTTOM_MM - _FOOTER_MM + 2.0,
+    )
 
 
 # --------------------------------------------------------------------------- colour map
 
 # ColorBrewer RdBu (diverging), blue for negative, white at zero, red for positive.
-_RDBU = np.array([
-    (33, 102, 172), (67, 147, 195), (146, 197, 222), (209, 229, 240), (247, 247, 247),
-    (253, 219, 199), (244, 165, 130), (214, 96, 77), (178, 24, 43),
-], dtype=np.float64)
+_RDBU = np.array(
+    [
+        (33, 102, 172),
+        (67, 147, 195),
+        (146, 197, 222),
+        (209, 229, 240),
+        (247, 247, 247),
+        (253, 219, 199),
+        (244, 165, 130),
+        (214, 96, 77),
+        (178, 24, 43),
+    ],
+    dtype=np.float64,
+)
 
 
 def shap_color(value: float, vmax: float) -> tuple[int, int, int]:
@@ -231,14 +256,20 @@ def _ensure_gui_app() -> None:
     with _QT_LOCK:
         app = QCoreApplication.instance()
         if app is None:
-            if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
-                    and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+            if (
+                sys.platform.startswith("linux")
+                and not os.environ.get("QT_QPA_PLATFORM")
+                and not os.environ.get("DISPLAY")
+                and not os.environ.get("WAYLAND_DISPLAY")
+            ):
                 os.environ["QT_QPA_PLATFORM"] = "offscreen"
             global _APP
             _APP = QGuiApplication(["ecgviewer-report"])
         elif not isinstance(app, QGuiApplication):
-            raise ReportError("a Qt QCoreApplication without GUI support is running; PDF reports need "
-                              "QGuiApplication (fonts) — create QGuiApplication/QApplication instead")
+            raise ReportError(
+                "a Qt QCoreApplication without GUI support is running; PDF reports need "
+                "QGuiApplication (fonts) — create QGuiApplication/QApplication instead"
+            )
 
 
 _APP: Any = None
@@ -259,8 +290,11 @@ def _guard_singletons() -> bool:
     global _SINGLETONS_GUARDED
     if _SINGLETONS_GUARDED is None:
         _SINGLETONS_GUARDED = False
-        if (sys.version_info < (3, 12) and sys.implementation.name == "cpython"
-                and not hasattr(sys, "gettotalrefcount")):
+        if (
+            sys.version_info < (3, 12)
+            and sys.implementation.name == "cpython"
+            and not hasattr(sys, "gettotalrefcount")
+        ):
             import ctypes
 
             from PySide6.QtGui import QColor
@@ -312,8 +346,11 @@ class _Canvas:
         self._QLineF, self._QPointF, self._QRectF, self._QPolygonF = QLineF, QPointF, QRectF, QPolygonF
         self._flat_cap, self._round_join = Qt.PenCapStyle.FlatCap, Qt.PenJoinStyle.RoundJoin
         self._dash, self._no_brush = Qt.PenStyle.DashLine, Qt.BrushStyle.NoBrush
-        self._elide_modes = {"right": Qt.TextElideMode.ElideRight, "middle": Qt.TextElideMode.ElideMiddle,
-                             "left": Qt.TextElideMode.ElideLeft}
+        self._elide_modes = {
+            "right": Qt.TextElideMode.ElideRight,
+            "middle": Qt.TextElideMode.ElideMiddle,
+            "left": Qt.TextElideMode.ElideLeft,
+        }
         self.writer = writer
         self.p = painter
         self._fonts: dict[tuple, Any] = {}
@@ -328,8 +365,9 @@ class _Canvas:
             pen.setStyle(self._dash)
         self.p.setPen(pen)
 
-    def font(self, size_pt: float = 7.5, *, bold: bool = False, mono: bool = False,
-             italic: bool = False) -> Any:
+    def font(
+        self, size_pt: float = 7.5, *, bold: bool = False, mono: bool = False, italic: bool = False
+    ) -> Any:
         key = (size_pt, bold, mono, italic)
         font = self._fonts.get(key)
         if font is None:
@@ -353,8 +391,9 @@ class _Canvas:
         return self._QFontMetricsF(self.p.font(), self.writer).lineSpacing() / _MM
 
     def elide(self, text: str, width_mm: float, mode: str = "right") -> str:
-        return self._QFontMetricsF(self.p.font(), self.writer).elidedText(text, self._elide_modes[mode],
-                                                                          width_mm * _MM)
+        return self._QFontMetricsF(self.p.font(), self.writer).elidedText(
+            text, self._elide_modes[mode], width_mm * _MM
+        )
 
     # -- drawing
     def line(self, x1: float, y1: float, x2: float, y2: float) -> None:
@@ -384,9 +423,21 @@ class _Canvas:
                 continue
             self.p.drawPolyline(_polygon(xs[start:stop], ys[start:stop], self._QPolygonF, self._QPointF))
 
-    def text(self, x: float, y: float, text: str, *, size: float = 7.5, bold: bool = False,
-             rgb: tuple[int, int, int] = _TEXT, align: str = "left", mono: bool = False,
-             italic: bool = False, max_w: float | None = None, elide: str = "right") -> float:
+    def text(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        *,
+        size: float = 7.5,
+        bold: bool = False,
+        rgb: tuple[int, int, int] = _TEXT,
+        align: str = "left",
+        mono: bool = False,
+        italic: bool = False,
+        max_w: float | None = None,
+        elide: str = "right",
+    ) -> float:
         """Draw one line with its baseline at ``y`` mm; returns the drawn width in mm."""
         self.font(size, bold=bold, mono=mono, italic=italic)
         if max_w is not None:
@@ -400,8 +451,19 @@ class _Canvas:
         self.p.drawText(self._QPointF(x * _MM, y * _MM), text)
         return w
 
-    def wrap(self, x: float, y: float, w: float, text: str, *, size: float = 7.0, bold: bool = False,
-             rgb: tuple[int, int, int] = _TEXT, max_lines: int | None = None, indent: float = 0.0) -> float:
+    def wrap(
+        self,
+        x: float,
+        y: float,
+        w: float,
+        text: str,
+        *,
+        size: float = 7.0,
+        bold: bool = False,
+        rgb: tuple[int, int, int] = _TEXT,
+        max_lines: int | None = None,
+        indent: float = 0.0,
+    ) -> float:
         """Word-wrap ``text`` into width ``w`` mm from baseline ``y``; returns the next baseline."""
         self.font(size, bold=bold)
         lh = self.line_height()
@@ -466,8 +528,9 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".pdf.tmp", dir=folder)
     except OSError as err:
-        raise ReportError(f"{out}: cannot write in {folder} ({err.strerror or err}); "
-                          "choose a folder you can write to") from None
+        raise ReportError(
+            f"{out}: cannot write in {folder} ({err.strerror or err}); choose a folder you can write to"
+        ) from None
     os.close(fd)
     tmp = Path(tmp_name)
     painter = None
@@ -476,8 +539,11 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
         writer = QPdfWriter(str(tmp))
         writer.setResolution(_RES_DPI)
         size = QPageSize(QPageSize.PageSizeId.A4 if key == "a4" else QPageSize.PageSizeId.Letter)
-        writer.setPageLayout(QPageLayout(size, QPageLayout.Orientation.Landscape, QMarginsF(0, 0, 0, 0),
-                                         QPageLayout.Unit.Millimeter))
+        writer.setPageLayout(
+            QPageLayout(
+                size, QPageLayout.Orientation.Landscape, QMarginsF(0, 0, 0, 0), QPageLayout.Unit.Millimeter
+            )
+        )
         writer.setTitle(title)
         writer.setCreator(f"ecgviewer {__version__}")
         painter = QPainter()
@@ -490,8 +556,7 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
     try:
         writer, painter = start()
         if painter is None:
-            raise ReportError(f"{out}: Qt could not start the PDF in {folder} "
-                              "(disk full or not writable?)")
+            raise ReportError(f"{out}: Qt could not start the PDF in {folder} (disk full or not writable?)")
         canvas = _Canvas(writer, painter)
         yield canvas
         ok = painter.end()
@@ -504,8 +569,10 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
         try:
             os.replace(tmp, out)
         except OSError as err:
-            raise ReportError(f"{out}: cannot replace the file ({err.strerror or err}); is it open in "
-                              "another program or read-only?") from None
+            raise ReportError(
+                f"{out}: cannot replace the file ({err.strerror or err}); is it open in "
+                "another program or read-only?"
+            ) from None
     except BaseException as err:
         if painter is not None and painter.isActive():
             painter.end()
@@ -513,8 +580,7 @@ def _pdf(out: Path, paper: str, title: str) -> Iterator[_Canvas]:
             tmp.unlink()
         if isinstance(err, (EcgViewerError, KeyboardInterrupt, SystemExit)):
             raise
-        raise ReportError(f"{out}: the report could not be written "
-                          f"({type(err).__name__}: {err})") from err
+        raise ReportError(f"{out}: the report could not be written ({type(err).__name__}: {err})") from err
 
 
 # --------------------------------------------------------------------------- model facts
@@ -547,8 +613,12 @@ def _contract_for(model: Any, prediction: Any | None) -> ModelContract:
     bundled = _bundled_contract()
     if bundled is not None and bundled.name == name and bundled.version == version:
         return bundled
-    return ModelContract(name=name, version=version, provenance="provenance not given to the report",
-                         notice="Not a medical device.")
+    return ModelContract(
+        name=name,
+        version=version,
+        provenance="provenance not given to the report",
+        notice="Not a medical device.",
+    )
 
 
 def _notice(contract: ModelContract) -> str:
@@ -587,8 +657,15 @@ class _Footer:
         notice = _notice(k)
         c.text(_MARGIN_MM, y + 6.6, meta + " · ", size=6.5, rgb=_MUTED)
         nx = _MARGIN_MM + c.text_width(meta + " · ")
-        c.text(nx, y + 6.6, notice, size=6.5, bold=True, rgb=_POSITIVE if not k.medical_device else _MUTED,
-               max_w=page_w - _MARGIN_MM - 22 - nx)
+        c.text(
+            nx,
+            y + 6.6,
+            notice,
+            size=6.5,
+            bold=True,
+            rgb=_POSITIVE if not k.medical_device else _MUTED,
+            max_w=page_w - _MARGIN_MM - 22 - nx,
+        )
         c.text(page_w - _MARGIN_MM, y + 3.3, f"Page {page} of {pages}", size=6.5, rgb=_MUTED, align="right")
 
 
@@ -651,8 +728,9 @@ def _label_cell(v: int | None) -> str:
     return {1: "yes", 0: "no"}.get(v if v is None else int(v), "?")
 
 
-def _labels_for(labels: Sequence[LabelSet], exam_id: str | None, index: int
-                ) -> list[tuple[LabelSet, np.ndarray]]:
+def _labels_for(
+    labels: Sequence[LabelSet], exam_id: str | None, index: int
+) -> list[tuple[LabelSet, np.ndarray]]:
     found = []
     for ls in labels:
         try:
@@ -665,9 +743,14 @@ def _labels_for(labels: Sequence[LabelSet], exam_id: str | None, index: int
 
 
 _ABBREVIATIONS = {
-    "gold standard": "Gold std.", "cardiologist 1": "Cardiol. 1", "cardiologist 2": "Cardiol. 2",
-    "cardiology residents": "Cardiol. resid.", "emergency residents": "Emerg. resid.",
-    "medical students": "Med. students", "dx (header)": "Dx header", "dx (metadata)": "Dx metadata",
+    "gold standard": "Gold std.",
+    "cardiologist 1": "Cardiol. 1",
+    "cardiologist 2": "Cardiol. 2",
+    "cardiology residents": "Cardiol. resid.",
+    "emergency residents": "Emerg. resid.",
+    "medical students": "Med. students",
+    "dx (header)": "Dx header",
+    "dx (metadata)": "Dx metadata",
     "synthetic (generator)": "Generator",
 }
 
@@ -718,8 +801,16 @@ def _draw_cal_pulse(c: _Canvas, g: ExamPageGeometry, row: int) -> None:
     c.polyline(xs, ys)
 
 
-def _draw_trace(c: _Canvas, g: ExamPageGeometry, row: int, values: np.ndarray, fs: float,
-                t0_s: float, x_from_s: float, x_to_s: float) -> None:
+def _draw_trace(
+    c: _Canvas,
+    g: ExamPageGeometry,
+    row: int,
+    values: np.ndarray,
+    fs: float,
+    t0_s: float,
+    x_from_s: float,
+    x_to_s: float,
+) -> None:
     """Draw ``values`` (mV) between window times ``x_from_s``..``x_to_s`` on ``row``."""
     n = values.shape[0]
     i0 = max(0, math.floor((t0_s + x_from_s) * fs))
@@ -767,31 +858,52 @@ def _draw_printout(c: _Canvas, g: ExamPageGeometry, exam: Exam, t0_s: float, rhy
             label = name + ("*" if name in derived else "")
             if name not in leads:
                 label += " (missing)"
-            c.text(x + 1.2, base - 0.55 * g.gain_mm_mv - 3.0 if g.gain_mm_mv < 12 else base - 9.0,
-                   label, size=label_font, bold=True)
+            c.text(
+                x + 1.2,
+                base - 0.55 * g.gain_mm_mv - 3.0 if g.gain_mm_mv < 12 else base - 9.0,
+                label,
+                size=label_font,
+                bold=True,
+            )
     base = g.baselines[3]
     rl = rhythm_lead + ("*" if rhythm_lead in derived else "")
     if rhythm_lead not in leads:
         rl += " (missing)"
-    c.text(g.trace_x0 + 1.2, base - 0.55 * g.gain_mm_mv - 3.0 if g.gain_mm_mv < 12 else base - 9.0,
-           rl, size=label_font, bold=True)
+    c.text(
+        g.trace_x0 + 1.2,
+        base - 0.55 * g.gain_mm_mv - 3.0 if g.gain_mm_mv < 12 else base - 9.0,
+        rl,
+        size=label_font,
+        bold=True,
+    )
     # strip facts under the paper
     y = g.grid_y + g.grid_h + 3.4
     shown_end = min(t0_s + g.window_s, exam.duration_s)
-    facts = (f"{g.speed_mm_s:g} mm/s   {g.gain_mm_mv:g} mm/mV   calibration 1 mV   "
-             f"signal as recorded (no display filter)   shown {t0_s:.2f}–{shown_end:.2f} s of "
-             f"{exam.duration_s:.2f} s at {exam.fs:g} Hz")
+    facts = (
+        f"{g.speed_mm_s:g} mm/s   {g.gain_mm_mv:g} mm/mV   calibration 1 mV   "
+        f"signal as recorded (no display filter)   shown {t0_s:.2f}–{shown_end:.2f} s of "
+        f"{exam.duration_s:.2f} s at {exam.fs:g} Hz"
+    )
     if derived:
         facts += "   * derived from I and II"
     if pad_start or pad_stop < exam.n_samples:
-        facts += (f"   zero padding of the file not drawn ({pad_start / exam.fs:.2f} s before, "
-                  f"{(exam.n_samples - pad_stop) / exam.fs:.2f} s after)")
+        facts += (
+            f"   zero padding of the file not drawn ({pad_start / exam.fs:.2f} s before, "
+            f"{(exam.n_samples - pad_stop) / exam.fs:.2f} s after)"
+        )
     c.text(g.grid_x, y, facts, size=6.8, rgb=_MUTED, max_w=g.grid_w)
 
 
-def _draw_exam_header(c: _Canvas, g: ExamPageGeometry, exam: Exam, prediction: Any,
-                      labels: Sequence[LabelSet], saliency: Any | None, t0_s: float,
-                      title: str | None) -> None:
+def _draw_exam_header(
+    c: _Canvas,
+    g: ExamPageGeometry,
+    exam: Exam,
+    prediction: Any,
+    labels: Sequence[LabelSet],
+    saliency: Any | None,
+    t0_s: float,
+    title: str | None,
+) -> None:
     x0 = _MARGIN_MM
     y = g.header_y + 4.2
     left_w = 104.0
@@ -827,8 +939,15 @@ def _draw_exam_header(c: _Canvas, g: ExamPageGeometry, exam: Exam, prediction: A
     _draw_findings(c, g, x0 + left_w + 4, exam, prediction, labels, saliency)
 
 
-def _draw_findings(c: _Canvas, g: ExamPageGeometry, x0: float, exam: Exam, prediction: Any,
-                   labels: Sequence[LabelSet], saliency: Any | None) -> None:
+def _draw_findings(
+    c: _Canvas,
+    g: ExamPageGeometry,
+    x0: float,
+    exam: Exam,
+    prediction: Any,
+    labels: Sequence[LabelSet],
+    saliency: Any | None,
+) -> None:
     right = g.page_w - _MARGIN_MM
     y_top = g.header_y + 4.2
     classes = tuple(getattr(prediction, "classes", CLASSES))
@@ -837,8 +956,11 @@ def _draw_findings(c: _Canvas, g: ExamPageGeometry, x0: float, exam: Exam, predi
     dec = np.asarray(prediction.decisions, dtype=bool)
     rows = _labels_for(labels, exam.exam_id, exam.index)
     positives = [cl for cl, d in zip(classes, dec, strict=True) if d]
-    summary = ("Findings of the network: " + ", ".join(positives)) if positives else \
-        "Findings of the network: none of the six above threshold"
+    summary = (
+        ("Findings of the network: " + ", ".join(positives))
+        if positives
+        else "Findings of the network: none of the six above threshold"
+    )
     c.text(x0, y_top, summary, size=9.0, bold=True, rgb=_POSITIVE if positives else _TEXT, max_w=right - x0)
     # columns: fixed part, then one column per label source; the probability bar and then the
     # full names give way when many label sources are attached
@@ -874,8 +996,15 @@ def _draw_findings(c: _Canvas, g: ExamPageGeometry, x0: float, exam: Exam, predi
     for j, (ls, _) in enumerate(shown_rows):
         parts = _header_lines(c, ls.name, label_w - 0.8, 5.8)
         for k, part in enumerate(parts):
-            c.text(lx0 + j * label_w + label_w / 2, y - 2.5 * (len(parts) - 1 - k), part, size=5.8,
-                   bold=True, rgb=_MUTED, align="center")
+            c.text(
+                lx0 + j * label_w + label_w / 2,
+                y - 2.5 * (len(parts) - 1 - k),
+                part,
+                size=5.8,
+                bold=True,
+                rgb=_MUTED,
+                align="center",
+            )
     c.pen(_RULE, 0.15)
     c.line(x0, y + 1.2, right, y + 1.2)
     row_h = 4.25
@@ -886,14 +1015,20 @@ def _draw_findings(c: _Canvas, g: ExamPageGeometry, x0: float, exam: Exam, predi
         c.text(col_x["class"], yb, cl, size=7.5, bold=True, rgb=rgb)
         if with_name:
             c.text(col_x["name"], yb, CLASS_NAMES.get(cl, cl), size=7.2, rgb=rgb)
-        c.text(col_x["prob"] + 14, yb, format_probability(probs[i]), size=7.5, bold=pos, rgb=rgb,
-               align="right")
+        c.text(
+            col_x["prob"] + 14, yb, format_probability(probs[i]), size=7.5, bold=pos, rgb=rgb, align="right"
+        )
         if with_bar:  # probability bar with a tick at the threshold
             bx, bw, bh = col_x["bar"] + 1.5, 23.0, 2.2
             c.fill(bx, yb - bh, bw, bh, (236, 236, 236))
             if np.isfinite(probs[i]):
-                c.fill(bx, yb - bh, bw * float(np.clip(probs[i], 0, 1)), bh,
-                       (196, 60, 60) if pos else (120, 120, 120))
+                c.fill(
+                    bx,
+                    yb - bh,
+                    bw * float(np.clip(probs[i], 0, 1)),
+                    bh,
+                    (196, 60, 60) if pos else (120, 120, 120),
+                )
             if np.isfinite(thr[i]):
                 tx = bx + bw * float(np.clip(thr[i], 0, 1))
                 c.pen(_TEXT, 0.25)
@@ -905,8 +1040,15 @@ def _draw_findings(c: _Canvas, g: ExamPageGeometry, x0: float, exam: Exam, predi
             cx = lx0 + j * label_w
             if v in (0, 1):
                 c.fill(cx + 0.5, yb - 3.0, label_w - 1.0, 3.9, _AGREE if bool(v) == pos else _DISAGREE)
-            c.text(cx + label_w / 2, yb, _label_cell(v if v in (0, 1) else None), size=7.0,
-                   bold=v == 1, rgb=_POSITIVE if v == 1 else _TEXT, align="center")
+            c.text(
+                cx + label_w / 2,
+                yb,
+                _label_cell(v if v in (0, 1) else None),
+                size=7.0,
+                bold=v == 1,
+                rgb=_POSITIVE if v == 1 else _TEXT,
+                align="center",
+            )
     y_end = y + 1.2 + row_h * len(classes) + 0.6
     c.pen(_RULE, 0.15)
     c.line(x0, y_end - 1.0, right, y_end - 1.0)
@@ -918,11 +1060,17 @@ def _draw_findings(c: _Canvas, g: ExamPageGeometry, x0: float, exam: Exam, predi
             known = (vals == 0) | (vals == 1)
             n_ok = int(((vals == 1) == dec)[known].sum())
             agree.append(f"{ls.name} {n_ok}/{int(known.sum())}")
-        notes.append("Agreement of the network with the labels (classes): " + "; ".join(agree)
-                     + ". Green: same as the network; amber: different.")
+        notes.append(
+            "Agreement of the network with the labels (classes): "
+            + "; ".join(agree)
+            + ". Green: same as the network; amber: different."
+        )
         if len(rows) > len(shown_rows):
-            notes.append(f"{len(rows) - len(shown_rows)} more label source(s) not shown: "
-                         + ", ".join(ls.name for ls, _ in rows[len(shown_rows):]) + ".")
+            notes.append(
+                f"{len(rows) - len(shown_rows)} more label source(s) not shown: "
+                + ", ".join(ls.name for ls, _ in rows[len(shown_rows) :])
+                + "."
+            )
         for ls, _ in rows:
             other = []
             try:
@@ -951,8 +1099,16 @@ def _draw_findings(c: _Canvas, g: ExamPageGeometry, x0: float, exam: Exam, predi
             break
 
 
-def _draw_exam_page(c: _Canvas, exam: Exam, prediction: Any, labels: Sequence[LabelSet],
-                    saliency: Any | None, g: ExamPageGeometry, rhythm_lead: str, title: str | None) -> None:
+def _draw_exam_page(
+    c: _Canvas,
+    exam: Exam,
+    prediction: Any,
+    labels: Sequence[LabelSet],
+    saliency: Any | None,
+    g: ExamPageGeometry,
+    rhythm_lead: str,
+    title: str | None,
+) -> None:
     t0 = _display_window(exam, prediction, g.window_s)
     _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title)
     _draw_printout(c, g, exam, t0, rhythm_lead)
@@ -967,8 +1123,9 @@ def _shap_classes(prediction: Any, saliency: Any, chosen: Sequence[str] | None) 
         out = []
         for name in chosen:
             if name not in classes:
-                raise ReportError(f"unknown class {name!r} for the SHAP page: choose from "
-                                  + ", ".join(classes))
+                raise ReportError(
+                    f"unknown class {name!r} for the SHAP page: choose from " + ", ".join(classes)
+                )
             out.append((classes.index(name), ""))
         return out
     dec = np.asarray(prediction.decisions, dtype=bool)
@@ -993,22 +1150,28 @@ def _draw_shap_page(c: _Canvas, paper: str, prediction: Any, saliency: Any, k: i
     fs = float(getattr(prediction.report, "output_fs", 400.0)) if prediction.report is not None else 400.0
     y = _TOP_MM + 4.5
     c.text(_MARGIN_MM, y, f"SHAP saliency — {cls} ({CLASS_NAMES.get(cls, cls)})", size=12.0, bold=True)
-    verdict = (f"probability {format_probability(probs[k])}, threshold {format_probability(thr[k])}: "
-               + ("POSITIVE" if pos else "negative"))
-    c.text(page_w - _MARGIN_MM, y, verdict, size=9.0, bold=True, rgb=_POSITIVE if pos else _TEXT,
-           align="right")
+    verdict = f"probability {format_probability(probs[k])}, threshold {format_probability(thr[k])}: " + (
+        "POSITIVE" if pos else "negative"
+    )
+    c.text(
+        page_w - _MARGIN_MM, y, verdict, size=9.0, bold=True, rgb=_POSITIVE if pos else _TEXT, align="right"
+    )
     y += 4.6
     base = getattr(saliency, "base_values", None)
     total = float(np.nansum(values))
     method = getattr(saliency, "method", "")
     seg_ms = 1000.0 * n / values.shape[1] / fs
-    expl = (f"SHAP attribution{f' ({method} explainer)' if method else ''} of the probability of {cls} to "
-            f"{values.shape[1]} time segments (≈{seg_ms:.0f} ms) × 12 leads of the network's input "
-            f"({n} samples at {fs:g} Hz). Red segments raise the probability, blue ones lower it, "
-            "white ones do not matter.")
+    expl = (
+        f"SHAP attribution{f' ({method} explainer)' if method else ''} of the probability of {cls} to "
+        f"{values.shape[1]} time segments (≈{seg_ms:.0f} ms) × 12 leads of the network's input "
+        f"({n} samples at {fs:g} Hz). Red segments raise the probability, blue ones lower it, "
+        "white ones do not matter."
+    )
     if base is not None:
-        expl += (f" Base value {float(np.asarray(base)[k]):.3f} + sum of attributions {total:+.3f}"
-                 f" ≈ {float(np.asarray(base)[k]) + total:.3f}.")
+        expl += (
+            f" Base value {float(np.asarray(base)[k]):.3f} + sum of attributions {total:+.3f}"
+            f" ≈ {float(np.asarray(base)[k]) + total:.3f}."
+        )
     nev = getattr(saliency, "n_evaluations", None)
     if nev:
         expl += f" {int(nev)} model evaluations."
@@ -1074,8 +1237,9 @@ def _draw_shap_page(c: _Canvas, paper: str, prediction: Any, saliency: Any, k: i
         note += " Grey: zero padding (no signal), as the network saw it."
     c.text(px0 + pw, ty + 4.0 + 3.0, note, size=6.3, rgb=_MUTED, align="right")
     # lead importance bars, aligned with the rows
-    imp = (saliency.lead_importance()[k] if hasattr(saliency, "lead_importance")
-           else np.abs(values).sum(axis=1))
+    imp = (
+        saliency.lead_importance()[k] if hasattr(saliency, "lead_importance") else np.abs(values).sum(axis=1)
+    )
     imp = np.asarray(imp, dtype=np.float64)
     net = values.sum(axis=1)
     bx = px0 + pw + 6.0
@@ -1092,8 +1256,14 @@ def _draw_shap_page(c: _Canvas, paper: str, prediction: Any, saliency: Any, k: i
         c.fill(bx, ry + (row_h - h) / 2, w, h, col)
         c.pen((90, 90, 90), 0.1)
         c.rect(bx, ry + (row_h - h) / 2, max(w, 0.05), h)
-        c.text(bx + w + 1.0, ry + row_h / 2 + 1.1, f"{imp[lead]:.2g}", size=6.3, bold=rank[lead] < 3,
-               rgb=_TEXT if rank[lead] < 3 else _MUTED)
+        c.text(
+            bx + w + 1.0,
+            ry + row_h / 2 + 1.1,
+            f"{imp[lead]:.2g}",
+            size=6.3,
+            bold=rank[lead] < 3,
+            rgb=_TEXT if rank[lead] < 3 else _MUTED,
+        )
     c.text(bx, ty + 4.0, "Bar colour: net effect of the lead", size=6.0, rgb=_MUTED)
     c.text(bx, ty + 6.6, "(red raises, blue lowers).", size=6.0, rgb=_MUTED)
     # colour legend
@@ -1109,8 +1279,13 @@ def _draw_shap_page(c: _Canvas, paper: str, prediction: Any, saliency: Any, k: i
     c.text(lx, ly + 5.8, f"{-vmax:+.2g}", size=6.3, rgb=_MUTED)
     c.text(lx + lw / 2, ly + 5.8, "0", size=6.3, rgb=_MUTED, align="center")
     c.text(lx + lw, ly + 5.8, f"{vmax:+.2g}", size=6.3, rgb=_MUTED, align="right")
-    c.text(lx + lw + 3.0, ly + 2.6, "SHAP value per segment (probability units): lowers ← 0 → raises "
-           f"the probability of {cls}", size=6.5, rgb=_MUTED)
+    c.text(
+        lx + lw + 3.0,
+        ly + 2.6,
+        f"SHAP value per segment (probability units): lowers ← 0 → raises the probability of {cls}",
+        size=6.5,
+        rgb=_MUTED,
+    )
 
 
 # --------------------------------------------------------------------------- public: exam
@@ -1121,8 +1296,10 @@ def _check_prediction(prediction: Any, where: str) -> None:
         if not hasattr(prediction, attr):
             raise ReportError(f"{where}: the prediction has no {attr!r}; pass an ecgviewer Prediction")
     if len(np.asarray(prediction.probabilities)) != len(prediction.classes):
-        raise ReportError(f"{where}: {len(np.asarray(prediction.probabilities))} probabilities for "
-                          f"{len(prediction.classes)} classes")
+        raise ReportError(
+            f"{where}: {len(np.asarray(prediction.probabilities))} probabilities for "
+            f"{len(prediction.classes)} classes"
+        )
 
 
 def _check_rhythm_lead(rhythm_lead: str) -> str:
@@ -1132,12 +1309,22 @@ def _check_rhythm_lead(rhythm_lead: str) -> str:
     return name
 
 
-def write_exam_report(out: str | Path, exam: Exam, prediction: Prediction, *,
-                      saliency: Any | None = None, labels: Sequence[LabelSet] = (), paper: str = "A4",
-                      gain_mm_mv: float = 10, speed_mm_s: float = 25, rhythm_lead: str = "II",
-                      model: EcgModel | ModelContract | None = None,
-                      shap_classes: Sequence[str] | None = None, title: str | None = None,
-                      when: datetime | None = None) -> Path:
+def write_exam_report(
+    out: str | Path,
+    exam: Exam,
+    prediction: Prediction,
+    *,
+    saliency: Any | None = None,
+    labels: Sequence[LabelSet] = (),
+    paper: str = "A4",
+    gain_mm_mv: float = 10,
+    speed_mm_s: float = 25,
+    rhythm_lead: str = "II",
+    model: EcgModel | ModelContract | None = None,
+    shap_classes: Sequence[str] | None = None,
+    title: str | None = None,
+    when: datetime | None = None,
+) -> Path:
     """Write the PDF report of one exam.
 
     Args:
@@ -1170,9 +1357,11 @@ def write_exam_report(out: str | Path, exam: Exam, prediction: Prediction, *,
         sp = np.asarray(getattr(saliency, "probabilities", prediction.probabilities), dtype=np.float64)
         pp = np.asarray(prediction.probabilities, dtype=np.float64)
         if sp.shape != pp.shape or not np.allclose(sp, pp, atol=2e-3, equal_nan=True):
-            raise ReportError(f"{out}: the SHAP values were computed for other probabilities "
-                              f"({', '.join(f'{v:.3f}' for v in sp)}) than the prediction's "
-                              f"({', '.join(f'{v:.3f}' for v in pp)}): another exam or model; recompute them")
+            raise ReportError(
+                f"{out}: the SHAP values were computed for other probabilities "
+                f"({', '.join(f'{v:.3f}' for v in sp)}) than the prediction's "
+                f"({', '.join(f'{v:.3f}' for v in pp)}): another exam or model; recompute them"
+            )
     shap = _shap_classes(prediction, saliency, shap_classes) if saliency is not None else []
     footer = _Footer(_contract_for(model, prediction), when or _now(), getattr(prediction, "provider", ""))
     pages = 1 + len(shap)
@@ -1219,9 +1408,17 @@ class _SetRow:
     reference: np.ndarray | None
 
 
-def _draw_set_summary(c: _Canvas, paper: str, items: Sequence[Any], predictions: Sequence[Any],
-                      labels: Sequence[LabelSet], errors: Sequence[Any], source_text: str,
-                      title: str | None, contract: ModelContract) -> None:
+def _draw_set_summary(
+    c: _Canvas,
+    paper: str,
+    items: Sequence[Any],
+    predictions: Sequence[Any],
+    labels: Sequence[LabelSet],
+    errors: Sequence[Any],
+    source_text: str,
+    title: str | None,
+    contract: ModelContract,
+) -> None:
     page_w = PAPERS[_paper_key(paper)][0]
     n = len(items)
     right = page_w - _MARGIN_MM
@@ -1232,20 +1429,28 @@ def _draw_set_summary(c: _Canvas, paper: str, items: Sequence[Any], predictions:
     c.text(x0, y, f"Source: {source_text}", size=7.5, max_w=right - x0, elide="middle")
     y += 3.6
     prov = contract.provenance or "provenance not stated"
-    c.text(x0, y, f"Model: {contract.name} {contract.version} — {prov}",
-           size=7.5, max_w=right - x0)
+    c.text(x0, y, f"Model: {contract.name} {contract.version} — {prov}", size=7.5, max_w=right - x0)
     y += 3.6
     if errors:
         msgs = "; ".join(str(e) for e in list(errors)[:3]) + (" …" if len(errors) > 3 else "")
-        y = c.wrap(x0, y, right - x0,
-                   f"{len(errors)} file(s) could not be read and are not in this report: {msgs}",
-                   size=7.0, rgb=_POSITIVE, max_lines=3)
+        y = c.wrap(
+            x0,
+            y,
+            right - x0,
+            f"{len(errors)} file(s) could not be read and are not in this report: {msgs}",
+            size=7.0,
+            rgb=_POSITIVE,
+            max_lines=3,
+        )
     y += 2.0
     probs = np.array([np.asarray(p.probabilities, dtype=np.float64) for p in predictions]).reshape(n, -1)
     dec = np.array([np.asarray(p.decisions, dtype=bool) for p in predictions]).reshape(n, -1)
     classes = tuple(predictions[0].classes) if predictions else CLASSES
-    thr = (np.asarray(predictions[0].thresholds, dtype=np.float64) if predictions
-           else np.full(len(classes), np.nan))
+    thr = (
+        np.asarray(predictions[0].thresholds, dtype=np.float64)
+        if predictions
+        else np.full(len(classes), np.nan)
+    )
     keys = [(getattr(it, "exam_id", None), int(getattr(it, "index", i) or 0)) for i, it in enumerate(items)]
     aligned = [(ls, ls.align(keys)) for ls in labels]
     aligned = [(ls, a) for ls, a in aligned if (a >= 0).any()]
@@ -1284,8 +1489,14 @@ def _draw_set_summary(c: _Canvas, paper: str, items: Sequence[Any], predictions:
     # -- statistics against the reference
     if ref is not None and ref_vals is not None:
         c.text(x0, y, f"Network vs {ref.name}", size=9.5, bold=True)
-        c.text(x0 + 62, y, f"(exams with a {ref.name} label for the class; source "
-               f"{ref.source.name if ref.source is not None else 'exam headers'})", size=7.0, rgb=_MUTED)
+        c.text(
+            x0 + 62,
+            y,
+            f"(exams with a {ref.name} label for the class; source "
+            f"{ref.source.name if ref.source is not None else 'exam headers'})",
+            size=7.0,
+            rgb=_MUTED,
+        )
         y += 5.0
         heads = ["Class", "n", "TP", "FP", "FN", "TN", "Precision", "Recall", "Specificity", "F1", "κ"]
         xs = [x0, x0 + 14, x0 + 25, x0 + 35, x0 + 45, x0 + 55, x0 + 68, x0 + 86, x0 + 102, x0 + 121, x0 + 136]
@@ -1294,8 +1505,9 @@ def _draw_set_summary(c: _Canvas, paper: str, items: Sequence[Any], predictions:
         others = [(ls, a) for ls, a in aligned if ls is not ref]
         ox = x0 + 156
         if others:
-            c.text(ox, y - 4.0, f"F1 of the other label sources vs {ref.name}", size=6.8, bold=True,
-                   rgb=_MUTED)
+            c.text(
+                ox, y - 4.0, f"F1 of the other label sources vs {ref.name}", size=6.8, bold=True, rgb=_MUTED
+            )
         ow = 20.0
         max_others = int((right - ox) // ow)
         for j, (ls, _) in enumerate(others[:max_others]):
@@ -1309,8 +1521,12 @@ def _draw_set_summary(c: _Canvas, paper: str, items: Sequence[Any], predictions:
             known = ref_vals[:, k] >= 0
             s = _scores(ref_vals[known, k] == 1, dec[known, k]) if known.any() else {}
             counts = [str(int(s[q])) if q in s else "—" for q in ("tp", "fp", "fn", "tn")]
-            cells = [cl, str(int(known.sum())), *counts,
-                     *[_fmt_score(s.get(q)) for q in ("precision", "recall", "specificity", "f1", "kappa")]]
+            cells = [
+                cl,
+                str(int(known.sum())),
+                *counts,
+                *[_fmt_score(s.get(q)) for q in ("precision", "recall", "specificity", "f1", "kappa")],
+            ]
             for cx, text in zip(xs, cells, strict=True):
                 c.text(cx, y, text, size=7.2, bold=cx == x0)
             for j, (_ls, a) in enumerate(others[:max_others]):
@@ -1318,10 +1534,15 @@ def _draw_set_summary(c: _Canvas, paper: str, items: Sequence[Any], predictions:
                 so = _scores(ref_vals[both, k] == 1, a[both, k] == 1) if both.any() else {}
                 c.text(ox + j * ow, y, _fmt_score(so.get("f1")), size=7.2)
         y += 3.5
-        y = c.wrap(x0, y + 1.0, right - x0,
-                   "“undef.”: the statistic has a zero denominator (e.g. no positive exam for the class). "
-                   "Small sets give wide uncertainty: read these figures with their counts.",
-                   size=6.3, rgb=_MUTED)
+        y = c.wrap(
+            x0,
+            y + 1.0,
+            right - x0,
+            "“undef.”: the statistic has a zero denominator (e.g. no positive exam for the class). "
+            "Small sets give wide uncertainty: read these figures with their counts.",
+            size=6.3,
+            rgb=_MUTED,
+        )
     elif labels:
         c.text(x0, y, "The attached labels match none of these exams: no statistics.", size=7.2, rgb=_MUTED)
     else:
@@ -1338,8 +1559,15 @@ def _range_text(values: Sequence[float], unit: str, fmt: str = "g") -> str:
     return f"{lo:{fmt}}–{hi:{fmt}} {unit} (median {med:{fmt}})".strip()
 
 
-def _draw_set_facts(c: _Canvas, x: float, y: float, right: float, items: Sequence[Any], errors: Sequence[Any],
-                    aligned: Sequence[tuple[Any, np.ndarray]]) -> None:
+def _draw_set_facts(
+    c: _Canvas,
+    x: float,
+    y: float,
+    right: float,
+    items: Sequence[Any],
+    errors: Sequence[Any],
+    aligned: Sequence[tuple[Any, np.ndarray]],
+) -> None:
     """The set at a glance: files, formats, rates, durations, age, sex, label sources."""
     c.text(x, y, "The set", size=9.5, bold=True)
     n = len(items)
@@ -1350,13 +1578,16 @@ def _draw_set_facts(c: _Canvas, x: float, y: float, right: float, items: Sequenc
     ages = [getattr(it, "age", None) for it in items]
     n_age = sum(a is not None and np.isfinite(a) for a in ages)
     rows = [
-        ("Exams", f"{n} in {len(files)} file{'s' if len(files) != 1 else ''}"
-                  + (f"; {len(errors)} unreadable" if errors else "")),
+        (
+            "Exams",
+            f"{n} in {len(files)} file{'s' if len(files) != 1 else ''}"
+            + (f"; {len(errors)} unreadable" if errors else ""),
+        ),
         ("Formats", ", ".join(f"{k} {v}" for k, v in formats.most_common())),
         ("Rates", ", ".join(f"{k:g} Hz ({v})" for k, v in sorted(rates.items()))),
         ("Durations", _range_text([getattr(it, "duration_s", None) for it in items], "s", ".1f")),
         ("Age", _range_text(ages, "y") + (f"; {n - n_age} unknown" if n_age and n_age < n else "")),
-        ("Sex", ", ".join(f"{ {'M': 'male', 'F': 'female'}.get(k, k)} {v}" for k, v in sexes.most_common())),
+        ("Sex", ", ".join(f"{ {'M': 'male', 'F': 'female'}.get(k, k) } {v}" for k, v in sexes.most_common())),
     ]
     for ls, a in aligned:
         rows.append(("Labels", f"{ls.name}: {int((a >= 0).any(axis=1).sum())} of {n} exams"))
@@ -1370,12 +1601,19 @@ def _draw_set_facts(c: _Canvas, x: float, y: float, right: float, items: Sequenc
 
 
 _TABLE_COLS = (
-    ("#", 8.0), ("Exam id", 34.0), ("File", 30.0), ("Age", 9.0), ("Sex", 7.0), ("Rate", 12.0), ("Dur.", 12.0),
+    ("#", 8.0),
+    ("Exam id", 34.0),
+    ("File", 30.0),
+    ("Age", 9.0),
+    ("Sex", 7.0),
+    ("Rate", 12.0),
+    ("Dur.", 12.0),
 )
 
 
-def _set_rows(items: Sequence[Any], predictions: Sequence[Any], labels: Sequence[LabelSet]) -> tuple[
-        list[_SetRow], str | None]:
+def _set_rows(
+    items: Sequence[Any], predictions: Sequence[Any], labels: Sequence[LabelSet]
+) -> tuple[list[_SetRow], str | None]:
     keys = [(getattr(it, "exam_id", None), int(getattr(it, "index", i) or 0)) for i, it in enumerate(items)]
     aligned = [(ls, ls.align(keys)) for ls in labels]
     aligned = [(ls, a) for ls, a in aligned if (a >= 0).any()]
@@ -1387,20 +1625,32 @@ def _set_rows(items: Sequence[Any], predictions: Sequence[Any], labels: Sequence
         age = getattr(it, "age", None)
         fs = float(getattr(it, "fs", 0.0) or 0.0)
         dur = getattr(it, "duration_s", None)
-        rows.append(_SetRow(
-            number=i + 1, exam_id=str(getattr(it, "exam_id", "") or ""),
-            source=Path(src).name if src is not None else "",
-            age=f"{age:g}" if age is not None and np.isfinite(age) else "",
-            sex=str(getattr(it, "sex", "") or ""), fs=f"{fs:g}" if fs else "",
-            duration=f"{dur:.1f} s" if dur else "",
-            probs=np.asarray(p.probabilities, dtype=np.float64),
-            decisions=np.asarray(p.decisions, dtype=bool),
-            reference=None if ref_vals is None else ref_vals[i]))
+        rows.append(
+            _SetRow(
+                number=i + 1,
+                exam_id=str(getattr(it, "exam_id", "") or ""),
+                source=Path(src).name if src is not None else "",
+                age=f"{age:g}" if age is not None and np.isfinite(age) else "",
+                sex=str(getattr(it, "sex", "") or ""),
+                fs=f"{fs:g}" if fs else "",
+                duration=f"{dur:.1f} s" if dur else "",
+                probs=np.asarray(p.probabilities, dtype=np.float64),
+                decisions=np.asarray(p.decisions, dtype=bool),
+                reference=None if ref_vals is None else ref_vals[i],
+            )
+        )
     return rows, (ref.name if ref is not None else None)
 
 
-def _draw_set_table(c: _Canvas, paper: str, rows: Sequence[_SetRow], start: int, classes: Sequence[str],
-                    ref_name: str | None, first_y: float) -> int:
+def _draw_set_table(
+    c: _Canvas,
+    paper: str,
+    rows: Sequence[_SetRow],
+    start: int,
+    classes: Sequence[str],
+    ref_name: str | None,
+    first_y: float,
+) -> int:
     """Draw table rows from ``start`` until the page is full; returns the next row index."""
     page_w, page_h = PAPERS[_paper_key(paper)]
     right = page_w - _MARGIN_MM
@@ -1439,18 +1689,33 @@ def _draw_set_table(c: _Canvas, paper: str, rows: Sequence[_SetRow], start: int,
             cx = prob_x + prob_w * k
             if pos:
                 c.fill(cx + 0.8, y - 3.0, prob_w - 1.0, 3.9, (250, 214, 214))
-            c.text(cx + prob_w - 1.0, y, format_probability(r.probs[k]), size=7.0, bold=pos,
-                   rgb=_POSITIVE if pos else _TEXT, align="right")
+            c.text(
+                cx + prob_w - 1.0,
+                y,
+                format_probability(r.probs[k]),
+                size=7.0,
+                bold=pos,
+                rgb=_POSITIVE if pos else _TEXT,
+                align="right",
+            )
         found = [cl for cl, d in zip(classes, r.decisions, strict=True) if d]
-        c.text(find_x, y, ", ".join(found) if found else "—", size=7.0, bold=bool(found),
-               rgb=_POSITIVE if found else _MUTED, max_w=ref_x - find_x - 1.5)
+        c.text(
+            find_x,
+            y,
+            ", ".join(found) if found else "—",
+            size=7.0,
+            bold=bool(found),
+            rgb=_POSITIVE if found else _MUTED,
+            max_w=ref_x - find_x - 1.5,
+        )
         if ref_name:
             if r.reference is None or not (r.reference >= 0).any():
                 text, rgb = "no label", _MUTED
             else:
                 ref_pos = [cl for cl, v in zip(classes, r.reference, strict=True) if v == 1]
-                agree = all(bool(v == 1) == bool(d)
-                            for v, d in zip(r.reference, r.decisions, strict=True) if v >= 0)
+                agree = all(
+                    bool(v == 1) == bool(d) for v, d in zip(r.reference, r.decisions, strict=True) if v >= 0
+                )
                 text = (", ".join(ref_pos) if ref_pos else "none") + ("" if agree else "  ≠")
                 rgb = _TEXT if agree else (170, 90, 0)
             c.text(ref_x, y, text, size=7.0, rgb=rgb, max_w=right - ref_x)
@@ -1458,15 +1723,25 @@ def _draw_set_table(c: _Canvas, paper: str, rows: Sequence[_SetRow], start: int,
     return i
 
 
-def write_set_report(out: str | Path, exams: Sequence[Exam | ExamHeader | Any],
-                     predictions: Sequence[Prediction],
-                     *, labels: Sequence[LabelSet] = (), paper: str = "A4",
-                     model: EcgModel | ModelContract | None = None, exam_pages: bool = False,
-                     gain_mm_mv: float = 10, speed_mm_s: float = 25, rhythm_lead: str = "II",
-                     errors: Sequence[Any] = (), source: str | Path | Sequence[str | Path] | None = None,
-                     title: str | None = None, when: datetime | None = None,
-                     progress: Callable[[int, int], None] | None = None,
-                     cancel: Callable[[], bool] | None = None) -> Path:
+def write_set_report(
+    out: str | Path,
+    exams: Sequence[Exam | ExamHeader | Any],
+    predictions: Sequence[Prediction],
+    *,
+    labels: Sequence[LabelSet] = (),
+    paper: str = "A4",
+    model: EcgModel | ModelContract | None = None,
+    exam_pages: bool = False,
+    gain_mm_mv: float = 10,
+    speed_mm_s: float = 25,
+    rhythm_lead: str = "II",
+    errors: Sequence[Any] = (),
+    source: str | Path | Sequence[str | Path] | None = None,
+    title: str | None = None,
+    when: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Path:
     """Write the PDF report of a set of exams: a summary page and one table row per exam.
 
     Args:
@@ -1496,8 +1771,9 @@ def write_set_report(out: str | Path, exams: Sequence[Exam | ExamHeader | Any],
         _check_prediction(p, str(out))
     rhythm = _check_rhythm_lead(rhythm_lead)
     if exam_pages and not all(isinstance(e, Exam) for e in exams):
-        raise ReportError(f"{out}: one page per exam needs the exams' signals (Exam objects), "
-                          "not headers only")
+        raise ReportError(
+            f"{out}: one page per exam needs the exams' signals (Exam objects), not headers only"
+        )
     key = _paper_key(paper)
     page_w, page_h = PAPERS[key]
     contract = _contract_for(model, predictions[0])
@@ -1505,8 +1781,13 @@ def write_set_report(out: str | Path, exams: Sequence[Exam | ExamHeader | Any],
     classes = tuple(predictions[0].classes)
     rows, ref_name = _set_rows(exams, predictions, labels)
     if source is None:
-        srcs = sorted({str(Path(e.source).parent if Path(e.source).is_file() and len(exams) > 1 else e.source)
-                       for e in exams if getattr(e, "source", None) is not None})
+        srcs = sorted(
+            {
+                str(Path(e.source).parent if Path(e.source).is_file() and len(exams) > 1 else e.source)
+                for e in exams
+                if getattr(e, "source", None) is not None
+            }
+        )
         more = f" and {len(srcs) - 3} more" if len(srcs) > 3 else ""
         source_text = (", ".join(srcs[:3]) + more) or "in memory"
     elif isinstance(source, (str, Path)):
@@ -1540,11 +1821,21 @@ def write_set_report(out: str | Path, exams: Sequence[Exam | ExamHeader | Any],
         while i < len(rows):
             c.new_page()
             page += 1
-            c.text(_MARGIN_MM, _TOP_MM + 3.0, f"Exams {i + 1}–{min(len(rows), i + per_page)} of {len(rows)}",
-                   size=9.5, bold=True)
-            c.text(page_w - _MARGIN_MM, _TOP_MM + 3.0,
-                   "Probabilities; shaded bold = above the class threshold",
-                   size=6.8, rgb=_MUTED, align="right")
+            c.text(
+                _MARGIN_MM,
+                _TOP_MM + 3.0,
+                f"Exams {i + 1}–{min(len(rows), i + per_page)} of {len(rows)}",
+                size=9.5,
+                bold=True,
+            )
+            c.text(
+                page_w - _MARGIN_MM,
+                _TOP_MM + 3.0,
+                "Probabilities; shaded bold = above the class threshold",
+                size=6.8,
+                rgb=_MUTED,
+                align="right",
+            )
             i = _draw_set_table(c, key, rows, i, classes, ref_name, first_y_cont)
             footer.draw(c, page_w, page_h, page, pages)
             tick()

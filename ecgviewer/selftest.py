@@ -81,7 +81,7 @@ def _debug_env() -> bool:
 
 
 def build_kind() -> str:
-    """"frozen build" (PyInstaller), "source checkout" or "installed package"."""
+    """ "frozen build" (PyInstaller), "source checkout" or "installed package"."""
     if getattr(sys, "frozen", False):
         return "frozen build"
     from ecgviewer import paths
@@ -140,7 +140,10 @@ class _Runner:
 
 
 def run_self_test(
-    *, verbose: bool | None = None, keep: str | os.PathLike | None = None, out: TextIO | None = None,
+    *,
+    verbose: bool | None = None,
+    keep: str | os.PathLike | None = None,
+    out: TextIO | None = None,
     model_path: str | os.PathLike | None = None,
 ) -> int:
     """Run every self-test step, print one line per step, return 0 when all passed, else 1.
@@ -155,7 +158,10 @@ def run_self_test(
 
 
 def self_test(
-    *, verbose: bool | None = None, keep: str | os.PathLike | None = None, out: TextIO | None = None,
+    *,
+    verbose: bool | None = None,
+    keep: str | os.PathLike | None = None,
+    out: TextIO | None = None,
     model_path: str | os.PathLike | None = None,
 ) -> SelfTestResult:
     """Like :func:`run_self_test` but returns the :class:`SelfTestResult` (for tests and benchmarks)."""
@@ -165,8 +171,11 @@ def self_test(
     verbose = _debug_env() if verbose is None else verbose
     runner = _Runner(out, verbose)
     t_start = time.perf_counter()
-    print(f"ecgviewer {__version__} self-test — {build_kind()}, Python {platform.python_version()}, "
-          f"{platform.system()} {platform.machine()}", file=out)
+    print(
+        f"ecgviewer {__version__} self-test — {build_kind()}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}",
+        file=out,
+    )
     if keep is not None:
         work = Path(keep)
         work.mkdir(parents=True, exist_ok=True)
@@ -180,8 +189,11 @@ def self_test(
         print(f"self-test passed: {n} steps in {result.seconds:.1f} s", file=out)
     else:
         first = result.failed[0] if result.failed else next(s for s in result.steps if s.status != "ok")
-        print(f"self-test FAILED at step '{first.name}': {first.detail}"
-              + ("" if verbose else "  (ECGVIEWER_DEBUG=1 shows the traceback)"), file=out)
+        print(
+            f"self-test FAILED at step '{first.name}': {first.detail}"
+            + ("" if verbose else "  (ECGVIEWER_DEBUG=1 shows the traceback)"),
+            file=out,
+        )
     out.flush()
     return result
 
@@ -206,8 +218,10 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
         model = load_model(path)
         r.state["model"] = model
         c = model.contract
-        return (f"{c.name} {c.version} ({path.name}, {path.stat().st_size / 1e6:.1f} MB)\n"
-                f"provider: {model.provider_note}")
+        return (
+            f"{c.name} {c.version} ({path.name}, {path.stat().st_size / 1e6:.1f} MB)\n"
+            f"provider: {model.provider_note}"
+        )
 
     def example_exam() -> str:
         (resources,) = r.need("resources")
@@ -216,8 +230,9 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
         path = resources / "example" / "example_exam.hea"
         exam = read_exam(path)
         r.state["exam"] = exam
-        return (f"{path.name}: {len(exam.leads)} leads, {exam.duration_s:.1f} s at {exam.fs:g} Hz"
-                + (f"; labels {exam.raw_labels}" if exam.raw_labels else ""))
+        return f"{path.name}: {len(exam.leads)} leads, {exam.duration_s:.1f} s at {exam.fs:g} Hz" + (
+            f"; labels {exam.raw_labels}" if exam.raw_labels else ""
+        )
 
     def inference() -> str:
         model, exam = r.need("model", "exam")
@@ -230,8 +245,10 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
         r.state["prediction"] = prediction
         found = [c for c, d in zip(prediction.classes, prediction.decisions, strict=True) if d]
         probs = "  ".join(f"{c} {v:.2f}" for c, v in zip(prediction.classes, p, strict=True))
-        return (f"{probs}\nabove threshold: {', '.join(found) or 'none'}; "
-                f"{prediction.seconds * 1000:.0f} ms on {prediction.provider}")
+        return (
+            f"{probs}\nabove threshold: {', '.join(found) or 'none'}; "
+            f"{prediction.seconds * 1000:.0f} ms on {prediction.provider}"
+        )
 
     def shap_step() -> str:
         model, prediction = r.need("model", "prediction")
@@ -239,8 +256,14 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
 
         from ecgviewer.explain import explain
 
-        sal = explain(model, prediction.input, segments=SHAP_SEGMENTS, max_evals=SHAP_MAX_EVALS, seed=0,
-                      report=prediction.report)
+        sal = explain(
+            model,
+            prediction.input,
+            segments=SHAP_SEGMENTS,
+            max_evals=SHAP_MAX_EVALS,
+            seed=0,
+            report=prediction.report,
+        )
         values = np.asarray(sal.values)
         expected = (len(prediction.classes), 12)
         if values.ndim != 3 or values.shape[:2] != expected or not np.all(np.isfinite(values)):
@@ -251,15 +274,22 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
         lead_imp = np.asarray(sal.lead_importance())[top]
         from ecgviewer.leads import LEADS
 
-        return (f"{values.shape[2]} segments × 12 leads, {sal.n_evaluations} model evaluations; "
-                f"most important lead for {sal.classes[top]}: {LEADS[int(np.argmax(lead_imp))]}")
+        return (
+            f"{values.shape[2]} segments × 12 leads, {sal.n_evaluations} model evaluations; "
+            f"most important lead for {sal.classes[top]}: {LEADS[int(np.argmax(lead_imp))]}"
+        )
 
     def pdf_report() -> str:
         exam, prediction = r.need("exam", "prediction")
         from ecgviewer.report import write_exam_report
 
-        out = write_exam_report(work / "selftest_report.pdf", exam, prediction,
-                                saliency=r.state.get("saliency"), model=r.state.get("model"))
+        out = write_exam_report(
+            work / "selftest_report.pdf",
+            exam,
+            prediction,
+            saliency=r.state.get("saliency"),
+            model=r.state.get("model"),
+        )
         out = Path(out)
         size = out.stat().st_size
         with open(out, "rb") as fh:
@@ -297,11 +327,14 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
 
         plugins = Path(QtCore.QLibraryInfo.path(QtCore.QLibraryInfo.LibraryPath.PluginsPath))
         platforms = sorted(p.name for p in (plugins / "platforms").glob("*qoffscreen*")) + sorted(
-            p.name for p in (plugins / "platforms").glob("*")
-            if "xcb" in p.name or "windows" in p.name or "cocoa" in p.name)
+            p.name
+            for p in (plugins / "platforms").glob("*")
+            if "xcb" in p.name or "windows" in p.name or "cocoa" in p.name
+        )
         if not platforms:
             raise FileNotFoundError(
-                f"{plugins / 'platforms'}: no Qt platform plugins (offscreen/xcb/windows/cocoa)")
+                f"{plugins / 'platforms'}: no Qt platform plugins (offscreen/xcb/windows/cocoa)"
+            )
         return f"Qt {QtCore.qVersion()}, PySide6; platform plugins: {', '.join(platforms)}"
 
     r.run("installation", installation)

@@ -72,21 +72,29 @@ SINUS_RHYTHM_SNOMED = "426783006"
 """SNOMED CT code of (normal-rate) sinus rhythm."""
 
 # Dower matrix: Frank X, Y, Z (mV) -> I, II, V1..V6 (mV).
-_DOWER = np.array([
-    [0.632, -0.235, 0.059],   # I
-    [0.235, 1.066, -0.132],   # II
-    [-0.515, 0.157, -0.917],  # V1
-    [0.044, 0.164, -1.387],   # V2
-    [0.882, 0.098, -1.277],   # V3
-    [1.213, 0.127, -0.601],   # V4
-    [1.125, 0.127, -0.086],   # V5
-    [0.831, 0.076, 0.230],    # V6
-])
+_DOWER = np.array(
+    [
+        [0.632, -0.235, 0.059],  # I
+        [0.235, 1.066, -0.132],  # II
+        [-0.515, 0.157, -0.917],  # V1
+        [0.044, 0.164, -1.387],  # V2
+        [0.882, 0.098, -1.277],  # V3
+        [1.213, 0.127, -0.601],  # V4
+        [1.125, 0.127, -0.086],  # V5
+        [0.831, 0.076, 0.230],  # V6
+    ]
+)
 _INDEPENDENT = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 
 _FINDING_ALIASES = {c.lower(): c for c in CLASSES} | {
-    "1avb": "1dAVb", "avb1": "1dAVb", "iavb": "1dAVb", "afib": "AF", "crbbb": "RBBB", "clbbb": "LBBB",
-    "sbrad": "SB", "stach": "ST",
+    "1avb": "1dAVb",
+    "avb1": "1dAVb",
+    "iavb": "1dAVb",
+    "afib": "AF",
+    "crbbb": "RBBB",
+    "clbbb": "LBBB",
+    "sbrad": "SB",
+    "stach": "ST",
 }
 _INCOMPATIBLE = (
     ({"SB", "ST"}, "sinus bradycardia and sinus tachycardia exclude each other"),
@@ -102,49 +110,57 @@ _INCOMPATIBLE = (
 # Each row: centre, sigma before the peak, sigma after the peak, X, Y, Z.
 # ---------------------------------------------------------------------------------------------
 
-_QRS_NORMAL = np.array([
-    [13.0, 5.5, 5.5, -0.12, 0.04, -0.20],   # septal: left -> right, anterior (q in I/V6, r in V1)
-    [31.0, 9.0, 9.0, 0.55, 0.32, -0.42],    # early LV free wall, anterior (R in V2-V4)
-    [48.0, 10.0, 10.0, 1.00, 0.58, 0.85],   # main LV, left posterior (R in V5-V6, S in V1-V2)
-    [67.0, 8.0, 8.5, -0.22, -0.16, 0.32],   # basal, superior-posterior (s in I, II, V6)
-])
+_QRS_NORMAL = np.array(
+    [
+        [13.0, 5.5, 5.5, -0.12, 0.04, -0.20],  # septal: left -> right, anterior (q in I/V6, r in V1)
+        [31.0, 9.0, 9.0, 0.55, 0.32, -0.42],  # early LV free wall, anterior (R in V2-V4)
+        [48.0, 10.0, 10.0, 1.00, 0.58, 0.85],  # main LV, left posterior (R in V5-V6, S in V1-V2)
+        [67.0, 8.0, 8.5, -0.22, -0.16, 0.32],  # basal, superior-posterior (s in I, II, V6)
+    ]
+)
 _QRS_NORMAL_MS = 88.0
 
-_QRS_RBBB = np.array([
-    [13.0, 5.5, 5.5, -0.12, 0.04, -0.24],   # septal, unchanged: r in V1, q in I/V6
-    [31.0, 9.0, 9.0, 0.55, 0.32, -0.38],
-    [49.0, 10.0, 10.0, 0.92, 0.55, 0.45],   # LV, unopposed; S in V1 smaller
-    [82.0, 16.0, 16.0, -0.24, -0.04, -0.20],  # RV activation through muscle: slow, rightward
-    [108.0, 18.0, 14.0, -0.36, 0.0, -0.78],  # ... and anterior: R' in V1-V2, wide S in I/V6
-])
+_QRS_RBBB = np.array(
+    [
+        [13.0, 5.5, 5.5, -0.12, 0.04, -0.24],  # septal, unchanged: r in V1, q in I/V6
+        [31.0, 9.0, 9.0, 0.55, 0.32, -0.38],
+        [49.0, 10.0, 10.0, 0.92, 0.55, 0.45],  # LV, unopposed; S in V1 smaller
+        [82.0, 16.0, 16.0, -0.24, -0.04, -0.20],  # RV activation through muscle: slow, rightward
+        [108.0, 18.0, 14.0, -0.36, 0.0, -0.78],  # ... and anterior: R' in V1-V2, wide S in I/V6
+    ]
+)
 _QRS_RBBB_MS = 142.0
 
-_QRS_LBBB = np.array([
-    [20.0, 10.0, 10.0, 0.25, 0.02, -0.10],  # septum right -> left: no q in I/V6
-    [58.0, 22.0, 18.0, 0.85, 0.30, 0.60],  # LV by slow muscle conduction, left posterior
-    [103.0, 18.0, 14.0, 0.90, 0.12, 1.00], # late LV free wall: the notch, deep S in V1-V3
-])
+_QRS_LBBB = np.array(
+    [
+        [20.0, 10.0, 10.0, 0.25, 0.02, -0.10],  # septum right -> left: no q in I/V6
+        [58.0, 22.0, 18.0, 0.85, 0.30, 0.60],  # LV by slow muscle conduction, left posterior
+        [103.0, 18.0, 14.0, 0.90, 0.12, 1.00],  # late LV free wall: the notch, deep S in V1-V3
+    ]
+)
 _QRS_LBBB_MS = 140.0
 
-_P_WAVE = np.array([
-    [36.0, 13.0, 13.0, 0.05, 0.12, -0.06],  # right atrium: inferior, anterior
-    [62.0, 14.0, 14.0, 0.10, 0.07, 0.07],   # left atrium: leftward, posterior (biphasic P in V1)
-])
+_P_WAVE = np.array(
+    [
+        [36.0, 13.0, 13.0, 0.05, 0.12, -0.06],  # right atrium: inferior, anterior
+        [62.0, 14.0, 14.0, 0.10, 0.07, 0.07],  # left atrium: leftward, posterior (biphasic P in V1)
+    ]
+)
 _P_MS = 100.0
 
 # T wave direction (unit-ish, scaled by the T amplitude) and ST plateau fraction per conduction.
 _T_VECTOR = {
     "normal": np.array([0.36, 0.24, -0.16]),
-    "RBBB": np.array([0.34, 0.26, 0.32]),     # away from the terminal R': inverted T in V1-V2
-    "LBBB": np.array([-0.40, 0.08, -0.42]),   # discordant: opposite to the broad QRS
+    "RBBB": np.array([0.34, 0.26, 0.32]),  # away from the terminal R': inverted T in V1-V2
+    "LBBB": np.array([-0.40, 0.08, -0.42]),  # discordant: opposite to the broad QRS
 }
 _ST_FRACTION = {"normal": 0.08, "RBBB": 0.12, "LBBB": 0.45}
 
 
 @dataclass(frozen=True)
 class _Patient:
-    rotation: np.ndarray          # (3, 3) applied to ventricular vectors
-    p_rotation: np.ndarray        # (3, 3) applied to atrial vectors
+    rotation: np.ndarray  # (3, 3) applied to ventricular vectors
+    p_rotation: np.ndarray  # (3, 3) applied to atrial vectors
     qrs_gain: float
     t_gain: float
     p_gain: float
@@ -167,8 +183,9 @@ def _canonical_findings(findings: Iterable[str] | str) -> list[str]:
         if key in ("", "nsr", "sr", "normal", "norm"):
             continue
         if key not in _FINDING_ALIASES:
-            raise ValueError(f"unknown finding {f!r}; use any of {', '.join(CLASSES)} (or none for "
-                             "normal sinus rhythm)")
+            raise ValueError(
+                f"unknown finding {f!r}; use any of {', '.join(CLASSES)} (or none for normal sinus rhythm)"
+            )
         out.add(_FINDING_ALIASES[key])
     for pair, why in _INCOMPATIBLE:
         if pair <= out:
@@ -220,8 +237,10 @@ def _draw_patient(findings: list[str], seed: int, heart_rate: float | None) -> _
             if "ST" in s and rate <= 100:
                 raise ValueError(f"heart_rate {rate:g} bpm is not sinus tachycardia (> 100 bpm)")
             if not s & {"SB", "ST"} and not 50 <= rate <= 100:
-                raise ValueError(f"heart_rate {rate:g} bpm needs the finding "
-                                 f"{'SB' if rate < 50 else 'ST'} (sinus rate outside 50–100 bpm)")
+                raise ValueError(
+                    f"heart_rate {rate:g} bpm needs the finding "
+                    f"{'SB' if rate < 50 else 'ST'} (sinus rate outside 50–100 bpm)"
+                )
     if "RBBB" in s:
         qrs_ms = 125.0 + 30.0 * u[1]
     elif "LBBB" in s:
@@ -236,11 +255,19 @@ def _draw_patient(findings: list[str], seed: int, heart_rate: float | None) -> _
     else:
         pr_ms = 125.0 + 65.0 * u[2]
     return _Patient(
-        rotation=_rotation(frontal, horizontal), p_rotation=_rotation(p_frontal, 0.0),
-        qrs_gain=qrs_gain, t_gain=t_gain, p_gain=p_gain,
-        qtc_ms=395.0 + 40.0 * u[3], pr_ms=pr_ms, qrs_ms=qrs_ms, heart_rate=rate,
-        resp_hz=0.18 + 0.14 * u[4], rsa=0.015 + 0.035 * u[5] * (1.5 if "SB" in s else 1.0),
-        age=int(25 + 60 * u[6]), sex="M" if u[7] < 0.5 else "F",
+        rotation=_rotation(frontal, horizontal),
+        p_rotation=_rotation(p_frontal, 0.0),
+        qrs_gain=qrs_gain,
+        t_gain=t_gain,
+        p_gain=p_gain,
+        qtc_ms=395.0 + 40.0 * u[3],
+        pr_ms=pr_ms,
+        qrs_ms=qrs_ms,
+        heart_rate=rate,
+        resp_hz=0.18 + 0.14 * u[4],
+        rsa=0.015 + 0.035 * u[5] * (1.5 if "SB" in s else 1.0),
+        age=int(25 + 60 * u[6]),
+        sex="M" if u[7] < 0.5 else "F",
     )
 
 
@@ -254,13 +281,14 @@ def _beat_times(p: _Patient, af: bool, duration_s: float, seed: int) -> np.ndarr
     if af:
         spread = 0.17 + 0.1 * rng.random()
         while times[-1] < duration_s + 1.5:
-            rr = rr_mean * np.exp(rng.normal(-spread**2 / 2, spread))
+            rr = rr_mean * np.exp(rng.normal(-(spread**2) / 2, spread))
             times.append(times[-1] + float(np.clip(rr, 0.3, 2.2)))
     else:
         while times[-1] < duration_s + 1.5:
             t = times[-1]
-            rr = rr_mean * (1.0 + p.rsa * np.sin(2 * np.pi * p.resp_hz * t + resp_phase)
-                            + 0.006 * rng.normal())
+            rr = rr_mean * (
+                1.0 + p.rsa * np.sin(2 * np.pi * p.resp_hz * t + resp_phase) + 0.006 * rng.normal()
+            )
             times.append(t + rr)
     return np.asarray(times)
 
@@ -278,8 +306,11 @@ def _conduction(findings: list[str]) -> str:
 
 
 def _ventricular_template(p: _Patient, conduction: str) -> np.ndarray:
-    table, nominal = {"normal": (_QRS_NORMAL, _QRS_NORMAL_MS), "RBBB": (_QRS_RBBB, _QRS_RBBB_MS),
-                      "LBBB": (_QRS_LBBB, _QRS_LBBB_MS)}[conduction]
+    table, nominal = {
+        "normal": (_QRS_NORMAL, _QRS_NORMAL_MS),
+        "RBBB": (_QRS_RBBB, _QRS_RBBB_MS),
+        "LBBB": (_QRS_LBBB, _QRS_LBBB_MS),
+    }[conduction]
     out = table.copy()
     out[:, :3] *= p.qrs_ms / nominal
     out[:, 3:] = (out[:, 3:] @ p.rotation.T) * p.qrs_gain
@@ -311,8 +342,9 @@ def _add_waves(vcg: np.ndarray, t0: float, fs: float, waves: np.ndarray) -> None
     vcg[i0:i1] += _tall_matmul(g.T, waves[:, 3:])
 
 
-def _heart_vcg(p: _Patient, findings: list[str], fs: float, n: int, seed: int
-               ) -> tuple[np.ndarray, np.ndarray, dict]:
+def _heart_vcg(
+    p: _Patient, findings: list[str], fs: float, n: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Clean vectorcardiogram (n, 3) in mV, QRS onsets (s) and the intervals used."""
     af = "AF" in findings
     conduction = _conduction(findings)
@@ -346,10 +378,12 @@ def _heart_vcg(p: _Patient, findings: list[str], fs: float, n: int, seed: int
         j = p.qrs_ms
         st_centre = j + 0.45 * (t_peak - j)
         st_sigma = 0.55 * (t_peak - j)
-        repol = np.array([
-            [t_peak, t_sl, t_sr, *t_dir],
-            [st_centre, st_sigma, st_sigma, *(st_frac * t_dir)],
-        ])
+        repol = np.array(
+            [
+                [t_peak, t_sl, t_sr, *t_dir],
+                [st_centre, st_sigma, st_sigma, *(st_frac * t_dir)],
+            ]
+        )
         _add_waves(vcg, q, fs, np.vstack([waves, repol]))
         if not af and p.pr_ms is not None:
             _add_waves(vcg, q - p.pr_ms / 1000.0, fs, p_waves)
@@ -370,7 +404,7 @@ def _fibrillatory_waves(t: np.ndarray, seed: int) -> np.ndarray:
     env = np.clip(1.0 + 0.35 * mod[1], 0.25, None)
     w1 = env * (np.sin(phase) + 0.3 * np.sin(2 * phase + 1.0))
     w2 = np.clip(1.0 + 0.35 * mod[2], 0.2, None) * np.sin(phase + 1.2 + 0.6 * mod[3])
-    amp = 0.9 + 0.8 * rng.random()       # fine to coarse AF
+    amp = 0.9 + 0.8 * rng.random()  # fine to coarse AF
     # Largest in the inferior leads and V1-V2, small in I and V5-V6, as on real tracings.
     v1 = np.array([-0.02, 0.07, -0.05]) * amp
     v2 = np.array([0.015, -0.025, -0.02]) * amp
@@ -385,8 +419,7 @@ def _sinusoids(t: np.ndarray, terms: list[tuple[float, np.ndarray, np.ndarray]])
     return _tall_matmul(basis, coef)
 
 
-def _electrode_noise(fs: float, n: int, seed: int, scale: float, resp_hz: float
-                     ) -> tuple[np.ndarray, dict]:
+def _electrode_noise(fs: float, n: int, seed: int, scale: float, resp_hz: float) -> tuple[np.ndarray, dict]:
     """Noise potentials (n, 9) in mV at RA, LA, LL, V1..V6, and a description."""
     rng = np.random.default_rng([seed, 3])
     t = np.arange(n) / fs
@@ -431,8 +464,11 @@ def _electrode_noise(fs: float, n: int, seed: int, scale: float, resp_hz: float
         rise = 0.5 * (1.0 + np.tanh(d / 0.024))  # logistic, 12 ms
         dd = np.maximum(d, 0.0)
         noise[i0:, e] += amp * rise * np.exp(-dd / tau) * (1.0 + 0.4 * np.sin(2 * np.pi * f_w * dd))
-        motion = {"electrode": ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")[e],
-                  "time_s": round(float(tm), 2), "amplitude_mv": round(float(amp), 2)}
+        motion = {
+            "electrode": ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")[e],
+            "time_s": round(float(tm), 2),
+            "amplitude_mv": round(float(amp), 2),
+        }
     info = {"mains_hz": mains_hz, "emg_burst": burst, "electrode_motion": motion}
     noise *= scale
     return noise, info
@@ -461,8 +497,15 @@ def _qrs_axis(template: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(lead_ii - lead_i / 2.0, lead_i)))
 
 
-def synth_exam(findings: Iterable[str] = (), *, fs: float = 500.0, duration_s: float = 10.0,
-               seed: int = 0, heart_rate: float | None = None, noise: float = 1.0) -> Exam:
+def synth_exam(
+    findings: Iterable[str] = (),
+    *,
+    fs: float = 500.0,
+    duration_s: float = 10.0,
+    seed: int = 0,
+    heart_rate: float | None = None,
+    noise: float = 1.0,
+) -> Exam:
     """A synthetic 12-lead exam with known findings.
 
     Args:
@@ -509,8 +552,15 @@ def synth_exam(findings: Iterable[str] = (), *, fs: float = 500.0, duration_s: f
     rr = np.diff(beats[(beats >= -2.0) & (beats < n / fs + 1.0)])
     template = _ventricular_template(patient, _conduction(names))
     af = "AF" in names
-    rhythm = ("atrial fibrillation" if af else "sinus bradycardia" if "SB" in names
-              else "sinus tachycardia" if "ST" in names else "sinus rhythm")
+    rhythm = (
+        "atrial fibrillation"
+        if af
+        else "sinus bradycardia"
+        if "SB" in names
+        else "sinus tachycardia"
+        if "ST" in names
+        else "sinus rhythm"
+    )
     meta = {
         "generator": f"ecgviewer.synth v{GENERATOR_VERSION}",
         "seed": seed,
@@ -528,8 +578,14 @@ def synth_exam(findings: Iterable[str] = (), *, fs: float = 500.0, duration_s: f
     }
     ident = "-".join(names) if names else "NSR"
     return Exam(
-        signal_mv=signal, fs=fs, leads=LEADS, exam_id=f"synth-{ident}-seed{seed}", source=None,
-        format="synthetic", age=float(patient.age), sex=patient.sex,
+        signal_mv=signal,
+        fs=fs,
+        leads=LEADS,
+        exam_id=f"synth-{ident}-seed{seed}",
+        source=None,
+        format="synthetic",
+        age=float(patient.age),
+        sex=patient.sex,
         raw_labels={"synthetic": list(names)},
         notes=["Synthetic ECG from ecgviewer.synth (dipole model); not a recording of a patient."],
         meta=meta,
@@ -539,6 +595,7 @@ def synth_exam(findings: Iterable[str] = (), *, fs: float = 500.0, duration_s: f
 # ---------------------------------------------------------------------------------------------
 # Writers
 # ---------------------------------------------------------------------------------------------
+
 
 def dx_codes(findings: Iterable[str]) -> list[str]:
     """SNOMED CT codes for a Challenge-style ``#Dx`` line: the findings, plus sinus rhythm
@@ -565,8 +622,14 @@ def write_wfdb(exam: Exam, folder: str | Path, record_name: str) -> Path:
         dx = [str(c) for c in exam.raw_labels.get("dx", [])]
     sex = {"M": "Male", "F": "Female"}.get(exam.sex or "", "Unknown")
     age = "Unknown" if exam.age is None else f"{exam.age:g}"
-    comments = [f"Age: {age}", f"Sex: {sex}", f"Dx: {','.join(dx) if dx else 'Unknown'}",
-                "Rx: Unknown", "Hx: Unknown", "Sx: Unknown"]
+    comments = [
+        f"Age: {age}",
+        f"Sex: {sex}",
+        f"Dx: {','.join(dx) if dx else 'Unknown'}",
+        "Rx: Unknown",
+        "Hx: Unknown",
+        "Sx: Unknown",
+    ]
     if exam.format == "synthetic":
         comments.append(f"Synthetic: {exam.exam_id} ({exam.meta.get('generator', 'ecgviewer.synth')})")
     signal = np.asarray(exam.signal_mv, dtype=np.float64)
@@ -576,9 +639,18 @@ def write_wfdb(exam: Exam, folder: str | Path, record_name: str) -> Path:
     n_leads = signal.shape[1]
     tmp = Path(tempfile.mkdtemp(prefix=f".{record_name}-", dir=folder))
     try:
-        wfdb.wrsamp(record_name, fs=exam.fs, units=["mV"] * n_leads, sig_name=list(exam.leads),
-                    p_signal=signal, fmt=["16"] * n_leads, adc_gain=[1000.0] * n_leads,
-                    baseline=[0] * n_leads, comments=comments, write_dir=str(tmp))
+        wfdb.wrsamp(
+            record_name,
+            fs=exam.fs,
+            units=["mV"] * n_leads,
+            sig_name=list(exam.leads),
+            p_signal=signal,
+            fmt=["16"] * n_leads,
+            adc_gain=[1000.0] * n_leads,
+            baseline=[0] * n_leads,
+            comments=comments,
+            write_dir=str(tmp),
+        )
         os.replace(tmp / f"{record_name}.dat", folder / f"{record_name}.dat")
         os.replace(tmp / f"{record_name}.hea", folder / f"{record_name}.hea")
     finally:
@@ -590,10 +662,18 @@ _CODE_FS = 400.0
 _CODE_SAMPLES = 4096
 
 
-def write_hdf5_code(path: str | Path, n_exams: int, *, seed: int = 0, n_distinct: int = 24,
-                    findings: Sequence[Sequence[str]] | None = None, duration_s: float = 10.0,
-                    chunk_exams: int = 256, labels_csv: str | Path | None = None,
-                    first_exam_id: int = 1) -> Path:
+def write_hdf5_code(
+    path: str | Path,
+    n_exams: int,
+    *,
+    seed: int = 0,
+    n_distinct: int = 24,
+    findings: Sequence[Sequence[str]] | None = None,
+    duration_s: float = 10.0,
+    chunk_exams: int = 256,
+    labels_csv: str | Path | None = None,
+    first_exam_id: int = 1,
+) -> Path:
     """Write an N-exam HDF5 file in the CODE layout of Ribeiro et al., quickly, for tests and benchmarks.
 
     Layout: ``tracings`` (N, 4096, 12) float32 in 1e-4 V (mV × 10) at 400 Hz, each exam centred
@@ -616,8 +696,20 @@ def write_hdf5_code(path: str | Path, n_exams: int, *, seed: int = 0, n_distinct
     if n_exams < 1:
         raise ValueError("n_exams must be at least 1")
     if findings is None:
-        findings = [(), ("1dAVb",), ("RBBB",), ("LBBB",), ("SB",), ("AF",), ("ST",),
-                    ("AF", "RBBB"), ("1dAVb", "RBBB"), ("ST", "LBBB"), ("SB", "1dAVb"), ()]
+        findings = [
+            (),
+            ("1dAVb",),
+            ("RBBB",),
+            ("LBBB",),
+            ("SB",),
+            ("AF",),
+            ("ST",),
+            ("AF", "RBBB"),
+            ("1dAVb", "RBBB"),
+            ("ST", "LBBB"),
+            ("SB", "1dAVb"),
+            (),
+        ]
     n_distinct = max(1, min(int(n_distinct), n_exams))
     n_win = round(duration_s * _CODE_FS)
     if n_win > _CODE_SAMPLES:
@@ -639,12 +731,16 @@ def write_hdf5_code(path: str | Path, n_exams: int, *, seed: int = 0, n_distinct
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with h5py.File(tmp, "w") as h5:
-            ds = h5.create_dataset("tracings", shape=(n_exams, _CODE_SAMPLES, 12), dtype="float32",
-                                   chunks=(1, _CODE_SAMPLES, 12))
-            h5.create_dataset("exam_id", data=np.arange(first_exam_id, first_exam_id + n_exams,
-                                                        dtype=np.int64))
-            h5.attrs["description"] = ("synthetic exams from ecgviewer.synth.write_hdf5_code: "
-                                       f"{n_distinct} generated exams tiled with window and gain changes")
+            ds = h5.create_dataset(
+                "tracings", shape=(n_exams, _CODE_SAMPLES, 12), dtype="float32", chunks=(1, _CODE_SAMPLES, 12)
+            )
+            h5.create_dataset(
+                "exam_id", data=np.arange(first_exam_id, first_exam_id + n_exams, dtype=np.int64)
+            )
+            h5.attrs["description"] = (
+                "synthetic exams from ecgviewer.synth.write_hdf5_code: "
+                f"{n_distinct} generated exams tiled with window and gain changes"
+            )
             h5.attrs["units"] = "1e-4 V"
             h5.attrs["fs"] = _CODE_FS
             block = np.zeros((chunk_exams, _CODE_SAMPLES, 12), dtype=np.float32)
@@ -653,8 +749,8 @@ def write_hdf5_code(path: str | Path, n_exams: int, *, seed: int = 0, n_distinct
                 for j, i in enumerate(range(start, stop)):
                     base = bases[i % n_distinct]
                     o = offsets[i]
-                    np.multiply(base[o:o + n_win], gains[i], out=block[j, pad:pad + n_win])
-                ds[start:stop] = block[:stop - start]
+                    np.multiply(base[o : o + n_win], gains[i], out=block[j, pad : pad + n_win])
+                ds[start:stop] = block[: stop - start]
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -692,7 +788,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ecgviewer.synth",
         description="Write a synthetic 12-lead exam as a WFDB record. With no --findings: the bundled "
-                    "example exam (sinus rhythm, RBBB, first-degree AV block; 10 s at 500 Hz).")
+        "example exam (sinus rhythm, RBBB, first-degree AV block; 10 s at 500 Hz).",
+    )
     parser.add_argument("--out", required=True, help="folder to write into (e.g. resources/example)")
     parser.add_argument("--findings", nargs="*", help=f"any of {', '.join(CLASSES)}; none for normal sinus")
     parser.add_argument("--seed", type=int, default=0)
@@ -706,16 +803,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             exam = example_exam()
             name = args.name or EXAMPLE_RECORD
         else:
-            exam = synth_exam(args.findings, fs=args.fs, duration_s=args.duration, seed=args.seed,
-                              noise=args.noise)
+            exam = synth_exam(
+                args.findings, fs=args.fs, duration_s=args.duration, seed=args.seed, noise=args.noise
+            )
             name = args.name or exam.exam_id
         hea = write_wfdb(exam, args.out, name)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     m = exam.meta
-    print(f"wrote {hea} and {hea.with_suffix('.dat').name}: {', '.join(m['findings']) or 'normal'}; "
-          f"{m['heart_rate_bpm']} bpm, PR {m['pr_ms']} ms, QRS {m['qrs_ms']} ms")
+    print(
+        f"wrote {hea} and {hea.with_suffix('.dat').name}: {', '.join(m['findings']) or 'normal'}; "
+        f"{m['heart_rate_bpm']} bpm, PR {m['pr_ms']} ms, QRS {m['qrs_ms']} ms"
+    )
     return 0
 
 

@@ -53,13 +53,27 @@ def run_pyinstaller(dist: Path, work: Path, *, cuda: bool, console: bool) -> Pat
     import importlib.util
 
     if importlib.util.find_spec("PyInstaller") is None:
-        raise SystemExit(f"PyInstaller is not installed in {sys.executable}: "
-                         "pip install -e '.[build]' (or run this script with the project's venv)")
+        raise SystemExit(
+            f"PyInstaller is not installed in {sys.executable}: "
+            "pip install -e '.[build]' (or run this script with the project's venv)"
+        )
     env = dict(os.environ)
     env["ECGVIEWER_BUILD_CUDA"] = "1" if cuda else ""
     env["ECGVIEWER_BUILD_CONSOLE"] = "1" if console else ""
-    cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
-           "--distpath", str(dist), "--workpath", str(work), str(SPEC)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--clean",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work),
+        str(SPEC),
+    ]
     print("+", " ".join(cmd), flush=True)
     if subprocess.run(cmd, cwd=ROOT, env=env).returncode != 0:
         raise SystemExit("PyInstaller failed (its messages are above)")
@@ -84,10 +98,14 @@ def strip_large_libraries(app: Path) -> None:
 # Libraries Qt's xcb plugin loads that PyInstaller can bundle only when the build machine
 # has them, with the Debian/Ubuntu package that provides each.
 XCB_PACKAGES = {
-    "libxcb-icccm.so.4": "libxcb-icccm4", "libxcb-keysyms.so.1": "libxcb-keysyms1",
-    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-image.so.0": "libxcb-image0",
-    "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-xkb.so.1": "libxcb-xkb1",
-    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0", "libxkbcommon.so.0": "libxkbcommon0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libxkbcommon.so.0": "libxkbcommon0",
 }
 
 
@@ -181,8 +199,10 @@ def windows_installer(dist: Path, ver: str) -> Path | None:
     iscc = find_iscc()
     iss = ROOT / "resources" / "ecgviewer.iss"
     if not iscc:
-        print(f"Inno Setup (ISCC.exe) not found: install it, then run\n"
-              f"  ISCC /DAppVersion={ver} /DDistDir={dist} {iss}")
+        print(
+            f"Inno Setup (ISCC.exe) not found: install it, then run\n"
+            f"  ISCC /DAppVersion={ver} /DDistDir={dist} {iss}"
+        )
         return None
     subprocess.run([iscc, f"/DAppVersion={ver}", f"/DDistDir={dist}", str(iss)], check=True)
     return dist / f"ecgviewer-{ver}-windows-x64-setup.exe"
@@ -201,11 +221,15 @@ def macos_zip(dist: Path, ver: str) -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder (default: dist/)")
-    parser.add_argument("--work", type=Path, default=ROOT / "build",
-                        help="PyInstaller's work folder (default: build/)")
+    parser.add_argument(
+        "--work", type=Path, default=ROOT / "build", help="PyInstaller's work folder (default: build/)"
+    )
     parser.add_argument("--no-archive", action="store_true", help="only build dist/ecgviewer/")
-    parser.add_argument("--cuda", action="store_true",
-                        help="ship onnxruntime's CUDA provider (the user needs CUDA 13 + cuDNN 9)")
+    parser.add_argument(
+        "--cuda",
+        action="store_true",
+        help="ship onnxruntime's CUDA provider (the user needs CUDA 13 + cuDNN 9)",
+    )
     parser.add_argument("--console", action="store_true", help="Windows: console executable (debugging)")
     parser.add_argument("--no-strip", action="store_true", help="Linux: keep large libraries unstripped")
     args = parser.parse_args(argv)
@@ -221,9 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         missing = missing_xcb_libraries(app)
         if missing:
             pkgs = sorted({XCB_PACKAGES.get(m, m) for m in missing})
-            print(f"WARNING: the bundle lacks {', '.join(missing)} (needed by Qt's xcb plugin): desktops "
-                  f"without them cannot open the window. Install them here and rebuild:\n"
-                  f"  apt-get install {' '.join(pkgs)}")
+            print(
+                f"WARNING: the bundle lacks {', '.join(missing)} (needed by Qt's xcb plugin): desktops "
+                f"without them cannot open the window. Install them here and rebuild:\n"
+                f"  apt-get install {' '.join(pkgs)}"
+            )
     print(f"built {app} in {time.perf_counter() - t0:.0f} s: {folder_size(app) / 1e6:.0f} MB")
 
     if args.no_archive:

@@ -33,9 +33,9 @@ def decode_png(data: bytes) -> tuple[int, int, int, list[bytes]]:
         raise ValueError("not a PNG file")
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -55,7 +55,7 @@ def decode_png(data: bytes) -> tuple[int, int, int, list[bytes]]:
     prev = bytearray(stride)
     for y in range(height):
         f = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         if f == 1:
             for i in range(bpp, stride):
                 line[i] = (line[i] + line[i - bpp]) & 0xFF
@@ -86,7 +86,7 @@ def check(path: Path, *, min_width: int, min_height: int, min_colors: int, min_i
     step = 3  # every third pixel of every third row is plenty
     for row in rows[::step]:
         for i in range(0, len(row), bpp * step):
-            colours[row[i:i + bpp]] += 1
+            colours[row[i : i + bpp]] += 1
     total = sum(colours.values())
     _, top = colours.most_common(1)[0]
     ink = 1.0 - top / total
@@ -94,8 +94,10 @@ def check(path: Path, *, min_width: int, min_height: int, min_colors: int, min_i
         raise ValueError(f"{path}: only {len(colours)} distinct colours (blank window?)")
     if ink < min_ink:
         raise ValueError(f"{path}: {ink:.1%} of the pixels differ from the background (blank window?)")
-    return (f"{path}: {width}×{height} px, {len(data) / 1024:.0f} kB, {len(colours)} colours, "
-            f"{ink:.0%} non-background")
+    return (
+        f"{path}: {width}×{height} px, {len(data) / 1024:.0f} kB, {len(colours)} colours, "
+        f"{ink:.0%} non-background"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-ink", type=float, default=0.05)
     args = parser.parse_args(argv)
     try:
-        print(check(args.png, min_width=args.min_width, min_height=args.min_height,
-                    min_colors=args.min_colors, min_ink=args.min_ink))
+        print(
+            check(
+                args.png,
+                min_width=args.min_width,
+                min_height=args.min_height,
+                min_colors=args.min_colors,
+                min_ink=args.min_ink,
+            )
+        )
     except (OSError, ValueError, zlib.error) as err:
         print(f"check_png: {err}", file=sys.stderr)
         return 1

@@ -18,9 +18,14 @@ def _paper(shared_data: Path) -> tuple[Path, Path]:
 
 
 def _annotators(ann: Path) -> list[str]:
-    return ["--annotator", f"cardio.={ann / 'cardiology_residents.csv'}",
-            "--annotator", f"emerg.={ann / 'emergency_residents.csv'}",
-            "--annotator", f"stud.={ann / 'medical_students.csv'}"]
+    return [
+        "--annotator",
+        f"cardio.={ann / 'cardiology_residents.csv'}",
+        "--annotator",
+        f"emerg.={ann / 'emergency_residents.csv'}",
+        "--annotator",
+        f"stud.={ann / 'medical_students.csv'}",
+    ]
 
 
 def _numbers(path: Path, skip: int) -> np.ndarray:
@@ -28,12 +33,23 @@ def _numbers(path: Path, skip: int) -> np.ndarray:
 
 
 @pytest.mark.slow  # ~3 s idle (matplotlib import and the figure), more on a loaded machine
-def test_reproduces_published_scores_and_kappa_from_dnn_csv(shared_data: Path, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_reproduces_published_scores_and_kappa_from_dnn_csv(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ann, pub = _paper(shared_data)
     out = tmp_path / "out"
-    code = main(["evaluate", "--predictions", str(ann / "dnn.csv"), "--gold", str(ann / "gold_standard.csv"),
-                 *_annotators(ann), "--out", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "--predictions",
+            str(ann / "dnn.csv"),
+            "--gold",
+            str(ann / "gold_standard.csv"),
+            *_annotators(ann),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     # the same numbers to the third decimal ...
     np.testing.assert_array_equal(_numbers(out / "scores.csv", 2), _numbers(pub / "scores.csv", 2))
@@ -43,8 +59,16 @@ def test_reproduces_published_scores_and_kappa_from_dnn_csv(shared_data: Path, t
     assert (out / "kappa.csv").read_text() == (pub / "kappa.csv").read_text()
     printed = capsys.readouterr().out
     assert "827 exams" in printed and "0.870" in printed  # DNN's F1 for AF
-    for name in ("table2.csv", "table2.md", "mcnemar.csv", "mcnemar.md", "kappa.md", "confusion.csv",
-                 "evaluation.md", "pr_curves.png"):
+    for name in (
+        "table2.csv",
+        "table2.md",
+        "mcnemar.csv",
+        "mcnemar.md",
+        "kappa.md",
+        "confusion.csv",
+        "evaluation.md",
+        "pr_curves.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert not list(out.glob(".*.tmp"))
     md = (out / "table2.md").read_text()
@@ -61,9 +85,21 @@ def test_reproduces_published_scores_and_kappa_from_dnn_csv(shared_data: Path, t
 def test_model_1_probabilities_give_exactly_dnn_csv(shared_data: Path, tmp_path: Path) -> None:
     ann, pub = _paper(shared_data)
     out = tmp_path / "seed1"
-    code = main(["evaluate", "--predictions", str(pub / "other_seeds" / "model_1.npy"),
-                 "--thresholds", PAPER_THRESHOLDS, "--gold", str(ann / "gold_standard.csv"),
-                 *_annotators(ann), "--no-figures", "--out", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "--predictions",
+            str(pub / "other_seeds" / "model_1.npy"),
+            "--thresholds",
+            PAPER_THRESHOLDS,
+            "--gold",
+            str(ann / "gold_standard.csv"),
+            *_annotators(ann),
+            "--no-figures",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert not (out / "pr_curves.png").exists()
     ours = np.loadtxt(out / "decisions.csv", delimiter=",", skiprows=1)
@@ -85,11 +121,27 @@ def test_predict_style_csv_matched_by_pacient_names(shared_data: Path, tmp_path:
         w = csv.writer(fh)
         w.writerow(["exam_id", "source", "index", *[f"prob_{c}" for c in classes], *classes, "error"])
         for i in order:
-            w.writerow([f"pacient_{i + 1}", f"pacient_{i + 1}.hdf5", 0, *[f"{p:.6f}" for p in prob[i]],
-                        *[0] * 6, ""])
+            w.writerow(
+                [f"pacient_{i + 1}", f"pacient_{i + 1}.hdf5", 0, *[f"{p:.6f}" for p in prob[i]], *[0] * 6, ""]
+            )
     out = tmp_path / "out"
-    assert main(["evaluate", "--predictions", str(pred), "--gold", str(ann / "gold_standard.csv"),
-                 "--bootstrap", "50", "--no-figures", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--predictions",
+                str(pred),
+                "--gold",
+                str(ann / "gold_standard.csv"),
+                "--bootstrap",
+                "50",
+                "--no-figures",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     dec = list(csv.reader((out / "decisions.csv").open()))[1:]
     dnn = np.loadtxt(ann / "dnn.csv", delimiter=",", skiprows=1)[:10, 1:]
     assert np.array_equal(np.array(dec[:10], dtype=int), dnn)  # matched by name, not by row order
@@ -105,8 +157,24 @@ def test_undefined_scores_are_stated(tmp_path: Path) -> None:
     pred = tmp_path / "p.csv"
     pred.write_text(header + "1,0,0,0,0,0\n0,0,0,0,0,0\n0,0,0,0,0,0\n0,0,0,0,0,1\n")
     out = tmp_path / "out"
-    assert main(["evaluate", "--predictions", str(pred), "--gold", str(gold), "--bootstrap", "20",
-                 "--out", str(out), "--model-name", "M"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--predictions",
+                str(pred),
+                "--gold",
+                str(gold),
+                "--bootstrap",
+                "20",
+                "--out",
+                str(out),
+                "--model-name",
+                "M",
+            ]
+        )
+        == 0
+    )
     md = (out / "table2.md").read_text()
     assert "undefined [" in md and "no positive cases in the reference (TP + FN = 0)" in md
     rows = list(csv.DictReader((out / "table2.csv").open()))
@@ -130,9 +198,35 @@ def test_errors_reach_the_user_as_messages(tmp_path: Path, capsys: pytest.Captur
     assert "outside [0, 1]" in capsys.readouterr().err
     ok = tmp_path / "ok.npy"
     np.save(ok, np.zeros((2, 6)))
-    assert main(["evaluate", "--predictions", str(ok), "--gold", str(gold), "--thresholds", "0.5,0.5",
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--predictions",
+                str(ok),
+                "--gold",
+                str(gold),
+                "--thresholds",
+                "0.5,0.5",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "give 6 values" in capsys.readouterr().err
-    assert main(["evaluate", "--predictions", str(tmp_path / "none.npy"), "--gold", str(gold),
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--predictions",
+                str(tmp_path / "none.npy"),
+                "--gold",
+                str(gold),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "no such file" in capsys.readouterr().err

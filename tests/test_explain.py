@@ -21,12 +21,12 @@ from ecgviewer.leads import LEADS
 
 # class → [(lead index, first sample, stop sample)] in the 4096-sample input
 SUPPORTS = [
-    [(6, 1000, 1300)],                        # 1dAVb: V1, 2.5–3.25 s
-    [(0, 0, 4096)],                           # RBBB: all of lead I
-    [(1, 2000, 2100), (7, 2000, 2100)],       # LBBB: II and V2 at 5 s
-    [(11, 3000, 3500)],                       # SB: V6
-    [(2, 500, 900)],                          # AF: III
-    [(3, 0, 200)],                            # ST: aVR, in the padding of short exams
+    [(6, 1000, 1300)],  # 1dAVb: V1, 2.5–3.25 s
+    [(0, 0, 4096)],  # RBBB: all of lead I
+    [(1, 2000, 2100), (7, 2000, 2100)],  # LBBB: II and V2 at 5 s
+    [(11, 3000, 3500)],  # SB: V6
+    [(2, 500, 900)],  # AF: III
+    [(3, 0, 200)],  # ST: aVR, in the padding of short exams
 ]
 
 
@@ -42,19 +42,26 @@ def energy_model(path: Path, supports=SUPPORTS, a: float = 0.05, b: float = -3.0
         n = sum(stop - start for _, start, stop in sup)
         for lead, start, stop in sup:
             W[np.arange(start, stop) * 12 + lead, c] = 1.0 / n
-    nodes = [helper.make_node("Mul", ["signal", "signal"], ["sq"]),
-             helper.make_node("Reshape", ["sq", "shape"], ["flat"]),
-             helper.make_node("MatMul", ["flat", "W"], ["e"]),
-             helper.make_node("Mul", ["e", "a"], ["ea"]),
-             helper.make_node("Add", ["ea", "b"], ["z"]),
-             helper.make_node("Sigmoid", ["z"], ["probabilities"])]
+    nodes = [
+        helper.make_node("Mul", ["signal", "signal"], ["sq"]),
+        helper.make_node("Reshape", ["sq", "shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "W"], ["e"]),
+        helper.make_node("Mul", ["e", "a"], ["ea"]),
+        helper.make_node("Add", ["ea", "b"], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["probabilities"]),
+    ]
     graph = helper.make_graph(
-        nodes, "energy", [helper.make_tensor_value_info("signal", TensorProto.FLOAT, ["N", 4096, 12])],
+        nodes,
+        "energy",
+        [helper.make_tensor_value_info("signal", TensorProto.FLOAT, ["N", 4096, 12])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 6])],
-        [numpy_helper.from_array(np.array([-1, 4096 * 12], np.int64), "shape"),
-         numpy_helper.from_array(W, "W"),
-         numpy_helper.from_array(np.full(6, a, np.float32), "a"),
-         numpy_helper.from_array(np.full(6, b, np.float32), "b")])
+        [
+            numpy_helper.from_array(np.array([-1, 4096 * 12], np.int64), "shape"),
+            numpy_helper.from_array(W, "W"),
+            numpy_helper.from_array(np.full(6, a, np.float32), "a"),
+            numpy_helper.from_array(np.full(6, b, np.float32), "b"),
+        ],
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, ModelContract(name="energy-toy", version="1").to_json()
@@ -220,8 +227,9 @@ def test_focus_refines_one_class_first(toy, exam_input) -> None:
     even = explain(toy, x, report=report, max_evals=96)
     focused = explain(toy, x, report=report, max_evals=96, focus="LBBB")
     assert focused.focus == (2,)
-    leak = [np.abs(s.values[2][~support_mask(s, 2)]).sum() / np.abs(s.values[2]).sum()
-            for s in (even, focused)]
+    leak = [
+        np.abs(s.values[2][~support_mask(s, 2)]).sum() / np.abs(s.values[2]).sum() for s in (even, focused)
+    ]
     assert leak[1] < leak[0]
     with pytest.raises(ExplainError, match="unknown class"):
         explain(toy, x, focus="XYZ")
@@ -306,9 +314,9 @@ def test_other_baselines(toy, exam_input, baseline: str) -> None:
     x, report = exam_input
     bounds = (report.signal_slice.start, report.signal_slice.stop)
     base = E.make_baseline(x, baseline, bounds=bounds)
-    assert (base[:bounds[0]] == 0).all() and (base[bounds[1]:] == 0).all()  # padding stays padding
+    assert (base[: bounds[0]] == 0).all() and (base[bounds[1] :] == 0).all()  # padding stays padding
     if baseline == "lowpass":  # P-QRS-T removed: far smoother than the signal
-        smooth = np.abs(np.diff(base[bounds[0]:bounds[1]], axis=0)).max()
+        smooth = np.abs(np.diff(base[bounds[0] : bounds[1]], axis=0)).max()
         assert smooth < 0.05 * np.abs(np.diff(x, axis=0)).max()
     sal = explain(toy, x, report=report, baseline=baseline, max_evals=64)
     assert sal.baseline == baseline
@@ -327,9 +335,10 @@ def test_saliency_helpers_and_npz_round_trip(toy, exam_input, tmp_path: Path) ->
     np.testing.assert_allclose(imp, np.abs(sal.values).sum(axis=2), rtol=1e-6)
     sm = sal.sample_map("RBBB")
     assert sm.shape == (4096, 12)
-    np.testing.assert_array_equal(sm[sal.segment_edges[5]:sal.segment_edges[6], 0], sal.values[1, 0, 5])
-    np.testing.assert_allclose(sal.sample_map(1, density=True).sum(axis=0), sal.values[1].sum(axis=1),
-                               rtol=1e-4)
+    np.testing.assert_array_equal(sm[sal.segment_edges[5] : sal.segment_edges[6], 0], sal.values[1, 0, 5])
+    np.testing.assert_allclose(
+        sal.sample_map(1, density=True).sum(axis=0), sal.values[1].sum(axis=1), rtol=1e-4
+    )
     times = sal.segment_times_s()
     assert times[0] == pytest.approx(report.offset_s) and report.offset_s < 0  # padded exam
     assert times[-1] - times[0] == pytest.approx(4096 / 400)
@@ -349,8 +358,12 @@ def test_saliency_helpers_and_npz_round_trip(toy, exam_input, tmp_path: Path) ->
     for name in ("values", "segment_edges", "base_values", "probabilities", "thresholds"):
         np.testing.assert_array_equal(getattr(back, name), getattr(sal, name))
     assert back.classes == sal.classes and back.leads == sal.leads
-    assert (back.baseline, back.context, back.seed, back.offset_s) == (sal.baseline, sal.context, sal.seed,
-                                                                        sal.offset_s)
+    assert (back.baseline, back.context, back.seed, back.offset_s) == (
+        sal.baseline,
+        sal.context,
+        sal.seed,
+        sal.offset_s,
+    )
     with np.load(path) as z:
         assert z["values"].shape == (6, 12, 32) and z["segment_edges"].shape == (33,)
         assert str(z["model_name"]) == "energy-toy"
@@ -405,8 +418,14 @@ def test_cache_key_depends_on_input_and_params(toy, exam_input) -> None:
     assert k == E.cache_key(toy, x.copy())
     y = x.copy()
     y[2000, 3] += 1
-    keys = {k, E.cache_key(toy, y), E.cache_key(toy, x, segments=64), E.cache_key(toy, x, baseline="mean"),
-            E.cache_key(toy, x, max_evals=1000), E.cache_key(toy, x, context="owen")}
+    keys = {
+        k,
+        E.cache_key(toy, y),
+        E.cache_key(toy, x, segments=64),
+        E.cache_key(toy, x, baseline="mean"),
+        E.cache_key(toy, x, max_evals=1000),
+        E.cache_key(toy, x, context="owen"),
+    }
     assert len(keys) == 6
 
 
@@ -427,8 +446,23 @@ def test_cli_one_exam_npz_and_png(toy, exam_files: Path, tmp_path: Path, capsys)
     from ecgviewer.cli import main
 
     out, png = tmp_path / "rbbb.npz", tmp_path / "rbbb.png"
-    rc = main(["explain", str(exam_files / "rbbb1.hea"), "--model", str(toy.path), "--max-evals", "48",
-               "--out", str(out), "--png", str(png), "--classes", "all", "--cpu"])
+    rc = main(
+        [
+            "explain",
+            str(exam_files / "rbbb1.hea"),
+            "--model",
+            str(toy.path),
+            "--max-evals",
+            "48",
+            "--out",
+            str(out),
+            "--png",
+            str(png),
+            "--classes",
+            "all",
+            "--cpu",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     with np.load(out) as z:
         assert z["values"].shape == (6, 12, 32)
@@ -450,8 +484,21 @@ def test_cli_several_exams(toy, exam_files: Path, tmp_path: Path, capsys) -> Non
     rc = main(["explain", str(exam_files), "--model", str(toy.path), "--out", str(out), "--max-evals", "32"])
     assert rc == 2
     assert "--exam" in capsys.readouterr().err and not out.exists()
-    rc = main(["explain", str(exam_files), "--exam", "#1", "--model", str(toy.path), "--out", str(out),
-               "--max-evals", "32", "--quiet"])
+    rc = main(
+        [
+            "explain",
+            str(exam_files),
+            "--exam",
+            "#1",
+            "--model",
+            str(toy.path),
+            "--out",
+            str(out),
+            "--max-evals",
+            "32",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     with np.load(out) as z:
         assert str(z["exam_id"]) == "rbbb1"  # files in natural order: af2, rbbb1
@@ -459,8 +506,22 @@ def test_cli_several_exams(toy, exam_files: Path, tmp_path: Path, capsys) -> Non
     assert rc == 2 and "no exam with this id" in capsys.readouterr().err
 
     png = tmp_path / "pop.png"
-    rc = main(["explain", str(exam_files), "--all", "--model", str(toy.path), "--out", str(out),
-               "--png", str(png), "--max-evals", "32", "--quiet"])
+    rc = main(
+        [
+            "explain",
+            str(exam_files),
+            "--all",
+            "--model",
+            str(toy.path),
+            "--out",
+            str(out),
+            "--png",
+            str(png),
+            "--max-evals",
+            "32",
+            "--quiet",
+        ]
+    )
     assert rc == 0 and png.stat().st_size > 10_000
     with np.load(out) as z:
         assert z["values"].shape == (2, 6, 12, 32)

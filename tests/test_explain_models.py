@@ -40,8 +40,10 @@ def _model_under_test():
     path = os.environ.get("ECGVIEWER_TEST_MODEL")
     model = load_model(path, prefer_cuda=False)
     if "untrained" in model.contract.version.lower() and not path:
-        pytest.skip(f"the bundled model is {model.contract.version}: nothing to explain until the trained "
-                    "model lands (or set ECGVIEWER_TEST_MODEL)")
+        pytest.skip(
+            f"the bundled model is {model.contract.version}: nothing to explain until the trained "
+            "model lands (or set ECGVIEWER_TEST_MODEL)"
+        )
     return model
 
 
@@ -81,8 +83,9 @@ def test_model_converted_from_the_keras_fixture_is_explained(shared_data: Path, 
     np.testing.assert_array_equal(a.values, b.values)  # deterministic per seed
 
 
-def _deletion_drops(model, x: np.ndarray, sal: E.Saliency, c: int, k: int,
-                    rng: np.random.Generator) -> np.ndarray:
+def _deletion_drops(
+    model, x: np.ndarray, sal: E.Saliency, c: int, k: int, rng: np.random.Generator
+) -> np.ndarray:
     """Inputs: the k most salient features masked, then N_RANDOM sets of k random active features."""
     active = np.argwhere(np.repeat(~sal.padding_segments()[None, :], len(sal.leads), axis=0))
     sets = [sal.top_segments(c, k)]
@@ -122,7 +125,7 @@ def test_faithfulness_on_synthetic_exams_with_known_findings() -> None:
             p = model.predict(np.stack(batch), batch_size=16)
             for name, k, at in jobs:
                 c = classes.index(name)
-                drops = sal.probabilities[c] - p[at:at + 1 + N_RANDOM, c]
+                drops = sal.probabilities[c] - p[at : at + 1 + N_RANDOM, c]
                 margins[name][k].append(float(drops[0] - drops[1:].mean()))
                 tops[name][k].append(float(drops[0]))
     lines = []
@@ -130,8 +133,11 @@ def test_faithfulness_on_synthetic_exams_with_known_findings() -> None:
     for name in classes:
         n = len(margins[name][5])
         assert n >= 20
-        parts = [f"k={k}: top-k drop {np.mean(tops[name][k]):.3f}, margin over random "
-                 f"{np.mean(margins[name][k]):+.3f}" for k in (5, 10)]
+        parts = [
+            f"k={k}: top-k drop {np.mean(tops[name][k]):.3f}, margin over random "
+            f"{np.mean(margins[name][k]):+.3f}"
+            for k in (5, 10)
+        ]
         seen = f"{detected[name]} of {n} detected"
         if detected[name] >= 10:
             asserted.append(name)

@@ -35,6 +35,7 @@ def _rows(n: int = 20, cols: int = 12) -> str:
 
 # --- WFDB ---------------------------------------------------------------------------------
 
+
 def test_header_without_signal_file(tmp_path: Path) -> None:
     hea = write_wfdb(tmp_path, "lonely", ecg_like(500, 1), 500)
     (tmp_path / "lonely.dat").unlink()
@@ -115,8 +116,11 @@ def test_hdf5_without_ecg_dataset(tmp_path: Path) -> None:
     with h5py.File(path, "w") as h:
         h["weights"] = np.ones((16, 12, 64))
         h["labels"] = np.ones(10)
-    err = assert_read_error(path, r"holds no ECG-like dataset .*datasets: /labels \(10,\), "
-                                  r"/weights \(16, 12, 64\)")
+    err = assert_read_error(
+        path,
+        r"holds no ECG-like dataset .*datasets: /labels \(10,\), "
+        r"/weights \(16, 12, 64\)",
+    )
     assert isinstance(err, NotAnExamError)
 
 
@@ -150,9 +154,13 @@ def test_sampling_rate_out_of_range(tmp_path: Path) -> None:
 
 def test_zero_length_records(tmp_path: Path) -> None:
     hea = tmp_path / "zero.hea"
-    hea.write_text("zero 12 500 0\n" + "".join(f"zero.dat 16 1000/mV 16 0 0 0 0 {n}\n" for n in
-                                             ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4",
-                                              "V5", "V6")))
+    hea.write_text(
+        "zero 12 500 0\n"
+        + "".join(
+            f"zero.dat 16 1000/mV 16 0 0 0 0 {n}\n"
+            for n in ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+        )
+    )
     (tmp_path / "zero.dat").write_bytes(b"\0" * 24)
     (tmp_path / "zero.dat").write_bytes(b"")
     assert_read_error(hea, r"empty file|zero-length")

@@ -23,22 +23,46 @@ def ecg_like(fs: float, seconds: float, n_leads: int = 12, amp_mv: float = 1.0, 
     return np.stack(cols, axis=1) + 0.01 * rng.standard_normal((t.size, n_leads))
 
 
-def write_wfdb(folder: Path, name: str, signal_mv: np.ndarray, fs: float, *, units: str = "mV",
-               names: tuple[str, ...] = LEADS, comments: list[str] | None = None, fmt: str = "16",
-               gain: float = 1000.0) -> Path:
+def write_wfdb(
+    folder: Path,
+    name: str,
+    signal_mv: np.ndarray,
+    fs: float,
+    *,
+    units: str = "mV",
+    names: tuple[str, ...] = LEADS,
+    comments: list[str] | None = None,
+    fmt: str = "16",
+    gain: float = 1000.0,
+) -> Path:
     n = signal_mv.shape[1]
-    wfdb.wrsamp(name, fs=fs, units=[units] * n, sig_name=list(names), p_signal=signal_mv,
-                fmt=[fmt] * n, adc_gain=[gain] * n, baseline=[0] * n, comments=comments or [],
-                write_dir=str(folder))
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=[units] * n,
+        sig_name=list(names),
+        p_signal=signal_mv,
+        fmt=[fmt] * n,
+        adc_gain=[gain] * n,
+        baseline=[0] * n,
+        comments=comments or [],
+        write_dir=str(folder),
+    )
     return folder / f"{name}.hea"
 
 
 # --- WFDB ---------------------------------------------------------------------------------
 
+
 def test_wfdb_physical_units_comments_and_labels(tmp_path: Path) -> None:
     sig = ecg_like(500, 10)
-    hea = write_wfdb(tmp_path, "rec1", sig, 500, comments=["Age: 63", "Sex: Female", "Dx: 164889003,59118001",
-                                                           "Rx: Unknown"])
+    hea = write_wfdb(
+        tmp_path,
+        "rec1",
+        sig,
+        500,
+        comments=["Age: 63", "Sex: Female", "Dx: 164889003,59118001", "Rx: Unknown"],
+    )
     exam = read_exam(hea)
     assert exam.format == "wfdb" and exam.fs == 500 and exam.leads == LEADS
     assert exam.signal_mv.shape == (5000, 12) and exam.signal_mv.dtype == np.float32
@@ -78,8 +102,14 @@ def test_wfdb_record_date_challenge_and_standard(tmp_path: Path) -> None:
 
 # --- CSV ------------------------------------------------------------------------------------
 
-def _write_csv(path: Path, data: np.ndarray, header: list[str] | None = None, delim: str = ",",
-               decimal_comma: bool = False) -> Path:
+
+def _write_csv(
+    path: Path,
+    data: np.ndarray,
+    header: list[str] | None = None,
+    delim: str = ",",
+    decimal_comma: bool = False,
+) -> Path:
     rows = []
     if header is not None:
         rows.append(delim.join(header))
@@ -154,6 +184,7 @@ def test_csv_comment_lines_state_rate_and_units(tmp_path: Path) -> None:
 
 
 # --- HDF5 -----------------------------------------------------------------------------------
+
 
 def test_hdf5_code_layout_multi_exam_with_ids(tmp_path: Path) -> None:
     x = np.stack([ecg_like(400, 10.24, seed=i) * 10 for i in range(3)]).astype(np.float32)

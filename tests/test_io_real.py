@@ -43,8 +43,13 @@ def test_every_ecg_file_opens(all_exams) -> None:
             x, _report = to_model_input(exam)
             assert x.shape == (4096, 12) and x.dtype == np.float32
             rates.setdefault(src.format, set()).add(exam.fs)
-    assert rates == {"wfdb": {100.0, 500.0, 1000.0}, "hdf5-code": {400.0}, "hdf5-ecg": {500.0},
-                     "csv": {500.0}, "hdf5-generic": {100.0}}
+    assert rates == {
+        "wfdb": {100.0, 500.0, 1000.0},
+        "hdf5-code": {400.0},
+        "hdf5-ecg": {500.0},
+        "csv": {500.0},
+        "hdf5-generic": {100.0},
+    }
 
 
 def test_wfdb_metadata_and_labels(shared_data: Path) -> None:
@@ -103,8 +108,9 @@ def test_1000hz_record_to_model_input(shared_data: Path) -> None:
     assert not np.array_equal(x, x2)
 
 
-def test_code_exam_round_trips_through_convert(shared_data: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_code_exam_round_trips_through_convert(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = shared_data / "code-test/exams/pacient_3.hdf5"
     out = tmp_path / "converted.hdf5"
     other = shared_data / "code-test/exams/pacient_1.hdf5"

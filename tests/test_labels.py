@@ -24,8 +24,15 @@ from ecgviewer.labels import (
     source_name,
 )
 
-PAPER_FILES = ("gold_standard", "cardiologist1", "cardiologist2", "cardiology_residents",
-               "emergency_residents", "medical_students", "dnn")
+PAPER_FILES = (
+    "gold_standard",
+    "cardiologist1",
+    "cardiologist2",
+    "cardiology_residents",
+    "emergency_residents",
+    "medical_students",
+    "dnn",
+)
 
 
 def _classes(row: np.ndarray) -> set[str]:
@@ -54,8 +61,12 @@ def test_snomed_codes_map_to_the_six_classes() -> None:
     # incomplete blocks, plain "bradycardia" and sinus rhythm are not among the six
     row, others = map_findings(["713426002", "426627000", "426783006", "164934002"])
     assert row.tolist() == [0] * 6
-    assert others == ["incomplete right bundle branch block (713426002)", "bradycardia (426627000)",
-                      "sinus rhythm (426783006)", "T wave abnormal (164934002)"]
+    assert others == [
+        "incomplete right bundle branch block (713426002)",
+        "bradycardia (426627000)",
+        "sinus rhythm (426783006)",
+        "T wave abnormal (164934002)",
+    ]
     _, others = map_findings(["999999999"])
     assert others == ["SNOMED 999999999"]
 
@@ -83,8 +94,14 @@ def test_real_challenge_headers(shared_data: Path) -> None:
     assert _classes(ls.values[e07503]) == {"ST"}
     assert ls.other_findings[e07503] == ["left atrial abnormality (253352002)"]
     # every record: a class is present exactly when one of its codes is listed
-    mapping = {"1dAVb": {"270492004"}, "RBBB": {"59118001", "713427006"}, "LBBB": {"164909002", "733534002"},
-               "SB": {"426177001"}, "AF": {"164889003"}, "ST": {"427084000"}}
+    mapping = {
+        "1dAVb": {"270492004"},
+        "RBBB": {"59118001", "713427006"},
+        "LBBB": {"164909002", "733534002"},
+        "SB": {"426177001"},
+        "AF": {"164889003"},
+        "ST": {"427084000"},
+    }
     for i, (_, dx) in enumerate(with_dx):
         assert _classes(ls.values[i]) == {c for c, s in mapping.items() if s & set(dx)}
         assert len(ls.other_findings[i]) == len([c for c in dx if not any(c in s for s in mapping.values())])
@@ -105,8 +122,9 @@ def test_labels_from_exam_via_reader(shared_data: Path) -> None:
 def test_labels_from_exam_without_labels_and_synthetic() -> None:
     plain = Exam(np.zeros((10, 12)), 500.0, exam_id="x")
     assert labels_from_exam(plain) is None
-    synth = Exam(np.zeros((10, 12)), 500.0, exam_id="s", format="synthetic",
-                 raw_labels={"synthetic": ["AF", "RBBB"]})
+    synth = Exam(
+        np.zeros((10, 12)), 500.0, exam_id="s", format="synthetic", raw_labels={"synthetic": ["AF", "RBBB"]}
+    )
     ls = labels_from_exam(synth)
     assert ls is not None and ls.name == "Synthetic (generator)" and _classes(ls.values[0]) == {"AF", "RBBB"}
     many = labels_from_exams([plain, synth])
@@ -124,8 +142,14 @@ def test_paper_annotation_files(shared_data: Path) -> None:
         assert ls.values.shape == (827, 6) and ls.exam_ids is None
         assert set(np.unique(ls.values)) <= {0, 1}
     assert [sets[f].name for f in PAPER_FILES] == [
-        "Gold standard", "Cardiologist 1", "Cardiologist 2", "Cardiology residents",
-        "Emergency residents", "Medical students", "DNN"]
+        "Gold standard",
+        "Cardiologist 1",
+        "Cardiologist 2",
+        "Cardiology residents",
+        "Emergency residents",
+        "Medical students",
+        "DNN",
+    ]
     # dnn.csv's leading unnamed index column is not an exam id nor a class
     assert sets["dnn"].counts() == {"1dAVb": 30, "RBBB": 38, "LBBB": 30, "SB": 18, "AF": 10, "ST": 38}
     gold_counts = {"1dAVb": 28, "RBBB": 34, "LBBB": 30, "SB": 16, "AF": 13, "ST": 37}
@@ -183,8 +207,10 @@ def test_generic_csv_with_ids_and_missing_values(tmp_path: Path) -> None:
 
 def test_generic_csv_with_a_column_of_class_names(tmp_path: Path) -> None:
     f = tmp_path / "reads.csv"
-    f.write_text('record,diagnosis\nr1,"RBBB; atrial fibrillation; LAD"\nr2,\nr3,sinus rhythm\n'
-                 "r4,164889003 426783006\n")
+    f.write_text(
+        'record,diagnosis\nr1,"RBBB; atrial fibrillation; LAD"\nr2,\nr3,sinus rhythm\n'
+        "r4,164889003 426783006\n"
+    )
     ls = load_label_file(f)
     assert ls.kind == "list"
     assert _classes(ls.for_exam("r1")) == {"RBBB", "AF"} and ls.other_findings[0] == ["LAD"]
@@ -264,13 +290,15 @@ def test_compare_exam_side_by_side(shared_data: Path) -> None:
     assert _classes(row) == {"LBBB"}
     model = row.copy()
     model[4] = 1  # the model adds AF
-    cmp = compare_exam("pacient_2", 0, found, decisions=model, probabilities=np.full(6, 0.5),
-                       model_name="DNN")
+    cmp = compare_exam(
+        "pacient_2", 0, found, decisions=model, probabilities=np.full(6, 0.5), model_name="DNN"
+    )
     assert cmp.columns[:2] == ("DNN", "Gold standard") and cmp.reference == "Gold standard"
     assert cmp.values.shape == (6, 8)
     assert cmp.disagrees[:, 0].tolist() == [False, False, False, False, True, False]
     assert not cmp.disagrees[:, 1].any() and cmp.model_agrees is False
     # no label source knows this exam: no reference, nothing highlighted
-    lonely = compare_exam("elsewhere", 0, [load_label_file(shared_data / "hdf5" / "sph" / "metadata.csv")],
-                          decisions=model)
+    lonely = compare_exam(
+        "elsewhere", 0, [load_label_file(shared_data / "hdf5" / "sph" / "metadata.csv")], decisions=model
+    )
     assert lonely.columns == ("Model",) and lonely.reference is None and lonely.model_agrees is None

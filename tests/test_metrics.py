@@ -101,7 +101,8 @@ def test_against_scikit_learn() -> None:
         assert s["recall"][k] == pytest.approx(sk.recall_score(y_true[:, k], y_pred[:, k]))
         assert s["f1"][k] == pytest.approx(sk.f1_score(y_true[:, k], y_pred[:, k]))
         assert cohen_kappa(y_true[:, k], y_pred[:, k]) == pytest.approx(
-            sk.cohen_kappa_score(y_true[:, k], y_pred[:, k]))
+            sk.cohen_kappa_score(y_true[:, k], y_pred[:, k])
+        )
 
 
 def test_kappa_hand_computed_and_degenerate() -> None:
@@ -193,17 +194,29 @@ def test_evaluate_reproduces_the_papers_numbers(shared_data: Path) -> None:
 
     folder = shared_data / "code-test" / "annotations"
     gold = load_label_file(folder / "gold_standard.csv").values
-    raters = {n: load_label_file(folder / f"{f}.csv").values for n, f in
-              (("DNN", "dnn"), ("cardio.", "cardiology_residents"), ("emerg.", "emergency_residents"),
-               ("stud.", "medical_students"))}
+    raters = {
+        n: load_label_file(folder / f"{f}.csv").values
+        for n, f in (
+            ("DNN", "dnn"),
+            ("cardio.", "cardiology_residents"),
+            ("emerg.", "emergency_residents"),
+            ("stud.", "medical_students"),
+        )
+    }
     ev = evaluate(gold, raters, n_resamples=100)
-    published = np.genfromtxt(shared_data / "code-test" / "published" / "scores.csv", delimiter=",",
-                              skip_header=2)[:, 1:]  # (6 classes, 4 metrics × 4 raters)
-    ours = np.array([[ev.scores[r][m][k] for m in ("precision", "recall", "specificity", "f1")
-                      for r in ev.raters] for k in range(6)])
+    published = np.genfromtxt(
+        shared_data / "code-test" / "published" / "scores.csv", delimiter=",", skip_header=2
+    )[:, 1:]  # (6 classes, 4 metrics × 4 raters)
+    ours = np.array(
+        [
+            [ev.scores[r][m][k] for m in ("precision", "recall", "specificity", "f1") for r in ev.raters]
+            for k in range(6)
+        ]
+    )
     np.testing.assert_array_equal(np.round(ours, 3), published)
-    kappa = np.genfromtxt(shared_data / "code-test" / "published" / "kappa.csv", delimiter=",",
-                          skip_header=1)[:, 1:]
+    kappa = np.genfromtxt(
+        shared_data / "code-test" / "published" / "kappa.csv", delimiter=",", skip_header=1
+    )[:, 1:]
     np.testing.assert_array_equal(np.round([v for _, _, v in ev.kappa], 3), kappa)
     assert [f"{a} vs {b}" for a, b, _ in ev.kappa][:3] == ["DNN vs cardio.", "DNN vs emerg.", "DNN vs stud."]
     rows = ev.table2_rows()
@@ -236,8 +249,15 @@ def test_evaluate_sets_for_an_opened_set(shared_data: Path) -> None:
     found = discover_labels(shared_data / "code-test" / "exams" / "pacient_1.hdf5")
     keys = [(f"pacient_{i}", 0) for i in range(1, 11)]  # the ten single-exam files
     prob = np.load(shared_data / "code-test" / "published" / "other_seeds" / "model_1.npy")[:10]
-    ev = evaluate_sets(keys, found[0], found, probabilities=prob,
-                       thresholds=[0.124, 0.07, 0.05, 0.278, 0.390, 0.174], model_name="DNN", n_resamples=50)
+    ev = evaluate_sets(
+        keys,
+        found[0],
+        found,
+        probabilities=prob,
+        thresholds=[0.124, 0.07, 0.05, 0.278, 0.390, 0.174],
+        model_name="DNN",
+        n_resamples=50,
+    )
     assert ev.n_exams == 10 and ev.raters[0] == "DNN" and "Gold standard" not in ev.raters
     assert len(ev.raters) == 7  # the model and six annotator files
     assert ev.raters[-1] == "DNN (dnn.csv)"  # the paper's file, renamed beside the model

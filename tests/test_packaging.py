@@ -54,8 +54,10 @@ def _excluded(name: str, excludes: list[str]) -> bool:
 def _guards_import_error(node: ast.Try) -> bool:
     for handler in node.handlers:
         names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-        if any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError", "Exception")
-               for n in names):
+        if any(
+            isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError", "Exception")
+            for n in names
+        ):
             return True
     return False
 
@@ -113,8 +115,18 @@ def test_bundled_model_and_example_are_shipped(spec):
 
 def test_training_torch_and_test_tools_are_excluded(spec):
     ex = spec["EXCLUDES"]
-    for name in ("torch", "ecgviewer.training", "pytest", "_pytest", "hypothesis", "tkinter",
-                 "IPython", "PySide6.QtWebEngineCore", "PySide6.Qt3DCore", "PySide6.QtQuick"):
+    for name in (
+        "torch",
+        "ecgviewer.training",
+        "pytest",
+        "_pytest",
+        "hypothesis",
+        "tkinter",
+        "IPython",
+        "PySide6.QtWebEngineCore",
+        "PySide6.Qt3DCore",
+        "PySide6.QtQuick",
+    ):
         assert _excluded(name, ex), f"{name} should be excluded from the frozen app"
     hidden = spec["HIDDEN_IMPORTS"]
     assert not any(h.startswith("ecgviewer.training") for h in hidden)
@@ -123,17 +135,26 @@ def test_training_torch_and_test_tools_are_excluded(spec):
 def test_nothing_the_app_imports_is_excluded(spec):
     ex = spec["EXCLUDES"]
     bad = {name: sorted(files) for name, files in app_imports().items() if _excluded(name, ex)}
-    assert not bad, ("modules the app imports (without `except ImportError`) but the frozen build "
-                     f"leaves out: {bad}")
+    assert not bad, (
+        f"modules the app imports (without `except ImportError`) but the frozen build leaves out: {bad}"
+    )
 
 
 def test_runtime_dependencies_are_not_excluded(spec):
     import tomllib
 
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    modules = {"PySide6": "PySide6", "pyqtgraph": "pyqtgraph", "onnxruntime-gpu": "onnxruntime",
-               "onnx": "onnx", "numpy": "numpy", "scipy": "scipy", "h5py": "h5py", "wfdb": "wfdb",
-               "shap": "shap"}
+    modules = {
+        "PySide6": "PySide6",
+        "pyqtgraph": "pyqtgraph",
+        "onnxruntime-gpu": "onnxruntime",
+        "onnx": "onnx",
+        "numpy": "numpy",
+        "scipy": "scipy",
+        "h5py": "h5py",
+        "wfdb": "wfdb",
+        "shap": "shap",
+    }
     for dep in deps:
         name = dep.split(">")[0].split("=")[0].split("<")[0].split("[")[0].strip()
         module = modules.get(name, name.replace("-", "_"))
@@ -148,30 +169,33 @@ def test_hidden_imports_exist(spec):
         assert importlib.util.find_spec(name) is not None, f"hidden import {name} not found"
 
 
-@pytest.mark.parametrize(("dest", "kept"), [
-    ("PySide6/Qt/plugins/platforms/libqxcb.so", True),
-    ("PySide6/Qt/plugins/platforms/libqoffscreen.so", True),
-    ("PySide6/Qt/plugins/platforms/libqminimal.so", True),
-    ("PySide6/Qt/plugins/platforms/qwindows.dll", True),
-    ("PySide6/Qt/plugins/imageformats/libqsvg.so", True),
-    ("PySide6/Qt/plugins/iconengines/libqsvgicon.so", True),
-    ("PySide6/Qt/plugins/platforms/libqwayland.so", False),
-    ("PySide6/Qt/plugins/platforms/libqvnc.so", False),
-    ("PySide6/Qt/plugins/imageformats/libqtiff.so", False),
-    ("PySide6/Qt/plugins/multimedia/libffmpegmediaplugin.so", False),
-    ("PySide6/Qt/plugins/wayland-shell-integration/libxdg-shell.so", False),
-    ("PySide6/Qt/translations/qtbase_de.qm", False),
-    ("PySide6/Qt/lib/libQt6WebEngineCore.so.6", False),
-    ("PySide6/Qt/lib/libQt6Gui.so.6", True),
-    ("PySide6/Qt/lib/libQt6Widgets.so.6", True),
-    ("onnxruntime/capi/libonnxruntime.so.1.31.1", True),
-    ("onnxruntime/capi/libonnxruntime_providers_shared.so", True),
-    ("onnxruntime/capi/libonnxruntime_providers_cuda.so", False),
-    ("onnxruntime/capi/libonnxruntime_providers_tensorrt.so", False),
-    ("libcudart.so.13", False),
-    ("llvmlite/binding/libllvmlite.so", True),
-    ("models/ecgviewer-resnet-ptbxl.onnx", True),
-])
+@pytest.mark.parametrize(
+    ("dest", "kept"),
+    [
+        ("PySide6/Qt/plugins/platforms/libqxcb.so", True),
+        ("PySide6/Qt/plugins/platforms/libqoffscreen.so", True),
+        ("PySide6/Qt/plugins/platforms/libqminimal.so", True),
+        ("PySide6/Qt/plugins/platforms/qwindows.dll", True),
+        ("PySide6/Qt/plugins/imageformats/libqsvg.so", True),
+        ("PySide6/Qt/plugins/iconengines/libqsvgicon.so", True),
+        ("PySide6/Qt/plugins/platforms/libqwayland.so", False),
+        ("PySide6/Qt/plugins/platforms/libqvnc.so", False),
+        ("PySide6/Qt/plugins/imageformats/libqtiff.so", False),
+        ("PySide6/Qt/plugins/multimedia/libffmpegmediaplugin.so", False),
+        ("PySide6/Qt/plugins/wayland-shell-integration/libxdg-shell.so", False),
+        ("PySide6/Qt/translations/qtbase_de.qm", False),
+        ("PySide6/Qt/lib/libQt6WebEngineCore.so.6", False),
+        ("PySide6/Qt/lib/libQt6Gui.so.6", True),
+        ("PySide6/Qt/lib/libQt6Widgets.so.6", True),
+        ("onnxruntime/capi/libonnxruntime.so.1.31.1", True),
+        ("onnxruntime/capi/libonnxruntime_providers_shared.so", True),
+        ("onnxruntime/capi/libonnxruntime_providers_cuda.so", False),
+        ("onnxruntime/capi/libonnxruntime_providers_tensorrt.so", False),
+        ("libcudart.so.13", False),
+        ("llvmlite/binding/libllvmlite.so", True),
+        ("models/ecgviewer-resnet-ptbxl.onnx", True),
+    ],
+)
 def test_keep_filter(spec, dest, kept):
     assert spec["_keep"](dest) is kept
 
@@ -253,13 +277,17 @@ def test_install_script_installs_and_uninstalls(tmp_path):
     shutil.copytree(ROOT / "resources" / "linux", app / "_internal" / "resources" / "linux")
     shutil.copytree(ROOT / "resources" / "icons", app / "_internal" / "resources" / "icons")
     exe = app / "ecgviewer"
-    exe.write_text("#!/bin/sh\necho ecgviewer-stand-in \"$@\"\n")
+    exe.write_text('#!/bin/sh\necho ecgviewer-stand-in "$@"\n')
     exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     shutil.copy(ROOT / "resources" / "linux" / "install.sh", archive / "install.sh")
     prefix = tmp_path / "prefix"
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "home"),
-           "ECGVIEWER_PREFIX": str(prefix), "XDG_CONFIG_HOME": str(tmp_path / "home" / ".config"),
-           "XDG_DATA_HOME": str(tmp_path / "home" / ".local" / "share")}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path / "home"),
+        "ECGVIEWER_PREFIX": str(prefix),
+        "XDG_CONFIG_HOME": str(tmp_path / "home" / ".config"),
+        "XDG_DATA_HOME": str(tmp_path / "home" / ".local" / "share"),
+    }
     done = subprocess.run(["sh", str(archive / "install.sh")], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     installed = prefix / "lib" / "ecgviewer" / "ecgviewer"
@@ -279,8 +307,9 @@ def test_install_script_installs_and_uninstalls(tmp_path):
 
     # a second install replaces the first
     assert subprocess.run(["sh", str(archive / "install.sh")], env=env, capture_output=True).returncode == 0
-    gone = subprocess.run(["sh", str(archive / "install.sh"), "--uninstall"], env=env,
-                          capture_output=True, text=True)
+    gone = subprocess.run(
+        ["sh", str(archive / "install.sh"), "--uninstall"], env=env, capture_output=True, text=True
+    )
     assert gone.returncode == 0, gone.stderr
     assert not (prefix / "lib" / "ecgviewer").exists()
     assert not (prefix / "bin" / "ecgviewer").exists()
@@ -293,8 +322,12 @@ def _png(width: int, height: int, pixel) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_screenshot_check_rejects_blank_and_accepts_a_picture(tmp_path):

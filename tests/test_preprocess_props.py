@@ -30,8 +30,12 @@ def test_exact_rational_factors() -> None:
 
 
 @PROPS
-@given(fs=st.sampled_from([*RATES, 128.0, 2000.0]), seconds=st.floats(0.5, 30.0),
-       n_leads=st.sampled_from([12, 8]), seed=st.integers(0, 2**16))
+@given(
+    fs=st.sampled_from([*RATES, 128.0, 2000.0]),
+    seconds=st.floats(0.5, 30.0),
+    n_leads=st.sampled_from([12, 8]),
+    seed=st.integers(0, 2**16),
+)
 def test_output_is_always_4096_by_12_float32(fs: float, seconds: float, n_leads: int, seed: int) -> None:
     n = max(1, int(fs * seconds))
     sig = np.random.default_rng(seed).standard_normal((n, n_leads)).astype(np.float32)
@@ -48,7 +52,7 @@ def _dominant_frequency(x: np.ndarray, fs: float) -> float:
     n = 1 << 18
     spec = np.abs(np.fft.rfft((x - x.mean()) * np.hanning(x.size), n))
     k = int(np.argmax(spec[1:])) + 1
-    a, b, c = np.log(spec[k - 1:k + 2] + 1e-30)
+    a, b, c = np.log(spec[k - 1 : k + 2] + 1e-30)
     k_fine = k + 0.5 * (a - c) / (a - 2 * b + c)
     return k_fine * fs / n
 
@@ -106,10 +110,10 @@ def test_derived_leads_satisfy_einthoven_and_goldberger_exactly(fs: float, secon
     x, report = to_model_input(Exam(sig, fs, INDEPENDENT_LEADS))
     assert report.leads_derived == ("III", "aVR", "aVL", "aVF")
     lead_i, lead_ii = x[:, 0], x[:, 1]
-    assert np.array_equal(x[:, 2], lead_ii - lead_i)               # III = II − I
-    assert np.array_equal(x[:, 3], -(lead_i + lead_ii) / 2)       # aVR
-    assert np.array_equal(x[:, 4], lead_i - lead_ii / 2)          # aVL
-    assert np.array_equal(x[:, 5], lead_ii - lead_i / 2)          # aVF
+    assert np.array_equal(x[:, 2], lead_ii - lead_i)  # III = II − I
+    assert np.array_equal(x[:, 3], -(lead_i + lead_ii) / 2)  # aVR
+    assert np.array_equal(x[:, 4], lead_i - lead_ii / 2)  # aVL
+    assert np.array_equal(x[:, 5], lead_ii - lead_i / 2)  # aVF
     # and the precordial leads are where they belong
     ref, _ = to_model_input(Exam(sig[:, 2:3].repeat(12, axis=1), fs))
     np.testing.assert_array_equal(x[:, 6], ref[:, 0])

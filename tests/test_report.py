@@ -36,8 +36,12 @@ needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils (pdftotext
 
 DPI = 300
 PX_PER_MM = DPI / 25.4
-CONTRACT = ModelContract(name="unit-test-net", version="9.8.7", provenance="built by tests/test_report.py",
-                         notice="Not a medical device. Test model.")
+CONTRACT = ModelContract(
+    name="unit-test-net",
+    version="9.8.7",
+    provenance="built by tests/test_report.py",
+    notice="Not a medical device. Test model.",
+)
 PROBS = np.array([0.8734, 0.0123, 0.0301, 0.2, 0.9512, 0.0456], dtype=np.float32)
 
 
@@ -71,16 +75,18 @@ def pdf_pages(path: Path) -> int:
 def rasterise(path: Path, tmp_path: Path, page: int = 1) -> np.ndarray:
     """Page ``page`` at 300 dpi as (H, W, 3) uint8 (pdftoppm's binary PPM, parsed here)."""
     stem = tmp_path / f"page{page}"
-    subprocess.run(["pdftoppm", "-r", str(DPI), "-f", str(page), "-l", str(page), "-singlefile", str(path),
-                    str(stem)], check=True)
+    subprocess.run(
+        ["pdftoppm", "-r", str(DPI), "-f", str(page), "-l", str(page), "-singlefile", str(path), str(stem)],
+        check=True,
+    )
     data = (stem.with_suffix(".ppm")).read_bytes()
     fields: list[bytes] = []
     pos = 0
     while len(fields) < 4:  # magic, width, height, maxval (comments are not written by pdftoppm)
-        while data[pos:pos + 1].isspace():
+        while data[pos : pos + 1].isspace():
             pos += 1
         end = pos
-        while not data[end:end + 1].isspace():
+        while not data[end : end + 1].isspace():
             end += 1
         fields.append(data[pos:end])
         pos = end
@@ -106,16 +112,32 @@ def square_exam(exam_id: str = "SQ-0042", *, fs: float = 500.0, duration_s: floa
     sig = np.zeros((n, 12), dtype=np.float32)
     t = np.arange(n) / fs
     sig[(t >= 4.0) & (t < 4.4), LEADS.index("II")] = 1.0
-    return Exam(signal_mv=sig, fs=fs, exam_id=exam_id, source=Path("/data/square/SQ-0042.hea"), format="wfdb",
-                age=61, sex="F")
+    return Exam(
+        signal_mv=sig,
+        fs=fs,
+        exam_id=exam_id,
+        source=Path("/data/square/SQ-0042.hea"),
+        format="wfdb",
+        age=61,
+        sex="F",
+    )
 
 
 def make_prediction(exam: Exam, probs: np.ndarray = PROBS) -> Prediction:
     x, rep = to_model_input(exam)
     thr = np.asarray(PAPER_THRESHOLDS, dtype=np.float32)
-    return Prediction(probabilities=probs, decisions=probs >= thr, thresholds=thr, classes=CLASSES,
-                      model_name=CONTRACT.name, model_version=CONTRACT.version, provider="CPU", seconds=0.01,
-                      input=x, report=rep)
+    return Prediction(
+        probabilities=probs,
+        decisions=probs >= thr,
+        thresholds=thr,
+        classes=CLASSES,
+        model_name=CONTRACT.name,
+        model_version=CONTRACT.version,
+        provider="CPU",
+        seconds=0.01,
+        input=x,
+        report=rep,
+    )
 
 
 @dataclass
@@ -137,8 +159,12 @@ class FakeSaliency:
 def fake_saliency(probs: np.ndarray = PROBS, segments: int = 16) -> FakeSaliency:
     rng = np.random.default_rng(3)
     values = rng.normal(scale=0.01, size=(6, 12, segments)).astype(np.float32)
-    return FakeSaliency(values=values, segment_edges=np.linspace(0, 4096, segments + 1).astype(np.int64),
-                        base_values=probs - values.sum(axis=(1, 2)), probabilities=probs)
+    return FakeSaliency(
+        values=values,
+        segment_edges=np.linspace(0, 4096, segments + 1).astype(np.int64),
+        base_values=probs - values.sum(axis=(1, 2)),
+        probabilities=probs,
+    )
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -155,7 +181,8 @@ def test_geometry_true_scale_and_window() -> None:
         assert g.y_of(3, 1.0) == pytest.approx(g.baselines[3] - 10.0)
     assert exam_page_geometry("A4", speed_mm_s=50).window_s == pytest.approx(5.0)
     assert exam_page_geometry("A4", gain_mm_mv=20).y_of(0, 1.0) == pytest.approx(
-        exam_page_geometry("A4").baselines[0] - 20.0)
+        exam_page_geometry("A4").baselines[0] - 20.0
+    )
     with pytest.raises(ReportError, match="A4 or Letter"):
         exam_page_geometry("A3")
     with pytest.raises(ReportError, match="speed"):
@@ -180,16 +207,30 @@ def test_exam_report_pages_and_text(tmp_path: Path) -> None:
     pred = make_prediction(exam)
     positives = [c for c, d in zip(CLASSES, pred.decisions, strict=True) if d]
     assert positives == ["1dAVb", "AF"]
-    gold = LabelSet(name="Gold standard", values=np.array([[1, 0, 0, 0, 0, 0]], dtype=np.int8),
-                    exam_ids=["SQ-0042"])
-    out = write_exam_report(tmp_path / "r.pdf", exam, pred, saliency=fake_saliency(), labels=[gold],
-                            model=CONTRACT)
+    gold = LabelSet(
+        name="Gold standard", values=np.array([[1, 0, 0, 0, 0, 0]], dtype=np.int8), exam_ids=["SQ-0042"]
+    )
+    out = write_exam_report(
+        tmp_path / "r.pdf", exam, pred, saliency=fake_saliency(), labels=[gold], model=CONTRACT
+    )
     assert out == tmp_path / "r.pdf"
     assert pdf_pages(out) == 1 + len(positives)  # page 1 + one SHAP page per positive class
     p1 = pdf_text(out, 1)
-    for needle in ("SQ-0042", "SQ-0042.hea", "61 y, female", "500 Hz, 10.00 s", "Zero-padded to 4096",
-                   "unit-test-net 9.8.7", "built by tests/test_report.py", f"ecgviewer {__version__}",
-                   "Not a medical device", "Gold", "25 mm/s", "10 mm/mV", "Page 1 of 3"):
+    for needle in (
+        "SQ-0042",
+        "SQ-0042.hea",
+        "61 y, female",
+        "500 Hz, 10.00 s",
+        "Zero-padded to 4096",
+        "unit-test-net 9.8.7",
+        "built by tests/test_report.py",
+        f"ecgviewer {__version__}",
+        "Not a medical device",
+        "Gold",
+        "25 mm/s",
+        "10 mm/mV",
+        "Page 1 of 3",
+    ):
         assert needle in p1, needle
     for cls, p, t in zip(CLASSES, PROBS, PAPER_THRESHOLDS, strict=True):
         assert cls in p1 and CLASS_NAMES[cls] in p1
@@ -211,8 +252,9 @@ def test_exam_report_pages_and_text(tmp_path: Path) -> None:
 def test_chosen_shap_class_and_no_shap(tmp_path: Path) -> None:
     exam = square_exam()
     pred = make_prediction(exam)
-    out = write_exam_report(tmp_path / "one.pdf", exam, pred, saliency=fake_saliency(), shap_classes=["RBBB"],
-                            model=CONTRACT)
+    out = write_exam_report(
+        tmp_path / "one.pdf", exam, pred, saliency=fake_saliency(), shap_classes=["RBBB"], model=CONTRACT
+    )
     assert pdf_pages(out) == 2 and "SHAP saliency — RBBB" in pdf_text(out, 2)
     out = write_exam_report(tmp_path / "none.pdf", exam, pred, model=CONTRACT)
     assert pdf_pages(out) == 1 and "SHAP saliency not computed" in pdf_text(out, 1)
@@ -269,7 +311,7 @@ def test_lead_ii_trace_lies_where_the_signal_says(tmp_path: Path) -> None:
         x = round(g.x_of(t_s) * PX_PER_MM)
         top = int((g.baselines[row] - 15) * PX_PER_MM)
         bottom = int((g.baselines[row] + 8) * PX_PER_MM)
-        ys = np.flatnonzero(dark[top:bottom, x - 1:x + 2].any(axis=1)) + top
+        ys = np.flatnonzero(dark[top:bottom, x - 1 : x + 2].any(axis=1)) + top
         return ys / PX_PER_MM
 
     # rhythm strip (row 3, lead II over 10 s): 1 mV = 10 mm above the baseline at 4.2 s, baseline at 3.0 s
@@ -280,7 +322,7 @@ def test_lead_ii_trace_lies_where_the_signal_says(tmp_path: Path) -> None:
     # rising edge at 4.0 s: the vertical stroke half-way up lies at x(4.0)
     y_mid = round((g.baselines[3] - 5.0) * PX_PER_MM)
     x_lo, x_hi = int(g.x_of(3.5) * PX_PER_MM), int(g.x_of(4.1) * PX_PER_MM)
-    xs = np.flatnonzero(dark[y_mid - 1:y_mid + 2, x_lo:x_hi].any(axis=0)) + x_lo
+    xs = np.flatnonzero(dark[y_mid - 1 : y_mid + 2, x_lo:x_hi].any(axis=0)) + x_lo
     assert xs.size and np.mean(xs) / PX_PER_MM == pytest.approx(g.x_of(4.0), abs=0.25)
     # 3×4 layout: 4.2 s falls in column 2 (2.5–5 s), which shows aVL on the row of II: flat there
     row1 = dark_rows_at(4.2, 1)
@@ -291,7 +333,7 @@ def test_lead_ii_trace_lies_where_the_signal_says(tmp_path: Path) -> None:
     # calibration pulse: 1 mV = 10 mm tall
     cal_x = round((g.grid_x + 1.5 + 2.5) * PX_PER_MM)
     top = int((g.baselines[0] - 15) * PX_PER_MM)
-    ys = np.flatnonzero(dark[top:int((g.baselines[0] + 3) * PX_PER_MM), cal_x]) + top
+    ys = np.flatnonzero(dark[top : int((g.baselines[0] + 3) * PX_PER_MM), cal_x]) + top
     assert ys.size and ys.min() / PX_PER_MM == pytest.approx(g.baselines[0] - 10.0, abs=0.25)
 
 
@@ -305,12 +347,12 @@ def test_zero_padding_of_fixed_length_files_is_not_drawn(tmp_path: Path) -> None
     assert "zero padding of the file not drawn (1.00 s before, 1.24 s after)" in pdf_text(out, 1)
     dark = rasterise(out, tmp_path).max(axis=2) < 90
     g = exam_page_geometry("A4")
-    band = dark[int((g.baselines[3] - 8) * PX_PER_MM):int((g.baselines[3] + 8) * PX_PER_MM)]
+    band = dark[int((g.baselines[3] - 8) * PX_PER_MM) : int((g.baselines[3] + 8) * PX_PER_MM)]
     t0 = 0.12  # the 10 s shown are centred in the 10.24 s record
 
     def inked(t_s: float) -> bool:
         x = round(g.x_of(t_s - t0) * PX_PER_MM)
-        return bool(band[:, x - 1:x + 2].any())
+        return bool(band[:, x - 1 : x + 2].any())
 
     assert not inked(0.6) and inked(1.5) and inked(8.5) and not inked(9.6)
 
@@ -318,8 +360,9 @@ def test_zero_padding_of_fixed_length_files_is_not_drawn(tmp_path: Path) -> None
 @needs_poppler
 def test_speed_50_and_gain_20(tmp_path: Path) -> None:
     exam = square_exam()
-    out = write_exam_report(tmp_path / "fast.pdf", exam, make_prediction(exam), speed_mm_s=50, gain_mm_mv=20,
-                            model=CONTRACT)
+    out = write_exam_report(
+        tmp_path / "fast.pdf", exam, make_prediction(exam), speed_mm_s=50, gain_mm_mv=20, model=CONTRACT
+    )
     text = pdf_text(out, 1)
     assert "50 mm/s" in text and "20 mm/mV" in text and "of 10.00 s" in text
     img = rasterise(out, tmp_path).astype(np.int16)
@@ -328,7 +371,7 @@ def test_speed_50_and_gain_20(tmp_path: Path) -> None:
     # the 5 s window is centred on the record: 2.5–7.5 s; the pulse (4.0–4.4 s) sits at 1.5–1.9 s of it
     x = round(g.x_of(1.7) * PX_PER_MM)
     top = int((g.baselines[3] - 25) * PX_PER_MM)
-    ys = np.flatnonzero(dark[top:int((g.baselines[3] + 5) * PX_PER_MM), x]) + top
+    ys = np.flatnonzero(dark[top : int((g.baselines[3] + 5) * PX_PER_MM), x]) + top
     assert ys.size and np.mean(ys) / PX_PER_MM == pytest.approx(g.baselines[3] - 20.0, abs=0.3)
 
 
@@ -336,10 +379,15 @@ def test_speed_50_and_gain_20(tmp_path: Path) -> None:
 def test_eight_lead_exam_marks_derived_leads(tmp_path: Path) -> None:
     full = square_exam()
     keep = [LEADS.index(n) for n in ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")]
-    exam = Exam(signal_mv=full.signal_mv[:, keep], fs=full.fs,
-                leads=("I", "II", "V1", "V2", "V3", "V4", "V5", "V6"), exam_id="EIGHT")
-    out = write_exam_report(tmp_path / "e.pdf", exam, make_prediction(exam), model=CONTRACT,
-                            rhythm_lead="aVF")
+    exam = Exam(
+        signal_mv=full.signal_mv[:, keep],
+        fs=full.fs,
+        leads=("I", "II", "V1", "V2", "V3", "V4", "V5", "V6"),
+        exam_id="EIGHT",
+    )
+    out = write_exam_report(
+        tmp_path / "e.pdf", exam, make_prediction(exam), model=CONTRACT, rhythm_lead="aVF"
+    )
     text = pdf_text(out, 1)
     assert "III*" in text and "aVF*" in text and "derived from I and II" in text
     assert "in memory" in text and "not recorded" in text  # no source file, no age/sex
@@ -396,8 +444,9 @@ def test_cancelled_set_report_leaves_no_file(tmp_path: Path) -> None:
         seen.append((done, total))
 
     with pytest.raises(Cancelled):
-        write_set_report(tmp_path / "s.pdf", exams, preds, model=CONTRACT, progress=progress,
-                         cancel=lambda: len(seen) >= 1)
+        write_set_report(
+            tmp_path / "s.pdf", exams, preds, model=CONTRACT, progress=progress, cancel=lambda: len(seen) >= 1
+        )
     assert seen == [(1, 2)] and list(tmp_path.iterdir()) == []
 
 
@@ -415,20 +464,40 @@ def _labelled_set(n: int) -> tuple[list[Exam], list[Prediction], LabelSet, Label
     gold = decisions.copy()
     gold[0] = 1 - gold[0]  # one exam disagrees on every class
     other = decisions.copy()
-    return exams, preds, LabelSet(name="Gold standard", values=gold, exam_ids=[e.exam_id for e in exams]), \
-        LabelSet(name="Cardiologist 1", values=other, exam_ids=[e.exam_id for e in exams])
+    return (
+        exams,
+        preds,
+        LabelSet(name="Gold standard", values=gold, exam_ids=[e.exam_id for e in exams]),
+        LabelSet(name="Cardiologist 1", values=other, exam_ids=[e.exam_id for e in exams]),
+    )
 
 
 @needs_poppler
 def test_set_report_summary_statistics_and_table(tmp_path: Path) -> None:
     exams, preds, gold, card = _labelled_set(6)
-    out = write_set_report(tmp_path / "set.pdf", exams, preds, labels=[card, gold], model=CONTRACT,
-                           errors=[ReportError("/x/broken.hea: damaged")])
+    out = write_set_report(
+        tmp_path / "set.pdf",
+        exams,
+        preds,
+        labels=[card, gold],
+        model=CONTRACT,
+        errors=[ReportError("/x/broken.hea: damaged")],
+    )
     assert pdf_pages(out) == 2
     summary = pdf_text(out, 1)
-    for needle in ("ECG set report — 6 exams", "Network vs Gold standard", "Precision", "Specificity",
-                   "Cardiol", "1 file(s) could not be read", "broken.hea", "unit-test-net 9.8.7",
-                   "Not a medical device", "The set", "female 6"):
+    for needle in (
+        "ECG set report — 6 exams",
+        "Network vs Gold standard",
+        "Precision",
+        "Specificity",
+        "Cardiol",
+        "1 file(s) could not be read",
+        "broken.hea",
+        "unit-test-net 9.8.7",
+        "Not a medical device",
+        "The set",
+        "female 6",
+    ):
         assert needle in summary, needle
     dec = np.array([p.decisions for p in preds])
     for k, cls in enumerate(CLASSES):
@@ -444,9 +513,17 @@ def test_set_report_summary_statistics_and_table(tmp_path: Path) -> None:
 
 @needs_poppler
 def test_set_report_paginates_headers_and_adds_exam_pages(tmp_path: Path) -> None:
-    headers = [ExamHeader(exam_id=f"H{i:04d}", source=Path("/d/big.h5"), format="hdf5-code", index=i,
-                          fs=400.0,
-                          n_samples=4096) for i in range(100)]
+    headers = [
+        ExamHeader(
+            exam_id=f"H{i:04d}",
+            source=Path("/d/big.h5"),
+            format="hdf5-code",
+            index=i,
+            fs=400.0,
+            n_samples=4096,
+        )
+        for i in range(100)
+    ]
     exam = square_exam()
     pred = make_prediction(exam)
     out = write_set_report(tmp_path / "big.pdf", headers, [pred] * 100, model=CONTRACT, paper="letter")
@@ -456,9 +533,9 @@ def test_set_report_paginates_headers_and_adds_exam_pages(tmp_path: Path) -> Non
     assert all(f"H{i:04d}" in text for i in range(100))
     assert f"Page {pages} of {pages}" in text and "No labels attached" in text
     exams = [square_exam(f"P{i}") for i in range(3)]
-    out = write_set_report(tmp_path / "pages.pdf", exams, [make_prediction(e) for e in exams],
-                           exam_pages=True,
-                           model=CONTRACT)
+    out = write_set_report(
+        tmp_path / "pages.pdf", exams, [make_prediction(e) for e in exams], exam_pages=True, model=CONTRACT
+    )
     assert pdf_pages(out) == 2 + 3
     assert "12-lead ECG — P2" in pdf_text(out, 5)
     with pytest.raises(ReportError, match="signals"):
@@ -518,8 +595,22 @@ def test_cli_set_split_and_errors(shared_data: Path, tmp_path: Path, capsys: pyt
     assert all(n in text for n in ("A0001", "A0002", "A0003")) and "Network vs Dx (header)" in text
     assert main(["report", str(folder), "--split", str(tmp_path / "each"), "--cpu", "--quiet"]) == 0
     assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["A0001.pdf", "A0002.pdf", "A0003.pdf"]
-    assert main(["report", str(folder), "--exam", "A0002", "--no-shap", "--out", str(tmp_path / "2.pdf"),
-                 "--cpu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(folder),
+                "--exam",
+                "A0002",
+                "--no-shap",
+                "--out",
+                str(tmp_path / "2.pdf"),
+                "--cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "A0002" in pdf_text(tmp_path / "2.pdf", 1)
     assert main(["report", str(folder), "--exam", "nope", "--out", str(tmp_path / "n.pdf"), "--cpu"]) == 2
     assert "no exam with that id" in capsys.readouterr().err

@@ -9,8 +9,16 @@ import pytest
 from ecgviewer import selftest
 from ecgviewer.errors import ModelError
 
-STEPS = ["installation", "bundled model", "example exam", "inference", "SHAP (low res)", "PDF report",
-         "HDF5 round trip", "Qt plugins"]
+STEPS = [
+    "installation",
+    "bundled model",
+    "example exam",
+    "inference",
+    "SHAP (low res)",
+    "PDF report",
+    "HDF5 round trip",
+    "Qt plugins",
+]
 
 
 @pytest.fixture
@@ -24,10 +32,14 @@ def fast_shap(monkeypatch):
         classes = model.contract.classes
         values = np.full((len(classes), 12, segments), 0.01, dtype=np.float32)
         edges = np.linspace(0, x.shape[0], segments + 1).astype(int)
-        return explain_mod.Saliency(values=values, segment_edges=edges,
-                                    base_values=np.zeros(len(classes), np.float32),
-                                    probabilities=model.predict(x[None])[0],
-                                    classes=tuple(classes), n_evaluations=4)
+        return explain_mod.Saliency(
+            values=values,
+            segment_edges=edges,
+            base_values=np.zeros(len(classes), np.float32),
+            probabilities=model.predict(x[None])[0],
+            classes=tuple(classes),
+            n_evaluations=4,
+        )
 
     monkeypatch.setattr(explain_mod, "explain", fake_explain)
 

@@ -32,6 +32,7 @@ SEEDS = range(6)
 
 # -- measurements on the signal (independent of the generator's internals) --------------------
 
+
 def r_peaks(exam) -> np.ndarray:
     """R-peak sample indices: band-passed (8-30 Hz) energy of the 8 independent leads."""
     x = exam.signal_mv[:, INDEPENDENT].astype(np.float64)
@@ -64,7 +65,7 @@ def qrs_width_ms(exam) -> float:
 def pr_ms(exam) -> float:
     """Median PR: from the P onset (10 % of the P peak of the spatial magnitude) to the QRS onset."""
     x = exam.signal_mv[:, INDEPENDENT].astype(np.float64)
-    magnitude = np.sqrt((x ** 2).sum(axis=1))
+    magnitude = np.sqrt((x**2).sum(axis=1))
     out = []
     for onset in exam.meta["qrs_onsets_s"]:
         i0, i1 = int((onset - 0.42) * exam.fs), int((onset - 0.03) * exam.fs)
@@ -82,7 +83,7 @@ def beat_locked_atrial_correlation(exam) -> float:
     """Mean pairwise correlation of lead II over 240–40 ms before each QRS: ~1 with P waves."""
     ii = exam.lead("II").astype(np.float64)
     n = int(0.2 * exam.fs)
-    segs = [ii[int((t - 0.24) * exam.fs):][:n] for t in exam.meta["qrs_onsets_s"] if t > 0.3]
+    segs = [ii[int((t - 0.24) * exam.fs) :][:n] for t in exam.meta["qrs_onsets_s"] if t > 0.3]
     c = np.corrcoef(np.array(segs))
     return float(c[np.triu_indices(len(segs), 1)].mean())
 
@@ -96,6 +97,7 @@ def qrs_window(exam, lead: str, beat: int = 1, start: float = 0.0, stop: float =
 
 
 # -- the interface ---------------------------------------------------------------------------
+
 
 def test_same_seed_same_exam_and_seeds_differ() -> None:
     a = synth_exam(["AF", "RBBB"], seed=3)
@@ -138,12 +140,15 @@ def test_limb_leads_follow_einthoven_and_goldberger_exactly(findings: tuple[str,
     np.testing.assert_array_equal(lead["aVF"], lead["II"] - lead["I"] / 2)
 
 
-@pytest.mark.parametrize("findings, why", [
-    (["XYZ"], "unknown finding"),
-    (["AF", "SB"], "cannot be combined"),
-    (["AF", "1dAVb"], "P waves"),
-    (["RBBB", "LBBB"], "cannot be combined"),
-])
+@pytest.mark.parametrize(
+    "findings, why",
+    [
+        (["XYZ"], "unknown finding"),
+        (["AF", "SB"], "cannot be combined"),
+        (["AF", "1dAVb"], "P waves"),
+        (["RBBB", "LBBB"], "cannot be combined"),
+    ],
+)
 def test_bad_findings_are_refused(findings: list[str], why: str) -> None:
     with pytest.raises(ValueError, match=why):
         synth_exam(findings)
@@ -157,9 +162,16 @@ def test_rate_contradicting_findings_is_refused(findings: list[str], rate: float
 
 # -- physiology, measured on the signal ------------------------------------------------------
 
-@pytest.mark.parametrize("findings, lo, hi", [
-    ((), 58.0, 97.0), (("SB",), 35.0, 49.9), (("ST",), 100.1, 150.0), (("1dAVb", "RBBB"), 58.0, 97.0),
-])
+
+@pytest.mark.parametrize(
+    "findings, lo, hi",
+    [
+        ((), 58.0, 97.0),
+        (("SB",), 35.0, 49.9),
+        (("ST",), 100.1, 150.0),
+        (("1dAVb", "RBBB"), 58.0, 97.0),
+    ],
+)
 def test_measured_heart_rate_matches_the_finding(findings: tuple[str, ...], lo: float, hi: float) -> None:
     for seed in SEEDS:
         exam = synth_exam(findings, seed=seed, noise=1.0)
@@ -196,7 +208,7 @@ def test_af_has_fibrillatory_waves_largest_in_v1_and_inferior_leads() -> None:
     mask = np.zeros(exam.n_samples, bool)
     for a, b in itertools.pairwise(onsets):
         if b - a > 0.75:
-            mask[int((a + 0.55) * exam.fs):int((b - 0.05) * exam.fs)] = True
+            mask[int((a + 0.55) * exam.fs) : int((b - 0.05) * exam.fs)] = True
     rms = np.sqrt((f[mask] ** 2).mean(axis=0))
     by_lead = dict(zip(LEADS, rms, strict=True))
     assert by_lead["V1"] > 0.02
@@ -265,7 +277,7 @@ def test_amplitudes_are_realistic() -> None:
         assert -30 <= exam.meta["qrs_axis_deg"] <= 100, exam.exam_id
         # P wave in II: 0.05-0.3 mV.
         onset = exam.meta["qrs_onsets_s"][1]
-        p = exam.lead("II")[int((onset - exam.meta["pr_ms"] / 1000) * exam.fs):int(onset * exam.fs)]
+        p = exam.lead("II")[int((onset - exam.meta["pr_ms"] / 1000) * exam.fs) : int(onset * exam.fs)]
         assert 0.05 <= p.max() <= 0.3, exam.exam_id
 
 
@@ -280,6 +292,7 @@ def test_noise_is_scaled_and_realistic() -> None:
 
 
 # -- writers ---------------------------------------------------------------------------------
+
 
 def test_wfdb_round_trip(tmp_path: Path) -> None:
     import wfdb
@@ -354,14 +367,30 @@ def test_hdf5_code_layout(tmp_path: Path) -> None:
     assert rows[2]["RBBB"] == "1" and rows[0]["RBBB"] == "0" and rows[5]["AF"] == "1"
 
 
-_VALID_COMBINATIONS = [(), ("1dAVb",), ("RBBB",), ("LBBB",), ("SB",), ("AF",), ("ST",), ("AF", "RBBB"),
-                       ("AF", "LBBB"), ("1dAVb", "LBBB"), ("1dAVb", "SB", "RBBB"), ("1dAVb", "ST")]
+_VALID_COMBINATIONS = [
+    (),
+    ("1dAVb",),
+    ("RBBB",),
+    ("LBBB",),
+    ("SB",),
+    ("AF",),
+    ("ST",),
+    ("AF", "RBBB"),
+    ("AF", "LBBB"),
+    ("1dAVb", "LBBB"),
+    ("1dAVb", "SB", "RBBB"),
+    ("1dAVb", "ST"),
+]
 
 
 @settings(max_examples=25, deadline=None)
-@given(findings=st.sampled_from(_VALID_COMBINATIONS), seed=st.integers(0, 2**31 - 1),
-       fs=st.sampled_from([250.0, 400.0, 500.0, 1000.0]), duration_s=st.sampled_from([7.0, 10.0]),
-       noise=st.floats(0.0, 3.0))
+@given(
+    findings=st.sampled_from(_VALID_COMBINATIONS),
+    seed=st.integers(0, 2**31 - 1),
+    fs=st.sampled_from([250.0, 400.0, 500.0, 1000.0]),
+    duration_s=st.sampled_from([7.0, 10.0]),
+    noise=st.floats(0.0, 3.0),
+)
 def test_any_sensible_exam_is_well_formed(findings, seed, fs, duration_s, noise) -> None:
     exam = synth_exam(findings, seed=seed, fs=fs, duration_s=duration_s, noise=noise)
     x = exam.signal_mv

@@ -64,11 +64,13 @@ def test_onnx_export_matches_pytorch_on_the_fixture_inputs(tmp_path: Path, share
 def test_bundled_model_has_the_definitions_graph(tmp_path: Path) -> None:
     """The committed model was exported from this definition: same operators, same weight shapes."""
     bundled = onnx.load(str(models_dir() / "ecgviewer-resnet-ptbxl.onnx"))
-    fresh = onnx.load(str(export_onnx(_trained_like_model(), ModelContract(name="x", version="0"),
-                                      tmp_path / "f.onnx")))
+    fresh = onnx.load(
+        str(export_onnx(_trained_like_model(), ModelContract(name="x", version="0"), tmp_path / "f.onnx"))
+    )
     assert [n.op_type for n in bundled.graph.node] == [n.op_type for n in fresh.graph.node]
     assert sorted(tuple(i.dims) for i in bundled.graph.initializer) == sorted(
-        tuple(i.dims) for i in fresh.graph.initializer)
+        tuple(i.dims) for i in fresh.graph.initializer
+    )
 
 
 def test_lowpass_keeps_the_ecg_band_and_removes_the_rest() -> None:

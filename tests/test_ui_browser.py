@@ -139,8 +139,14 @@ def _workspace_with(probs: np.ndarray) -> Workspace:
             return self.n
 
         def header(self, i: int) -> ExamHeader:
-            return ExamHeader(exam_id=f"E{i:03d}", source=Path(f"f{i % 2}.h5"), format="hdf5", index=i,
-                              fs=(500.0 if i % 2 else 400.0), n_samples=5000 if i % 2 else 4096)
+            return ExamHeader(
+                exam_id=f"E{i:03d}",
+                source=Path(f"f{i % 2}.h5"),
+                format="hdf5",
+                index=i,
+                fs=(500.0 if i % 2 else 400.0),
+                n_samples=5000 if i % 2 else 4096,
+            )
 
         def close(self) -> None:
             pass
@@ -181,8 +187,9 @@ def test_filter_and_sort_in_the_table(qtbot):
     browser._on_header_clicked(af_col)
     order = [browser.model.ws_row(r) for r in range(50)]
     assert order[-1] == 7
-    assert order[:-1] == list(np.argsort(-probs[:, 4], kind="stable")[:49]) or \
-        np.all(np.diff(probs[order[:-1], 4]) <= 0)
+    assert order[:-1] == list(np.argsort(-probs[:, 4], kind="stable")[:49]) or np.all(
+        np.diff(probs[order[:-1], 4]) <= 0
+    )
     browser._on_header_clicked(COL_FS)
     fs = [browser.model.data(browser.model.index(r, COL_FS)) for r in range(50)]
     assert fs == sorted(fs, key=float)

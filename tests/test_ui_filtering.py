@@ -9,14 +9,17 @@ from ecgviewer.classes import CLASSES
 from ecgviewer.ui.filtering import FilterError, evaluate, fields_used, parse_filter
 
 N = 6
-PROBS = np.array([
-    [0.9, 0.0, 0.0, 0.0, 0.80, 0.0],
-    [0.0, 0.5, 0.0, 0.0, 0.20, 0.0],
-    [0.0, 0.0, 0.6, 0.0, 0.50, 0.9],
-    [np.nan] * 6,
-    [0.0, 0.1, 0.0, 0.4, 0.95, 0.0],
-    [0.0, 0.0, 0.0, 0.0, 0.00, 0.0],
-], dtype=np.float32)
+PROBS = np.array(
+    [
+        [0.9, 0.0, 0.0, 0.0, 0.80, 0.0],
+        [0.0, 0.5, 0.0, 0.0, 0.20, 0.0],
+        [0.0, 0.0, 0.6, 0.0, 0.50, 0.9],
+        [np.nan] * 6,
+        [0.0, 0.1, 0.0, 0.4, 0.95, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 0.00, 0.0],
+    ],
+    dtype=np.float32,
+)
 THRESHOLDS = np.array([0.124, 0.07, 0.05, 0.278, 0.390, 0.174], dtype=np.float32)
 COLUMNS = {
     "fs": np.array([500, 500, 400, 1000, 100, 500], dtype=float),
@@ -24,8 +27,9 @@ COLUMNS = {
     "age": np.array([70, np.nan, 55, 40, 81, 33], dtype=float),
     "index": np.arange(1, N + 1, dtype=float),
     "id": np.array(["A0001", "A0002", "1234", "S0001", "HR00008", "x"], dtype=object),
-    "source": np.array(["A0001.hea", "A0002.hea", "code.hdf5", "S0001.hea", "ptbxl.h5", "x.csv"],
-                       dtype=object),
+    "source": np.array(
+        ["A0001.hea", "A0002.hea", "code.hdf5", "S0001.hea", "ptbxl.h5", "x.csv"], dtype=object
+    ),
     "sex": np.array(["M", "F", "", "M", "F", "F"], dtype=object),
     "format": np.array(["wfdb", "wfdb", "hdf5-code", "wfdb", "hdf5-generic", "csv"], dtype=object),
 }
@@ -44,47 +48,53 @@ def rows(text: str) -> list[int]:
     return np.flatnonzero(evaluate(parse_filter(text), column, N)).tolist()
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("", [0, 1, 2, 3, 4, 5]),
-    ("AF > 0.5", [0, 4]),
-    ("af >= 0.5", [0, 2, 4]),
-    ("AF > 50%", [0, 4]),
-    ("AF<0.3", [1, 5]),  # unknown probabilities (row 3) never match
-    ("RBBB", [1, 4]),  # positive: probability ≥ threshold
-    ("not AF", [1, 3, 5]),
-    ("!AF", [1, 3, 5]),
-    ("AF > 0.5 and fs >= 500", [0]),
-    ("AF > 0.5, fs >= 500", [0]),
-    ("AF > 0.5 fs >= 500", [0]),  # adjacent conditions: and
-    ("SB or ST", [2, 4]),
-    ("SB | ST & fs = 400", [2, 4]),  # and binds tighter than or
-    ("(SB | ST) & fs = 400", [2]),
-    ("duration > 10.1", [2, 3, 5]),
-    ("age >= 70", [0, 4]),
-    ("index <= 2", [0, 1]),
-    ("id ~ a000", [0, 1]),
-    ("source = x.csv", [5]),
-    ("sex != F", [0, 2, 3]),
-    ("format ~ hdf5", [2, 4]),
-    ("A0002", [1]),  # free text: id or file name
-    ("ptbxl", [4]),
-    ('"A0001.hea"', [0]),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", [0, 1, 2, 3, 4, 5]),
+        ("AF > 0.5", [0, 4]),
+        ("af >= 0.5", [0, 2, 4]),
+        ("AF > 50%", [0, 4]),
+        ("AF<0.3", [1, 5]),  # unknown probabilities (row 3) never match
+        ("RBBB", [1, 4]),  # positive: probability ≥ threshold
+        ("not AF", [1, 3, 5]),
+        ("!AF", [1, 3, 5]),
+        ("AF > 0.5 and fs >= 500", [0]),
+        ("AF > 0.5, fs >= 500", [0]),
+        ("AF > 0.5 fs >= 500", [0]),  # adjacent conditions: and
+        ("SB or ST", [2, 4]),
+        ("SB | ST & fs = 400", [2, 4]),  # and binds tighter than or
+        ("(SB | ST) & fs = 400", [2]),
+        ("duration > 10.1", [2, 3, 5]),
+        ("age >= 70", [0, 4]),
+        ("index <= 2", [0, 1]),
+        ("id ~ a000", [0, 1]),
+        ("source = x.csv", [5]),
+        ("sex != F", [0, 2, 3]),
+        ("format ~ hdf5", [2, 4]),
+        ("A0002", [1]),  # free text: id or file name
+        ("ptbxl", [4]),
+        ('"A0001.hea"', [0]),
+    ],
+)
 def test_filters_select_the_expected_rows(text, expected):
     assert rows(text) == expected
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("AF >", "value is missing"),
-    ("AF > lots", "needs a number"),
-    ("AF > 2", "probability"),
-    ("fs ~ 5", "text fields"),
-    ("id > 3", "is text"),
-    ("colour = red", "unknown field"),
-    ("(AF > 0.5", r"missing '\)'"),
-    ("AF > 0.5)", "unexpected"),
-    ("AF and", "ends too early"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("AF >", "value is missing"),
+        ("AF > lots", "needs a number"),
+        ("AF > 2", "probability"),
+        ("fs ~ 5", "text fields"),
+        ("id > 3", "is text"),
+        ("colour = red", "unknown field"),
+        ("(AF > 0.5", r"missing '\)'"),
+        ("AF > 0.5)", "unexpected"),
+        ("AF and", "ends too early"),
+    ],
+)
 def test_bad_filters_say_what_is_wrong(text, message):
     with pytest.raises(FilterError, match=message):
         parse_filter(text)

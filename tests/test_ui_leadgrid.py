@@ -83,8 +83,10 @@ def test_layouts_arrange_the_leads(grid):
     pos = {c.lead: (c.spec.row, c.spec.col) for c in grid.cells}
     assert [pos[lead] for lead in LEADS] == [(i, 0) for i in range(12)]
     # on screen: one column, rows top to bottom in lead order
-    ys = [grid.vb.mapViewToDevice(QPointF(grid.cell(lead).spec.x0, grid.cell(lead).spec.baseline)).y()
-          for lead in LEADS]
+    ys = [
+        grid.vb.mapViewToDevice(QPointF(grid.cell(lead).spec.x0, grid.cell(lead).spec.baseline)).y()
+        for lead in LEADS
+    ]
     assert all(b > a for a, b in itertools.pairwise(ys))
 
 
@@ -108,7 +110,8 @@ def test_gain_and_speed_set_the_physical_scale(grid, gain, speed):
     assert grid.pixels_per_second() == pytest.approx(speed * dpi_x / 25.4, rel=0.005)
     # the paper's 1 mm squares are square on screen
     assert grid.paper.minor_dx * grid.pixels_per_second() == pytest.approx(
-        grid.paper.minor_dy * grid.pixels_per_mv(), rel=0.005)
+        grid.paper.minor_dy * grid.pixels_per_mv(), rel=0.005
+    )
     assert grid.paper.minor_dx == pytest.approx(1 / speed) and grid.paper.minor_dy == pytest.approx(1 / gain)
 
 
@@ -152,8 +155,9 @@ def test_eight_lead_exam_shows_derived_limb_leads(qtbot, grid):
     eight = Exam(full.signal_mv[:, keep], fs=500.0, leads=INDEPENDENT_LEADS, exam_id="eight")
     grid.set_exam(eight)
     assert {c.lead for c in grid.cells if not c.spec.rhythm} == set(LEADS)
-    np.testing.assert_allclose(_drawn(grid.cell("III").curve)[1],
-                               full.lead("II")[:1250] - full.lead("I")[:1250], atol=1e-5)
+    np.testing.assert_allclose(
+        _drawn(grid.cell("III").curve)[1], full.lead("II")[:1250] - full.lead("I")[:1250], atol=1e-5
+    )
     assert "derived" in grid.cell("aVF").label.textItem.toPlainText()
 
 

@@ -152,9 +152,7 @@ def test_dialog_computes_shows_and_exports(qtbot, tmp_path, monkeypatch):
     assert asked and (out / "table2.csv").read_text() == "old"
     task = dialog.export(out, figures=False)
     qtbot.waitUntil(
-        lambda: (
-            (task.state == "done" and "Wrote" in dialog.status.text()) or task.state == "failed"
-        ),
+        lambda: (task.state == "done" and "Wrote" in dialog.status.text()) or task.state == "failed",
         timeout=20000,
     )
     assert task.state == "done", task.error

@@ -41,6 +41,7 @@ def dialogs(monkeypatch) -> list[tuple[str, str, str]]:
         def show(parent, title, text, *args, **kwargs):
             calls.append((kind, title, text))
             return QMessageBox.StandardButton.Ok
+
         return staticmethod(show)
 
     for kind in ("critical", "warning", "information"):
@@ -185,8 +186,13 @@ def test_model_selector_lists_the_bundled_model(window):
 def test_drop_of_a_file_opens_it(qtbot, window, generated):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(generated["csv"]))])
-    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(200, 200),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     with qtbot.waitSignal(window.analysis_finished, timeout=WAIT_MS):
         window.dropEvent(event)
     assert event.isAccepted()

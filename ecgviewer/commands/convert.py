@@ -11,8 +11,10 @@ from ecgviewer.io import NotAnExamError, open_exams
 from ecgviewer.io.export import write_code_hdf5
 
 NAME = "convert"
-HELP = ("Convert ECG files or folders to the HDF5 layout of Ribeiro et al. (2020): `tracings` "
-        "(N, 4096, 12) float32 in 1e-4 V at 400 Hz and `exam_id`, readable by the paper's predict.py.")
+HELP = (
+    "Convert ECG files or folders to the HDF5 layout of Ribeiro et al. (2020): `tracings` "
+    "(N, 4096, 12) float32 in 1e-4 V at 400 Hz and `exam_id`, readable by the paper's predict.py."
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -20,8 +22,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE.hdf5", help="output file (written atomically)")
     parser.add_argument("--fs", type=float, metavar="HZ", help="sampling rate for files that state none")
     parser.add_argument("--units", metavar="UNIT", help="units for files stating none: mV, uV, V, '1e-4 V'")
-    parser.add_argument("--start", type=float, metavar="SECONDS",
-                        help="for recordings over 10.24 s, start of the kept window (default: centred)")
+    parser.add_argument(
+        "--start",
+        type=float,
+        metavar="SECONDS",
+        help="for recordings over 10.24 s, start of the kept window (default: centred)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     for err in result.failures:
         problems += 1
         print(f"skipped: {err}", file=sys.stderr)
-    print(f"wrote {result.written} exams to {result.path} "
-          f"(tracings {result.written}×4096×12 float32, 1e-4 V, 400 Hz)")
+    print(
+        f"wrote {result.written} exams to {result.path} "
+        f"(tracings {result.written}×4096×12 float32, 1e-4 V, 400 Hz)"
+    )
     return 1 if problems else 0

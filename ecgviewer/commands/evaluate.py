@@ -36,29 +36,56 @@ from ecgviewer.labels import (
 from ecgviewer.metrics import METRIC_LABELS, METRICS, Evaluation, evaluate, threshold
 
 NAME = "evaluate"
-HELP = ("compare a model's predictions and annotators with a gold standard: the paper's Table 2 "
-        "with bootstrap intervals, Cohen's kappa, McNemar's test and precision-recall curves")
+HELP = (
+    "compare a model's predictions and annotators with a gold standard: the paper's Table 2 "
+    "with bootstrap intervals, Cohen's kappa, McNemar's test and precision-recall curves"
+)
 
 K = len(CLASSES)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--predictions", required=True, metavar="P.csv|P.npy",
-                        help="the model's output: (N, 6) probabilities (.npy, or a CSV such as "
-                             "'ecgviewer predict' writes) thresholded with --thresholds, or 0/1 decisions")
-    parser.add_argument("--gold", required=True, metavar="G.csv",
-                        help="the reference labels (annotator CSV, SPH metadata.csv or a generic CSV)")
-    parser.add_argument("--annotator", action="append", default=[], metavar="NAME=FILE",
-                        help="an annotator's labels to score as well (repeatable); NAME defaults to one "
-                             "derived from the file name (cardiology_residents.csv → Cardiology residents)")
-    parser.add_argument("--thresholds", metavar="t1,...,t6",
-                        help="per-class thresholds for probabilities, in the order " + ",".join(CLASSES)
-                             + " (default: the paper's " + ",".join(f"{t:g}" for t in PAPER_THRESHOLDS) + ")")
+    parser.add_argument(
+        "--predictions",
+        required=True,
+        metavar="P.csv|P.npy",
+        help="the model's output: (N, 6) probabilities (.npy, or a CSV such as "
+        "'ecgviewer predict' writes) thresholded with --thresholds, or 0/1 decisions",
+    )
+    parser.add_argument(
+        "--gold",
+        required=True,
+        metavar="G.csv",
+        help="the reference labels (annotator CSV, SPH metadata.csv or a generic CSV)",
+    )
+    parser.add_argument(
+        "--annotator",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="an annotator's labels to score as well (repeatable); NAME defaults to one "
+        "derived from the file name (cardiology_residents.csv → Cardiology residents)",
+    )
+    parser.add_argument(
+        "--thresholds",
+        metavar="t1,...,t6",
+        help="per-class thresholds for probabilities, in the order "
+        + ",".join(CLASSES)
+        + " (default: the paper's "
+        + ",".join(f"{t:g}" for t in PAPER_THRESHOLDS)
+        + ")",
+    )
     parser.add_argument("--model-name", default="DNN", help="name of the model in the tables (default DNN)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="B",
-                        help="bootstrap resamples for the 95%% intervals (default 1000, 0: none)")
-    parser.add_argument("--seed", type=int, default=123,
-                        help="seed of the bootstrap (default 123, the paper's)")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="B",
+        help="bootstrap resamples for the 95%% intervals (default 1000, 0: none)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=123, help="seed of the bootstrap (default 123, the paper's)"
+    )
     parser.add_argument("--no-figures", action="store_true", help="write the tables only (no PNG)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
 
@@ -100,8 +127,9 @@ def read_predictions(path: str | Path) -> Predictions:
         except (OSError, ValueError) as err:
             raise LabelError(f"{path}: not a readable .npy array ({err})") from err
         if values.ndim != 2 or values.shape[1] != K:
-            raise LabelError(f"{path}: expected an (N, {K}) array of {', '.join(CLASSES)}, "
-                             f"got {values.shape}")
+            raise LabelError(
+                f"{path}: expected an (N, {K}) array of {', '.join(CLASSES)}, got {values.shape}"
+            )
     else:
         rows = _read_rows(path)
         header, body = rows[0], rows[1:]
@@ -116,8 +144,9 @@ def read_predictions(path: str | Path) -> Predictions:
                     try:
                         values[i, k] = float(cell)
                     except ValueError:
-                        raise LabelError(f"{path}: row {i + 2}, column '{header[j]}': '{cell}' is not "
-                                         "a number") from None
+                        raise LabelError(
+                            f"{path}: row {i + 2}, column '{header[j]}': '{cell}' is not a number"
+                        ) from None
         id_col = _find_column(header, ("exam_id", "ecg_id", "id", "record", "filename"))
         if id_col is None and header[0].strip() == "" and 0 not in cols:
             first = [r[0] for r in body]
@@ -133,19 +162,24 @@ def read_predictions(path: str | Path) -> Predictions:
                 index = None
     finite = values[np.isfinite(values)]
     if finite.size and (finite.min() < 0 or finite.max() > 1):
-        raise LabelError(f"{path}: values outside [0, 1] (min {finite.min():g}, max {finite.max():g}); "
-                         "expected probabilities or 0/1 decisions")
+        raise LabelError(
+            f"{path}: values outside [0, 1] (min {finite.min():g}, max {finite.max():g}); "
+            "expected probabilities or 0/1 decisions"
+        )
     kind = "decisions" if finite.size and np.isin(finite, (0.0, 1.0)).all() else "probabilities"
     return Predictions(path, values, kind, ids, index)
 
 
-def _align(reference: LabelSet, ids: list[str] | None, index: list[int] | None, n: int,
-           what: str) -> tuple[np.ndarray, list[str]]:
+def _align(
+    reference: LabelSet, ids: list[str] | None, index: list[int] | None, n: int, what: str
+) -> tuple[np.ndarray, list[str]]:
     """Reference row → row of the other source (-1 where none), and notes."""
     notes: list[str] = []
     if ids is None and reference.exam_ids is None and n != len(reference):
-        raise LabelError(f"{what}: {n} rows but the reference has {len(reference)}; without exam ids "
-                         "the rows are matched by position, so the counts must agree (add an exam_id column)")
+        raise LabelError(
+            f"{what}: {n} rows but the reference has {len(reference)}; without exam ids "
+            "the rows are matched by position, so the counts must agree (add an exam_id column)"
+        )
     rows = np.full(len(reference), -1, dtype=np.int64)
     unmatched = 0
     for j in range(n):
@@ -161,8 +195,9 @@ def _align(reference: LabelSet, ids: list[str] | None, index: list[int] | None, 
     if missing:
         notes.append(f"{what}: {missing} of {len(reference)} reference exams have no row (unknown)")
     if missing == len(reference):
-        raise LabelError(f"{what}: no row matches an exam of the reference {reference.source or ''} "
-                         "(check the exam ids)")
+        raise LabelError(
+            f"{what}: no row matches an exam of the reference {reference.source or ''} (check the exam ids)"
+        )
     return rows, notes
 
 
@@ -229,8 +264,10 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def scores_paper_rows(ev: Evaluation) -> list[list[str]]:
     """Table 2 in the layout of the paper's ``scores.csv`` (two header rows, 3 decimals)."""
-    rows = [[""] + [METRIC_LABELS[m] for m in METRICS for _ in ev.raters],
-            [""] + [r for _ in METRICS for r in ev.raters]]
+    rows = [
+        [""] + [METRIC_LABELS[m] for m in METRICS for _ in ev.raters],
+        [""] + [r for _ in METRICS for r in ev.raters],
+    ]
     for k, cls in enumerate(ev.classes):
         rows.append([cls] + [_f3(ev.scores[r][m][k]) for m in METRICS for r in ev.raters])
     return rows
@@ -287,10 +324,12 @@ def mcnemar_markdown(ev: Evaluation) -> str:
             mark = "ᵉ" if res["method"][k] == "exact binomial" else ""
             cells.append(f"{p:.3f}{mark} ({int(res['b'][k])}/{int(res['c'][k])})")
         rows.append(cells)
-    return (_md_table(["", *ev.classes], rows)
-            + "\nEach cell: p-value (exams only the first rater gets wrong / only the second gets wrong); "
-              "ᵉ exact binomial test (fewer than 25 discordant exams), otherwise χ² without continuity "
-              "correction as in the paper. `mcnemar.csv` has both p-values.\n")
+    return (
+        _md_table(["", *ev.classes], rows)
+        + "\nEach cell: p-value (exams only the first rater gets wrong / only the second gets wrong); "
+        "ᵉ exact binomial test (fewer than 25 discordant exams), otherwise χ² without continuity "
+        "correction as in the paper. `mcnemar.csv` has both p-values.\n"
+    )
 
 
 def plot_pr_curves(ev: Evaluation, out: Path, *, dpi: int = 110) -> Path:
@@ -314,8 +353,14 @@ def plot_pr_curves(ev: Evaluation, out: Path, *, dpi: int = 110) -> Path:
         for name, curves in ev.curves.items():
             c = curves[k]
             if c.n_positive:
-                ax.plot(c.recall, c.precision, color=colors[0], lw=1.6, alpha=0.85,
-                        label=f"{name} (curve)" if k == 0 else None)
+                ax.plot(
+                    c.recall,
+                    c.precision,
+                    color=colors[0],
+                    lw=1.6,
+                    alpha=0.85,
+                    label=f"{name} (curve)" if k == 0 else None,
+                )
                 title += f"   AUPRC {c.auprc:.3f}, AUROC {c.auroc:.3f}"
         for i, r in enumerate(ev.raters):
             rec, prec = ev.scores[r]["recall"][k], ev.scores[r]["precision"][k]
@@ -324,12 +369,25 @@ def plot_pr_curves(ev: Evaluation, out: Path, *, dpi: int = 110) -> Path:
             kw = {}
             ci = ev.ci.get(r)
             if ci is not None:
-                kw = {"xerr": np.abs(ci["recall"][k][:, None] - rec),
-                      "yerr": np.abs(ci["precision"][k][:, None] - prec)}
+                kw = {
+                    "xerr": np.abs(ci["recall"][k][:, None] - rec),
+                    "yerr": np.abs(ci["precision"][k][:, None] - prec),
+                }
                 if np.isnan(kw["xerr"]).any() or np.isnan(kw["yerr"]).any():
                     kw = {}
-            ax.errorbar([rec], [prec], fmt=markers[i % len(markers)], color=colors[i % len(colors)], ms=7,
-                        elinewidth=0.8, capsize=2, label=r if k == 0 else None, clip_on=False, zorder=3, **kw)
+            ax.errorbar(
+                [rec],
+                [prec],
+                fmt=markers[i % len(markers)],
+                color=colors[i % len(colors)],
+                ms=7,
+                elinewidth=0.8,
+                capsize=2,
+                label=r if k == 0 else None,
+                clip_on=False,
+                zorder=3,
+                **kw,
+            )
         n_pos = int(ev.counts[ev.raters[0]]["tp"][k] + ev.counts[ev.raters[0]]["fn"][k])
         ax.set_title(f"{title}\n{n_pos} positive of {int(ev.counts[ev.raters[0]]['n'][k])}", fontsize=9)
         ax.set_xlim(0, 1.03)
@@ -340,8 +398,11 @@ def plot_pr_curves(ev: Evaluation, out: Path, *, dpi: int = 110) -> Path:
         if k % 3 == 0:
             ax.set_ylabel("Precision (PPV)")
     axes.ravel()[0].legend(loc="lower left", fontsize=8)
-    fig.suptitle(f"Precision-recall against: {ev.reference} (N = {ev.n_exams}); "
-                 f"points with bootstrap {ev.level * 100:g} % intervals", fontsize=11)
+    fig.suptitle(
+        f"Precision-recall against: {ev.reference} (N = {ev.n_exams}); "
+        f"points with bootstrap {ev.level * 100:g} % intervals",
+        fontsize=11,
+    )
     fig.subplots_adjust(left=0.06, right=0.985, bottom=0.07, top=0.89, wspace=0.18, hspace=0.32)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -349,8 +410,14 @@ def plot_pr_curves(ev: Evaluation, out: Path, *, dpi: int = 110) -> Path:
     return out
 
 
-def write_evaluation(ev: Evaluation, out_dir: str | Path, *, decisions: np.ndarray | None = None,
-                     figures: bool = True, header: str = "") -> list[Path]:
+def write_evaluation(
+    ev: Evaluation,
+    out_dir: str | Path,
+    *,
+    decisions: np.ndarray | None = None,
+    figures: bool = True,
+    header: str = "",
+) -> list[Path]:
     """Write every table and figure of an :class:`Evaluation` into ``out_dir`` (created if
     missing), each file atomically. Returns the written paths."""
     out = Path(out_dir)
@@ -365,23 +432,46 @@ def write_evaluation(ev: Evaluation, out_dir: str | Path, *, decisions: np.ndarr
         written.append(out / name)
 
     t2 = ev.table2_rows()
-    cols = ["class", "rater"] + [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high")] + \
-        ["tp", "fp", "fn", "tn", "n"] + [f"{m}_note" for m in METRICS]
-    put("table2.csv", _csv_bytes([cols] + [[_f3(r[c]) if isinstance(r[c], float) else r[c] for c in cols]
-                                           for r in t2]))
+    cols = (
+        ["class", "rater"]
+        + [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high")]
+        + ["tp", "fp", "fn", "tn", "n"]
+        + [f"{m}_note" for m in METRICS]
+    )
+    put(
+        "table2.csv",
+        _csv_bytes([cols] + [[_f3(r[c]) if isinstance(r[c], float) else r[c] for c in cols] for r in t2]),
+    )
     put("scores.csv", _csv_bytes(scores_paper_rows(ev)))
     put("kappa.csv", _csv_bytes(kappa_paper_rows(ev)))
     mc = ev.mcnemar_rows()
-    mcols = ["pair", "class", "a_wrong_b_right", "a_right_b_wrong", "statistic", "p_value", "method",
-             "p_exact", "p_chi2"]
-    put("mcnemar.csv", _csv_bytes([mcols] + [[_f3(r[c]) if isinstance(r[c], float) else r[c] for c in mcols]
-                                             for r in mc]))
-    put("confusion.csv", _csv_bytes([["rater", "class", "tp", "fp", "fn", "tn", "n"]]
-                                    + [[r["rater"], r["class"], r["tp"], r["fp"], r["fn"], r["tn"], r["n"]]
-                                       for r in t2]))
+    mcols = [
+        "pair",
+        "class",
+        "a_wrong_b_right",
+        "a_right_b_wrong",
+        "statistic",
+        "p_value",
+        "method",
+        "p_exact",
+        "p_chi2",
+    ]
+    put(
+        "mcnemar.csv",
+        _csv_bytes([mcols] + [[_f3(r[c]) if isinstance(r[c], float) else r[c] for c in mcols] for r in mc]),
+    )
+    put(
+        "confusion.csv",
+        _csv_bytes(
+            [["rater", "class", "tp", "fp", "fn", "tn", "n"]]
+            + [[r["rater"], r["class"], r["tp"], r["fp"], r["fn"], r["tn"], r["n"]] for r in t2]
+        ),
+    )
     if decisions is not None:
-        put("decisions.csv", _csv_bytes([list(CLASSES)] + [[("" if v < 0 else int(v)) for v in row]
-                                                          for row in decisions]))
+        put(
+            "decisions.csv",
+            _csv_bytes([list(CLASSES)] + [[("" if v < 0 else int(v)) for v in row] for row in decisions]),
+        )
     t2md, kmd, mmd = table2_markdown(ev), kappa_markdown(ev), mcnemar_markdown(ev)
     put("table2.md", t2md.encode())
     put("kappa.md", kmd.encode())
@@ -392,17 +482,28 @@ def write_evaluation(ev: Evaluation, out_dir: str | Path, *, decisions: np.ndarr
         fig_md = "## Precision-recall curves\n\n![precision-recall curves](pr_curves.png)\n\n"
     curves_md = ""
     for name, curves in ev.curves.items():
-        curves_md += (f"Areas of {name}'s curves: "
-                      + "; ".join(f"{c.cls} AUPRC {_md_num(c.auprc)}, AUROC {_md_num(c.auroc)}"
-                                  for c in curves)
-                      + ".\n\n")
+        curves_md += (
+            f"Areas of {name}'s curves: "
+            + "; ".join(f"{c.cls} AUPRC {_md_num(c.auprc)}, AUROC {_md_num(c.auroc)}" for c in curves)
+            + ".\n\n"
+        )
     notes = "".join(f"- {n}\n" for n in ev.notes)
-    md = (f"# Comparison against the {ev.reference}\n\n{header}"
-          f"{ev.n_exams} exams. Raters: {', '.join(ev.raters)}\n\n"
-          + (f"## Notes\n\n{notes}\n" if notes else "")
-          + "## Table 2: scores against the reference\n\n" + t2md + "\n"
-          + "## Cohen's kappa between raters\n\n" + kmd + "\n"
-          + "## McNemar's test (p-values)\n\n" + mmd + "\n" + fig_md + curves_md)
+    md = (
+        f"# Comparison against the {ev.reference}\n\n{header}"
+        f"{ev.n_exams} exams. Raters: {', '.join(ev.raters)}\n\n"
+        + (f"## Notes\n\n{notes}\n" if notes else "")
+        + "## Table 2: scores against the reference\n\n"
+        + t2md
+        + "\n"
+        + "## Cohen's kappa between raters\n\n"
+        + kmd
+        + "\n"
+        + "## McNemar's test (p-values)\n\n"
+        + mmd
+        + "\n"
+        + fig_md
+        + curves_md
+    )
     put("evaluation.md", md.encode())
     return written
 
@@ -423,8 +524,10 @@ def run(args: argparse.Namespace) -> int:
         probabilities[model] = values
         decisions = threshold(np.nan_to_num(values, nan=-1.0), thresholds)
         decisions[~np.isfinite(values)] = -1
-        header = (f"{model}: probabilities from `{pred.path.name}`, decisions = probability > threshold "
-                  f"({', '.join(f'{c} {t:g}' for c, t in zip(CLASSES, thresholds, strict=True))}).\n\n")
+        header = (
+            f"{model}: probabilities from `{pred.path.name}`, decisions = probability > threshold "
+            f"({', '.join(f'{c} {t:g}' for c, t in zip(CLASSES, thresholds, strict=True))}).\n\n"
+        )
     else:
         decisions = np.where(np.isfinite(values), values, -1).astype(np.int8)
         header = f"{model}: 0/1 decisions from `{pred.path.name}`.\n\n"
@@ -440,13 +543,19 @@ def run(args: argparse.Namespace) -> int:
         arows, anotes = _align(gold, ls.exam_ids, None, len(ls), file.name)
         notes += anotes
         raters[label] = _take(ls.values, arows, -1)
-    ev = evaluate(gold.values, raters, probabilities=probabilities,
-                  thresholds={model: thresholds} if probabilities else None,
-                  reference_name=gold.name if gold.name else source_name(args.gold),
-                  n_resamples=max(0, args.bootstrap), seed=args.seed)
+    ev = evaluate(
+        gold.values,
+        raters,
+        probabilities=probabilities,
+        thresholds={model: thresholds} if probabilities else None,
+        reference_name=gold.name if gold.name else source_name(args.gold),
+        n_resamples=max(0, args.bootstrap),
+        seed=args.seed,
+    )
     ev.notes = notes + ev.notes
-    written = write_evaluation(ev, args.out, decisions=decisions, header=header,
-                               figures=not getattr(args, "no_figures", False))
+    written = write_evaluation(
+        ev, args.out, decisions=decisions, header=header, figures=not getattr(args, "no_figures", False)
+    )
     out = sys.stdout
     out.write(f"{ev.n_exams} exams, reference: {ev.reference} ({Path(args.gold).name})\n")
     out.write("F1 score" + "".join(f"  {r:>12}" for r in ev.raters) + "\n")

@@ -28,40 +28,70 @@ from ecgviewer.explain import (
 )
 
 NAME = "explain"
-HELP = ("SHAP saliency of the network's six outputs over lead × time segments for one exam (or every exam "
-        "with --all): an .npz with values (6, 12, segments), segment edges in input samples, base values and "
-        "probabilities, and optionally a PNG of the leads with the salient stretches shaded. The values are "
-        "attributions relative to a baseline (a flat line by default), not causes.")
+HELP = (
+    "SHAP saliency of the network's six outputs over lead × time segments for one exam (or every exam "
+    "with --all): an .npz with values (6, 12, segments), segment edges in input samples, base values and "
+    "probabilities, and optionally a PNG of the leads with the salient stretches shaded. The values are "
+    "attributions relative to a baseline (a flat line by default), not causes."
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="ECG file(s) or folder(s)")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--exam", metavar="ID",
-                       help="the exam to explain: its id, or #N for the N-th exam (from 0) in the input; "
-                            "needed when the input holds several exams")
-    which.add_argument("--all", action="store_true",
-                       help="explain every exam: values (N, 6, 12, segments) and the population summary "
-                            "(mean lead importance per class)")
+    which.add_argument(
+        "--exam",
+        metavar="ID",
+        help="the exam to explain: its id, or #N for the N-th exam (from 0) in the input; "
+        "needed when the input holds several exams",
+    )
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="explain every exam: values (N, 6, 12, segments) and the population summary "
+        "(mean lead importance per class)",
+    )
     parser.add_argument("--out", required=True, metavar="FILE.npz", help="output file (.npz)")
-    parser.add_argument("--png", metavar="FIG.png",
-                        help="also draw a figure: the leads with the saliency shaded and lead-importance "
-                             "bars (with --all: the population summary)")
-    parser.add_argument("--classes", default="positive", metavar="WHICH",
-                        help="classes to draw in the PNG: 'positive' (above threshold; the most probable "
-                             "if none; default), 'all', or names such as RBBB,AF")
-    parser.add_argument("--segments", type=int, default=DEFAULT_SEGMENTS,
-                        help=f"time segments over the 4096-sample input (default {DEFAULT_SEGMENTS}: "
-                             "320 ms each)")
-    parser.add_argument("--max-evals", type=int, default=None,
-                        help=f"network evaluations per exam (default {DEFAULT_MAX_EVALS}; more = finer "
-                             "and slower)")
-    parser.add_argument("--baseline", choices=BASELINES, default="zero",
-                        help="what a masked segment is replaced by (default: zero, the padding value)")
-    parser.add_argument("--method", choices=METHODS, default="partition",
-                        help="SHAP explainer (default partition)")
-    parser.add_argument("--context", choices=CONTEXTS, default="both",
-                        help="partition explainer's contexts (default both; see ecgviewer.explain)")
+    parser.add_argument(
+        "--png",
+        metavar="FIG.png",
+        help="also draw a figure: the leads with the saliency shaded and lead-importance "
+        "bars (with --all: the population summary)",
+    )
+    parser.add_argument(
+        "--classes",
+        default="positive",
+        metavar="WHICH",
+        help="classes to draw in the PNG: 'positive' (above threshold; the most probable "
+        "if none; default), 'all', or names such as RBBB,AF",
+    )
+    parser.add_argument(
+        "--segments",
+        type=int,
+        default=DEFAULT_SEGMENTS,
+        help=f"time segments over the 4096-sample input (default {DEFAULT_SEGMENTS}: 320 ms each)",
+    )
+    parser.add_argument(
+        "--max-evals",
+        type=int,
+        default=None,
+        help=f"network evaluations per exam (default {DEFAULT_MAX_EVALS}; more = finer and slower)",
+    )
+    parser.add_argument(
+        "--baseline",
+        choices=BASELINES,
+        default="zero",
+        help="what a masked segment is replaced by (default: zero, the padding value)",
+    )
+    parser.add_argument(
+        "--method", choices=METHODS, default="partition", help="SHAP explainer (default partition)"
+    )
+    parser.add_argument(
+        "--context",
+        choices=CONTEXTS,
+        default="both",
+        help="partition explainer's contexts (default both; see ecgviewer.explain)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same values)")
     parser.add_argument("--model", metavar="MODEL.onnx", help="model to explain (default: the bundled model)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
@@ -78,8 +108,10 @@ def _pick_exam(exams, spec: str | None, paths: list[str]) -> int:
         if n == 1:
             return 0
         ids = ", ".join(exams.header(i).exam_id or f"#{i}" for i in range(min(n, 5)))
-        raise ExplainError(f"{', '.join(paths)} holds {n} exams ({ids}{', …' if n > 5 else ''}); "
-                           "choose one with --exam ID (or #N) or explain them all with --all")
+        raise ExplainError(
+            f"{', '.join(paths)} holds {n} exams ({ids}{', …' if n > 5 else ''}); "
+            "choose one with --exam ID (or #N) or explain them all with --all"
+        )
     if spec.startswith("#") and spec[1:].isdigit():
         i = int(spec[1:])
         if not 0 <= i < n:
@@ -88,8 +120,9 @@ def _pick_exam(exams, spec: str | None, paths: list[str]) -> int:
     try:
         return exams.index_of(spec)
     except KeyError:
-        raise ExplainError(f"--exam {spec}: no exam with this id in {', '.join(paths)} "
-                           f"({n} exams; use #N for the N-th)") from None
+        raise ExplainError(
+            f"--exam {spec}: no exam with this id in {', '.join(paths)} ({n} exams; use #N for the N-th)"
+        ) from None
 
 
 def _progress_printer(quiet: bool, label: str):
@@ -109,6 +142,7 @@ def _progress_printer(quiet: bool, label: str):
             if done >= total:
                 sys.stderr.write("\n")
             sys.stderr.flush()
+
     return progress
 
 
@@ -155,13 +189,22 @@ def _save_figure(fig, path: Path) -> None:
 
 
 def _footer(sal: Saliency) -> str:
-    return (f"{sal.model_name} {sal.model_version} · SHAP {sal.method}, baseline {sal.baseline}, "
-            f"{sal.n_segments} segments × {len(sal.leads)} leads, {sal.n_evaluations} evaluations\n"
-            "values are attributions relative to the baseline, not causes · not a medical device")
+    return (
+        f"{sal.model_name} {sal.model_version} · SHAP {sal.method}, baseline {sal.baseline}, "
+        f"{sal.n_segments} segments × {len(sal.leads)} leads, {sal.n_evaluations} evaluations\n"
+        "values are attributions relative to the baseline, not causes · not a medical device"
+    )
 
 
-def plot_saliency(out: Path, sal: Saliency, x_input: np.ndarray, classes: list[int], *, title: str = "",
-                  scale_per_mv: float = 10.0) -> Path:
+def plot_saliency(
+    out: Path,
+    sal: Saliency,
+    x_input: np.ndarray,
+    classes: list[int],
+    *,
+    title: str = "",
+    scale_per_mv: float = 10.0,
+) -> Path:
     """Draw the 12 leads with each class's SHAP values shaded behind them, plus lead-importance bars.
 
     One panel per class: traces in mV against the original recording's time (padding not drawn),
@@ -176,8 +219,17 @@ def plot_saliency(out: Path, sal: Saliency, x_input: np.ndarray, classes: list[i
     nrows = int(np.ceil(n / ncols))
     fig = plt.figure(figsize=(8.6 * ncols, 6.6 * nrows + 0.6))
     height = 6.6 * nrows + 0.6
-    outer = gridspec.GridSpec(nrows, ncols, figure=fig, left=0.03, right=0.93 if ncols == 1 else 0.95,
-                              top=1 - 0.95 / height, bottom=0.9 / height, wspace=0.2, hspace=0.3)
+    outer = gridspec.GridSpec(
+        nrows,
+        ncols,
+        figure=fig,
+        left=0.03,
+        right=0.93 if ncols == 1 else 0.95,
+        top=1 - 0.95 / height,
+        bottom=0.9 / height,
+        wspace=0.2,
+        hspace=0.3,
+    )
     L = len(sal.leads)
     lo, hi = sal.signal_start, sal.signal_stop
     if hi <= lo:
@@ -187,28 +239,49 @@ def plot_saliency(out: Path, sal: Saliency, x_input: np.ndarray, classes: list[i
     spacing = max(2.0, float(np.percentile(np.ptp(mv, axis=0), 90)) * 0.8) if mv.size else 2.0
     edges_t = sal.segment_times_s()
     for k, c in enumerate(classes):
-        inner = gridspec.GridSpecFromSubplotSpec(1, 2, subplot_spec=outer[k], width_ratios=[5, 1],
-                                                 wspace=0.04)
+        inner = gridspec.GridSpecFromSubplotSpec(
+            1, 2, subplot_spec=outer[k], width_ratios=[5, 1], wspace=0.04
+        )
         ax = fig.add_subplot(inner[0])
         bars = fig.add_subplot(inner[1], sharey=ax)
         v = sal.values[c]
         lim = sal.color_limit(c)
         y_edges = -(np.arange(L + 1) - 0.5) * spacing
-        mesh = ax.pcolormesh(edges_t, y_edges, v, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.75,
-                             shading="flat", rasterized=True, linewidth=0)
+        mesh = ax.pcolormesh(
+            edges_t,
+            y_edges,
+            v,
+            cmap="RdBu_r",
+            vmin=-lim,
+            vmax=lim,
+            alpha=0.75,
+            shading="flat",
+            rasterized=True,
+            linewidth=0,
+        )
         for j in range(L):
             ax.plot(t, mv[:, j] - j * spacing, color="black", lw=0.55)
-            ax.text(t[0] if t.size else 0, -j * spacing + 0.32 * spacing, sal.leads[j], fontsize=8,
-                    fontweight="bold", va="center", ha="left",
-                    bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.8))
+            ax.text(
+                t[0] if t.size else 0,
+                -j * spacing + 0.32 * spacing,
+                sal.leads[j],
+                fontsize=8,
+                fontweight="bold",
+                va="center",
+                ha="left",
+                bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.8),
+            )
         ax.set_xlim(edges_t[0] if lo == 0 else t[0], edges_t[-1] if hi == sal.n_samples else t[-1])
         ax.set_ylim(y_edges[-1], y_edges[0])
         ax.set_yticks([])
         ax.set_xlabel("time (s)", fontsize=8)
         ax.tick_params(labelsize=7)
         thr = f" (threshold {sal.thresholds[c]:.2f})" if sal.thresholds.size == len(sal.classes) else ""
-        ax.set_title(f"{sal.classes[c]}: p = {sal.probabilities[c]:.3f}{thr}, base {sal.base_values[c]:.3f}; "
-                     "red raises, blue lowers", fontsize=9)
+        ax.set_title(
+            f"{sal.classes[c]}: p = {sal.probabilities[c]:.3f}{thr}, base {sal.base_values[c]:.3f}; "
+            "red raises, blue lowers",
+            fontsize=9,
+        )
         imp = sal.lead_importance()[c]
         bars.barh(-np.arange(L) * spacing, imp, height=0.7 * spacing, color="#555555")
         bars.set_title("lead importance\nΣ|SHAP|", fontsize=8)
@@ -244,8 +317,9 @@ def plot_population(out: Path, sals: list[Saliency], *, title: str = "") -> Path
         n_pos = sum(1 for s in sals if c in s.positive_classes())
         ax.set_title(f"{first.classes[c]} ({n_pos} of {len(sals)} positive)", fontsize=9)
         ax.set_xlabel("mean Σ|SHAP| over time", fontsize=7)
-    fig.suptitle(("Lead importance per class — " + title) if title else "Lead importance per class",
-                 fontsize=10)
+    fig.suptitle(
+        ("Lead importance per class — " + title) if title else "Lead importance per class", fontsize=10
+    )
     fig.tight_layout(rect=(0, 0.03, 1, 0.96))
     fig.text(0.5, 0.005, _footer(first), ha="center", va="bottom", fontsize=6, color="#444444")
     _save_figure(fig, out)
@@ -271,8 +345,14 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, prefer_cuda=not args.cpu, threads=args.threads)
     for w in model.warnings:
         print(f"ecgviewer: warning: {w}", file=sys.stderr)
-    params = dict(segments=args.segments, seed=args.seed, baseline=args.baseline, max_evals=args.max_evals,
-                  method=args.method, context=args.context)
+    params = dict(
+        segments=args.segments,
+        seed=args.seed,
+        baseline=args.baseline,
+        max_evals=args.max_evals,
+        method=args.method,
+        context=args.context,
+    )
     exams = open_exams(args.paths, fs=args.fs, units=args.units)
     try:
         for err in exams.errors:
@@ -300,8 +380,9 @@ def run(args: argparse.Namespace) -> int:
                 sal = explain_cached(model, x, report=report, progress=progress, **params)
             if not args.quiet:
                 probs = ", ".join(f"{c} {p:.2f}" for c, p in zip(sal.classes, sal.probabilities, strict=True))
-                print(f"{label} {probs}; {sal.n_evaluations} evaluations, {sal.seconds:.1f} s",
-                      file=sys.stderr)
+                print(
+                    f"{label} {probs}; {sal.n_evaluations} evaluations, {sal.seconds:.1f} s", file=sys.stderr
+                )
             results.append((i, exam, sal))
     finally:
         exams.close()
@@ -338,13 +419,20 @@ def run(args: argparse.Namespace) -> int:
         _atomic_savez(out, arrays)
     if args.png:
         if args.all:
-            plot_population(Path(args.png), [s for _, _, s in results],
-                            title=f"{len(results)} exams from {', '.join(map(str, args.paths))}")
+            plot_population(
+                Path(args.png),
+                [s for _, _, s in results],
+                title=f"{len(results)} exams from {', '.join(map(str, args.paths))}",
+            )
         else:
             i, exam, sal = results[0]
-            plot_saliency(Path(args.png), sal, x_input=model.prepare(exam)[0],
-                          classes=_classes_to_draw(sal, args.classes),
-                          title=f"{exam.exam_id or exam.display_name()}")
+            plot_saliency(
+                Path(args.png),
+                sal,
+                x_input=model.prepare(exam)[0],
+                classes=_classes_to_draw(sal, args.classes),
+                title=f"{exam.exam_id or exam.display_name()}",
+            )
     if not args.quiet:
         print(f"wrote {out}" + (f" and {args.png}" if args.png else ""), file=sys.stderr)
     return 1 if failed else 0

@@ -12,29 +12,44 @@ from ecgviewer.io import NotAnExamError, open_exams
 from ecgviewer.leads import LEADS
 
 NAME = "info"
-HELP = ("List the exams in ECG files or folders: id, format, sampling rate, duration, leads and the "
-        "labels the file carries. Files that cannot be read are reported and skipped.")
+HELP = (
+    "List the exams in ECG files or folders: id, format, sampling rate, duration, leads and the "
+    "labels the file carries. Files that cannot be read are reported and skipped."
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="ECG files or folders (recursed)")
-    parser.add_argument("--fs", type=float, metavar="HZ",
-                        help="sampling rate for files that state none (CSV, generic HDF5; default 500 Hz)")
-    parser.add_argument("--units", metavar="UNIT",
-                        help="units for files that state none: mV, uV, V or '1e-4 V' (default: inferred)")
-    parser.add_argument("--quick", action="store_true",
-                        help="read headers only (no samples read, so damaged samples are not detected)")
-    parser.add_argument("--report", action="store_true",
-                        help="also print the reading notes and what preprocessing for the network does")
+    parser.add_argument(
+        "--fs",
+        type=float,
+        metavar="HZ",
+        help="sampling rate for files that state none (CSV, generic HDF5; default 500 Hz)",
+    )
+    parser.add_argument(
+        "--units",
+        metavar="UNIT",
+        help="units for files that state none: mV, uV, V or '1e-4 V' (default: inferred)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="read headers only (no samples read, so damaged samples are not detected)",
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="also print the reading notes and what preprocessing for the network does",
+    )
 
 
 def format_leads(leads: tuple[str, ...]) -> str:
-    """"I,II,III,aVR,aVL,aVF,V1–V6" style: consecutive precordial leads are shortened."""
+    """ "I,II,III,aVR,aVL,aVF,V1–V6" style: consecutive precordial leads are shortened."""
     names = list(leads)
     if all(f"V{i}" in names for i in range(1, 7)):
         k = names.index("V1")
-        if names[k:k + 6] == [f"V{i}" for i in range(1, 7)]:
-            names[k:k + 6] = ["V1–V6"]
+        if names[k : k + 6] == [f"V{i}" for i in range(1, 7)]:
+            names[k : k + 6] = ["V1–V6"]
     return ",".join(names)
 
 
@@ -47,8 +62,14 @@ def format_labels(raw: dict) -> str:
 
 def exam_line(item: Exam | ExamHeader, shown_path: str) -> str:
     """One line: path, id, format, rate, duration, leads, age/sex, labels."""
-    parts = [shown_path, item.exam_id or "-", item.format, f"{item.fs:g} Hz", f"{item.duration_s:.2f} s",
-             f"{len(item.leads)} leads " + format_leads(item.leads)]
+    parts = [
+        shown_path,
+        item.exam_id or "-",
+        item.format,
+        f"{item.fs:g} Hz",
+        f"{item.duration_s:.2f} s",
+        f"{len(item.leads)} leads " + format_leads(item.leads),
+    ]
     demo = " ".join(x for x in (f"{item.age:g} y" if item.age is not None else "", item.sex or "") if x)
     if demo:
         parts.append(demo)

@@ -28,34 +28,73 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="ECG file(s) or folder(s)")
     parser.add_argument("--out", metavar="FILE.pdf", help="the PDF to write (replaced atomically)")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--exam", metavar="ID",
-                       help="the exam to report, by id (or #N for the N-th exam); default: the only exam")
-    which.add_argument("--all", action="store_true",
-                       help="one set report for every exam: summary page and one table row per exam")
+    which.add_argument(
+        "--exam",
+        metavar="ID",
+        help="the exam to report, by id (or #N for the N-th exam); default: the only exam",
+    )
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="one set report for every exam: summary page and one table row per exam",
+    )
     which.add_argument("--split", metavar="DIR", help="one exam report per exam, written into DIR")
-    parser.add_argument("--pages", action="store_true",
-                        help="with --all: add the 12-lead page of every exam after the table")
-    parser.add_argument("--paper", type=str.lower, choices=["a4", "letter"], default="a4",
-                        help="paper size, landscape (default a4)")
-    parser.add_argument("--speed", type=float, default=25.0, metavar="MM_S",
-                        help="paper speed in mm/s (default 25; 50 shows 5 s)")
-    parser.add_argument("--gain", type=float, default=10.0, metavar="MM_MV",
-                        help="gain in mm/mV (default 10; 5 or 20)")
+    parser.add_argument(
+        "--pages", action="store_true", help="with --all: add the 12-lead page of every exam after the table"
+    )
+    parser.add_argument(
+        "--paper",
+        type=str.lower,
+        choices=["a4", "letter"],
+        default="a4",
+        help="paper size, landscape (default a4)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=25.0,
+        metavar="MM_S",
+        help="paper speed in mm/s (default 25; 50 shows 5 s)",
+    )
+    parser.add_argument(
+        "--gain", type=float, default=10.0, metavar="MM_MV", help="gain in mm/mV (default 10; 5 or 20)"
+    )
     parser.add_argument("--rhythm-lead", default="II", help="lead of the rhythm strip (default II)")
     shap = parser.add_mutually_exclusive_group()
-    shap.add_argument("--no-shap", dest="shap", action="store_false", default=None,
-                      help="leave out the SHAP pages (default for --split)")
-    shap.add_argument("--shap", dest="shap", action="store_true",
-                      help="add SHAP pages (default for a single exam; slow for --split)")
-    parser.add_argument("--shap-class", action="append", metavar="CLASS", dest="shap_classes",
-                        help="class to explain (repeatable; default: the positive ones, "
-                             "else the most probable)")
+    shap.add_argument(
+        "--no-shap",
+        dest="shap",
+        action="store_false",
+        default=None,
+        help="leave out the SHAP pages (default for --split)",
+    )
+    shap.add_argument(
+        "--shap",
+        dest="shap",
+        action="store_true",
+        help="add SHAP pages (default for a single exam; slow for --split)",
+    )
+    parser.add_argument(
+        "--shap-class",
+        action="append",
+        metavar="CLASS",
+        dest="shap_classes",
+        help="class to explain (repeatable; default: the positive ones, else the most probable)",
+    )
     parser.add_argument("--segments", type=int, default=32, help="SHAP time segments (default 32)")
-    parser.add_argument("--labels", nargs="+", action="extend", default=[], metavar="FILE",
-                        help="label files (CSV) to compare with; label files beside the exams are found "
-                             "automatically")
-    parser.add_argument("--no-auto-labels", action="store_true",
-                        help="do not attach labels found beside the files or in their headers")
+    parser.add_argument(
+        "--labels",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="label files (CSV) to compare with; label files beside the exams are found automatically",
+    )
+    parser.add_argument(
+        "--no-auto-labels",
+        action="store_true",
+        help="do not attach labels found beside the files or in their headers",
+    )
     parser.add_argument("--model", metavar="MODEL.onnx", help="model to use (default: the bundled model)")
     parser.add_argument("--cpu", action="store_true", help="do not try CUDA")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
@@ -94,8 +133,10 @@ def _pick(exams: Any, wanted: str | None) -> int:
         if n == 1:
             return 0
         ids = ", ".join(exams.header(i).exam_id for i in range(min(n, 5)))
-        raise ReportError(f"{n} exams found ({ids}{', …' if n > 5 else ''}): choose one with --exam ID, "
-                          "or report them all with --all (one PDF) or --split DIR (one PDF each)")
+        raise ReportError(
+            f"{n} exams found ({ids}{', …' if n > 5 else ''}): choose one with --exam ID, "
+            "or report them all with --all (one PDF) or --split DIR (one PDF each)"
+        )
     m = re.fullmatch(r"#(\d+)", wanted.strip())
     if m:
         i = int(m.group(1)) - 1
@@ -106,8 +147,10 @@ def _pick(exams: Any, wanted: str | None) -> int:
         return int(exams.index_of(wanted))
     except (KeyError, ValueError, IndexError, ExamReadError):
         ids = ", ".join(exams.header(i).exam_id for i in range(min(n, 8)))
-        raise ReportError(f"--exam {wanted}: no exam with that id among the {n} opened ({ids}"
-                          f"{', …' if n > 8 else ''}); use #N for the N-th exam") from None
+        raise ReportError(
+            f"--exam {wanted}: no exam with that id among the {n} opened ({ids}"
+            f"{', …' if n > 8 else ''}); use #N for the N-th exam"
+        ) from None
 
 
 def _safe_name(text: str) -> str:
@@ -115,8 +158,9 @@ def _safe_name(text: str) -> str:
     return name or "exam"
 
 
-def _exam_report(args: argparse.Namespace, model: Any, exam: Any, out: Path, labels: list[Any],
-                 shap: bool) -> tuple[Path, Any]:
+def _exam_report(
+    args: argparse.Namespace, model: Any, exam: Any, out: Path, labels: list[Any], shap: bool
+) -> tuple[Path, Any]:
     from ecgviewer.labels import labels_from_exam
     from ecgviewer.report import write_exam_report
 
@@ -127,9 +171,19 @@ def _exam_report(args: argparse.Namespace, model: Any, exam: Any, out: Path, lab
 
         saliency = explain_cached(model, prediction.input, report=prediction.report, segments=args.segments)
     own = [] if args.no_auto_labels else [ls for ls in [labels_from_exam(exam)] if ls is not None]
-    write_exam_report(out, exam, prediction, saliency=saliency, labels=[*labels, *own], paper=args.paper,
-                      gain_mm_mv=args.gain, speed_mm_s=args.speed, rhythm_lead=args.rhythm_lead, model=model,
-                      shap_classes=args.shap_classes)
+    write_exam_report(
+        out,
+        exam,
+        prediction,
+        saliency=saliency,
+        labels=[*labels, *own],
+        paper=args.paper,
+        gain_mm_mv=args.gain,
+        speed_mm_s=args.speed,
+        rhythm_lead=args.rhythm_lead,
+        model=model,
+        shap_classes=args.shap_classes,
+    )
     return out, prediction
 
 
@@ -177,8 +231,21 @@ def _set_report(args: argparse.Namespace, model: Any, exams: Any, labels: list[A
         except EcgViewerError as err:
             errors.append(err)
             continue
-        item = exam if keep_exams else _Light(exam.exam_id, exam.source, exam.index, exam.fs, exam.duration_s,
-                                              exam.age, exam.sex, dict(exam.raw_labels), exam.format)
+        item = (
+            exam
+            if keep_exams
+            else _Light(
+                exam.exam_id,
+                exam.source,
+                exam.index,
+                exam.fs,
+                exam.duration_s,
+                exam.age,
+                exam.sex,
+                dict(exam.raw_labels),
+                exam.format,
+            )
+        )
         batch.append((item, x, rep))
         if len(batch) >= 32:
             flush()
@@ -192,12 +259,26 @@ def _set_report(args: argparse.Namespace, model: Any, exams: Any, labels: list[A
         if own is not None:
             all_labels.append(own)
     out = Path(args.out)
-    write_set_report(out, items, predictions, labels=all_labels, paper=args.paper, model=model,
-                     exam_pages=keep_exams, gain_mm_mv=args.gain, speed_mm_s=args.speed,
-                     rhythm_lead=args.rhythm_lead, errors=errors, source=", ".join(args.paths))
+    write_set_report(
+        out,
+        items,
+        predictions,
+        labels=all_labels,
+        paper=args.paper,
+        model=model,
+        exam_pages=keep_exams,
+        gain_mm_mv=args.gain,
+        speed_mm_s=args.speed,
+        rhythm_lead=args.rhythm_lead,
+        errors=errors,
+        source=", ".join(args.paths),
+    )
     positive = sum(bool(np.asarray(p.decisions).any()) for p in predictions)
-    _say(args, f"{out}: {len(items)} exams ({positive} with a finding), {len(errors)} unreadable, "
-               f"{time.perf_counter() - start:.1f} s")
+    _say(
+        args,
+        f"{out}: {len(items)} exams ({positive} with a finding), {len(errors)} unreadable, "
+        f"{time.perf_counter() - start:.1f} s",
+    )
     return 1 if errors else 0
 
 
@@ -231,8 +312,11 @@ def _split_reports(args: argparse.Namespace, model: Any, exams: Any, labels: lis
             _say(args, f"  {i + 1}/{n} reports written")
     for err in failed:
         _say(args, f"ecgviewer report: not reported: {err}")
-    _say(args, f"{folder}: {len(used)} reports, {len(failed)} exams could not be reported, "
-               f"{time.perf_counter() - start:.1f} s")
+    _say(
+        args,
+        f"{folder}: {len(used)} reports, {len(failed)} exams could not be reported, "
+        f"{time.perf_counter() - start:.1f} s",
+    )
     return 1 if failed else 0
 
 
@@ -256,10 +340,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if len(exams) == 0:
             problems = "; ".join(str(e) for e in exams.errors[:3])
-            raise ReportError("no ECG exam found in " + ", ".join(args.paths)
-                              + (f" ({problems})" if problems else ""))
-        model = load_model(Path(args.model) if args.model else None, prefer_cuda=not args.cpu,
-                           threads=args.threads)
+            raise ReportError(
+                "no ECG exam found in " + ", ".join(args.paths) + (f" ({problems})" if problems else "")
+            )
+        model = load_model(
+            Path(args.model) if args.model else None, prefer_cuda=not args.cpu, threads=args.threads
+        )
         if args.all:
             return _set_report(args, model, exams, labels)
         if args.split:
@@ -273,4 +359,3 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         exams.close()
-

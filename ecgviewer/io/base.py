@@ -50,11 +50,19 @@ class ExamSource(Protocol):
 # --- units -----------------------------------------------------------------------------
 
 _UNIT_TO_MV: dict[str, float] = {
-    "MV": 1.0, "MILLIVOLT": 1.0, "MILLIVOLTS": 1.0,
-    "UV": 1e-3, "MICROVOLT": 1e-3, "MICROVOLTS": 1e-3,
+    "MV": 1.0,
+    "MILLIVOLT": 1.0,
+    "MILLIVOLTS": 1.0,
+    "UV": 1e-3,
+    "MICROVOLT": 1e-3,
+    "MICROVOLTS": 1e-3,
     "NV": 1e-6,
-    "V": 1e3, "VOLT": 1e3, "VOLTS": 1e3,
-    "1E-4V": 0.1, "0.1MV": 0.1, "100UV": 0.1,
+    "V": 1e3,
+    "VOLT": 1e3,
+    "VOLTS": 1e3,
+    "1E-4V": 0.1,
+    "0.1MV": 0.1,
+    "100UV": 0.1,
 }
 
 
@@ -83,16 +91,23 @@ def infer_unit_from_amplitude(values: np.ndarray) -> tuple[float, str]:
     centred = np.abs(finite - np.median(finite, axis=0))
     amp = float(np.percentile(centred, 99.9)) if centred.size else 0.0
     if amp > 50.0:
-        return 1e-3, (f"units not stated: inferred µV from the amplitude (99.9th percentile "
-                      f"{amp:.0f}); give the units if this is wrong")
+        return 1e-3, (
+            f"units not stated: inferred µV from the amplitude (99.9th percentile "
+            f"{amp:.0f}); give the units if this is wrong"
+        )
     if 0.0 < amp < 0.02:
-        return 1e3, (f"units not stated: inferred V from the amplitude (99.9th percentile "
-                     f"{amp:.2g}); give the units if this is wrong")
-    return 1.0, (f"units not stated: inferred mV from the amplitude (99.9th percentile "
-                 f"{amp:.2f}); give the units if this is wrong")
+        return 1e3, (
+            f"units not stated: inferred V from the amplitude (99.9th percentile "
+            f"{amp:.2g}); give the units if this is wrong"
+        )
+    return 1.0, (
+        f"units not stated: inferred mV from the amplitude (99.9th percentile "
+        f"{amp:.2f}); give the units if this is wrong"
+    )
 
 
 # --- checks ------------------------------------------------------------------------------
+
 
 def check_fs(path: Path, fs: float, where: str = "") -> float:
     try:
@@ -108,8 +123,9 @@ def check_signal(path: Path, signal: np.ndarray, leads: Sequence[str], what: str
     """Validate (samples, leads) samples: non-empty, finite. Returns float32."""
     prefix = f"{what}: " if what else ""
     if signal.ndim != 2 or signal.shape[1] != len(leads):
-        raise ExamReadError(path, f"{prefix}samples have shape {signal.shape}, "
-                                  f"expected (samples, {len(leads)})")
+        raise ExamReadError(
+            path, f"{prefix}samples have shape {signal.shape}, expected (samples, {len(leads)})"
+        )
     if signal.shape[0] == 0:
         raise ExamReadError(path, f"{prefix}zero-length record (no samples)")
     signal = np.asarray(signal, dtype=np.float32)
@@ -118,8 +134,10 @@ def check_signal(path: Path, signal: np.ndarray, leads: Sequence[str], what: str
         rows, cols = np.nonzero(bad)
         kind = "NaN" if np.isnan(signal[rows[0], cols[0]]) else "infinite"
         raise ExamReadError(
-            path, f"{prefix}{int(bad.sum())} samples are NaN or infinite (first: {kind} in lead "
-                  f"{leads[cols[0]]} at sample {int(rows[0])}); repair or drop the record")
+            path,
+            f"{prefix}{int(bad.sum())} samples are NaN or infinite (first: {kind} in lead "
+            f"{leads[cols[0]]} at sample {int(rows[0])}); repair or drop the record",
+        )
     return signal
 
 
@@ -134,8 +152,9 @@ def check_nonempty_file(path: Path) -> None:
         raise ExamReadError(path, "empty file (0 bytes)")
 
 
-def leads_from_names(path: Path, names: Sequence[str], what: str = "channels"
-                     ) -> tuple[list[int], tuple[str, ...], list[str]]:
+def leads_from_names(
+    path: Path, names: Sequence[str], what: str = "channels"
+) -> tuple[list[int], tuple[str, ...], list[str]]:
     """Map raw channel names to canonical leads.
 
     Returns (column indices kept, canonical names, notes). Unknown or duplicate channels are
@@ -161,8 +180,10 @@ def leads_from_names(path: Path, names: Sequence[str], what: str = "channels"
     if not (set(LEADS) <= have or set(INDEPENDENT_LEADS) <= have):
         missing = [n for n in INDEPENDENT_LEADS if n not in have]
         raise ExamReadError(
-            path, f"only leads {', '.join(canon)}: need all 12 or the 8 independent ones "
-                  f"(I, II, V1–V6); missing {', '.join(missing)}")
+            path,
+            f"only leads {', '.join(canon)}: need all 12 or the 8 independent ones "
+            f"(I, II, V1–V6); missing {', '.join(missing)}",
+        )
     return keep, tuple(canon), notes
 
 
@@ -172,8 +193,11 @@ def default_leads(path: Path, n: int, what: str = "") -> tuple[tuple[str, ...], 
         return LEADS, []
     if n == 8:
         return INDEPENDENT_LEADS, ["8 unnamed leads taken as I, II, V1–V6 (III, aVR, aVL, aVF derived)"]
-    raise ExamReadError(path, f"{what}{n} leads without names: expected 12 in standard order "
-                              f"(I, II, III, aVR, aVL, aVF, V1–V6) or the 8 independent ones")
+    raise ExamReadError(
+        path,
+        f"{what}{n} leads without names: expected 12 in standard order "
+        f"(I, II, III, aVR, aVL, aVF, V1–V6) or the 8 independent ones",
+    )
 
 
 def decode(value: object) -> str:

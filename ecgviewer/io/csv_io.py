@@ -41,13 +41,40 @@ from ecgviewer.leads import canonical_lead_name
 
 CSV_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".txt")
 
-_TIME_NAMES = {"time", "t", "times", "timestamp", "sec", "secs", "seconds", "elapsed", "elapsedtime",
-               "ms", "msec", "milliseconds", "timesec", "timems", "times(s)"}
-_INDEX_NAMES = {"", "index", "idx", "sample", "samples", "sampleno", "samplenumber", "n", "#", "unnamed0",
-                "no"}
+_TIME_NAMES = {
+    "time",
+    "t",
+    "times",
+    "timestamp",
+    "sec",
+    "secs",
+    "seconds",
+    "elapsed",
+    "elapsedtime",
+    "ms",
+    "msec",
+    "milliseconds",
+    "timesec",
+    "timems",
+    "times(s)",
+}
+_INDEX_NAMES = {
+    "",
+    "index",
+    "idx",
+    "sample",
+    "samples",
+    "sampleno",
+    "samplenumber",
+    "n",
+    "#",
+    "unnamed0",
+    "no",
+}
 _UNIT_RE = re.compile(
     r"^(?P<name>.*?)[\s_\-]*(?:[\(\[]\s*(?P<u1>[^\)\]]+?)\s*[\)\]]|[_\s](?P<u2>mV|uV|µV|μV|V|ms|s))$",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _HEAD_BYTES = 65536
 
 
@@ -159,8 +186,11 @@ class CsvSource:
         if len(counts) == 1 and next(iter(counts)) > 1:
             return None, False
         widths = sorted(counts)
-        raise ExamReadError(self.path, f"cannot find the delimiter: the first rows have {widths} fields "
-                                       "(expected one column per lead, separated by , ; tab | or spaces)")
+        raise ExamReadError(
+            self.path,
+            f"cannot find the delimiter: the first rows have {widths} fields "
+            "(expected one column per lead, separated by , ; tab | or spaces)",
+        )
 
     def _from_header(self, first: list[str]) -> None:
         names: list[str] = []
@@ -172,8 +202,15 @@ class CsvSource:
                 if self.time_col is None:
                     self.time_col = i
                     u = (unit or "").lower()
-                    self.time_unit_ms = True if (u == "ms" or "ms" in key or "milli" in key) else (
-                        False if u == "s" or key in ("sec", "secs", "seconds", "times", "timesec") else None)
+                    self.time_unit_ms = (
+                        True
+                        if (u == "ms" or "ms" in key or "milli" in key)
+                        else (
+                            False
+                            if u == "s" or key in ("sec", "secs", "seconds", "times", "timesec")
+                            else None
+                        )
+                    )
                 continue
             if key in _INDEX_NAMES or re.fullmatch(r"unnamed\d*", key):
                 continue
@@ -182,8 +219,9 @@ class CsvSource:
             self.col_units.append(unit)
         if not any(canonical_lead_name(n) for n in names):
             shown = ", ".join(repr(c) for c in first[:10]) + (" ..." if len(first) > 10 else "")
-            raise NotAnExamError(self.path, f"holds no ECG: a table with columns {shown} and no lead names "
-                                            "(I, II, V1 ...)")
+            raise NotAnExamError(
+                self.path, f"holds no ECG: a table with columns {shown} and no lead names (I, II, V1 ...)"
+            )
         keep, self.leads, notes = leads_from_names(self.path, names, "columns")
         self.notes += notes
         self.columns = [lead_cols[k] for k in keep]
@@ -202,9 +240,12 @@ class CsvSource:
                 self.col_units = [None] * len(self.columns)
                 return
         if n not in (12, 8):
-            raise ExamReadError(self.path, f"{n} columns without a header row: expected 12 leads in the "
-                                           "standard order (I, II, III, aVR, aVL, aVF, V1–V6), 8 (I, II, "
-                                           "V1–V6), either after a time column, or a header naming the leads")
+            raise ExamReadError(
+                self.path,
+                f"{n} columns without a header row: expected 12 leads in the "
+                "standard order (I, II, III, aVR, aVL, aVF, V1–V6), 8 (I, II, "
+                "V1–V6), either after a time column, or a header naming the leads",
+            )
         self.leads, notes = default_leads(self.path, n)
         self.notes += notes
         self.columns = list(range(n))
@@ -270,8 +311,15 @@ class CsvSource:
     def header(self, index: int = 0) -> ExamHeader:
         if index != 0:
             raise IndexError(f"{self.path}: exam {index} out of range (0–0)")
-        return ExamHeader(exam_id=self.path.stem, source=self.path, format=self.format, index=0, fs=self.fs,
-                          n_samples=self._count_rows(), leads=self.leads)
+        return ExamHeader(
+            exam_id=self.path.stem,
+            source=self.path,
+            format=self.format,
+            index=0,
+            fs=self.fs,
+            n_samples=self._count_rows(),
+            leads=self.leads,
+        )
 
     def _table(self) -> np.ndarray:
         text = _read_text(self.path)
@@ -289,16 +337,18 @@ class CsvSource:
         if self.decimal_comma:
             data = data.replace(",", ".")
         try:
-            table = np.loadtxt(io.StringIO(data), delimiter=self.delim, dtype=np.float64, ndmin=2,
-                               comments=None)
+            table = np.loadtxt(
+                io.StringIO(data), delimiter=self.delim, dtype=np.float64, ndmin=2, comments=None
+            )
         except ValueError:
             self._locate_bad_cell(rows, start)
             raise
         if table.shape[0] == 0:
             raise ExamReadError(self.path, "zero-length record (a header but no rows of samples)")
         if table.shape[1] != self.n_columns:
-            raise ExamReadError(self.path, f"rows have {table.shape[1]} values, the first row "
-                                           f"{self.n_columns}")
+            raise ExamReadError(
+                self.path, f"rows have {table.shape[1]} values, the first row {self.n_columns}"
+            )
         return table
 
     def _locate_bad_cell(self, rows: list[str], start: int) -> None:
@@ -307,16 +357,20 @@ class CsvSource:
                 continue
             cells = _split(line, self.delim)
             if len(cells) != self.n_columns:
-                raise ExamReadError(self.path, f"line {start + k + 1} has {len(cells)} values, expected "
-                                               f"{self.n_columns} (wrong number of columns)")
+                raise ExamReadError(
+                    self.path,
+                    f"line {start + k + 1} has {len(cells)} values, expected "
+                    f"{self.n_columns} (wrong number of columns)",
+                )
             for j, cell in enumerate(cells):
                 c = cell.strip()
                 if self.decimal_comma:
                     c = c.replace(",", ".")
                 if not _is_number(c):
                     what = "an empty cell" if not c else f"{cell.strip()!r} is not a number"
-                    raise ExamReadError(self.path, f"line {start + k + 1}, column {j + 1}: {what} "
-                                                   "(non-numeric cell)")
+                    raise ExamReadError(
+                        self.path, f"line {start + k + 1}, column {j + 1}: {what} (non-numeric cell)"
+                    )
         raise ExamReadError(self.path, "cannot parse the samples")
 
     def read(self, index: int = 0) -> Exam:
@@ -345,8 +399,16 @@ class CsvSource:
             factors[:] = factor
             notes.append(note)
         signal = check_signal(self.path, samples * factors, self.leads)
-        return Exam(signal_mv=signal, fs=self.fs, leads=self.leads, exam_id=self.path.stem, source=self.path,
-                    format=self.format, index=0, notes=notes)
+        return Exam(
+            signal_mv=signal,
+            fs=self.fs,
+            leads=self.leads,
+            exam_id=self.path.stem,
+            source=self.path,
+            format=self.format,
+            index=0,
+            notes=notes,
+        )
 
     def close(self) -> None:
         pass

@@ -129,9 +129,14 @@ def _collect(folder: Path) -> list[Path]:
     return sorted(found, key=_natural_key)
 
 
-def open_exams(paths: str | os.PathLike | Iterable[str | os.PathLike], *, fs: float | None = None,
-               units: str | None = None, progress: Progress | None = None,
-               cancel: Cancel | None = None) -> ExamSet:
+def open_exams(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    fs: float | None = None,
+    units: str | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> ExamSet:
     """Open files and folders (recursed) as one lazy :class:`ExamSet`.
 
     Args:
@@ -169,8 +174,11 @@ def open_exams(paths: str | os.PathLike | Iterable[str | os.PathLike], *, fs: fl
             for src in sources:
                 src.close()
             raise Cancelled(f"opening stopped after {done} of {total} files")
-        key = header_path_for(path).resolve() if path.suffix.lower() in (".dat", ".mat", ".hea") \
-            and header_path_for(path).exists() else path.resolve()
+        key = (
+            header_path_for(path).resolve()
+            if path.suffix.lower() in (".dat", ".mat", ".hea") and header_path_for(path).exists()
+            else path.resolve()
+        )
         if key in seen:
             continue
         seen.add(key)
@@ -187,8 +195,9 @@ def open_exams(paths: str | os.PathLike | Iterable[str | os.PathLike], *, fs: fl
     return ExamSet(sources, errors)
 
 
-def read_exam(path: str | os.PathLike, index: int = 0, *, fs: float | None = None,
-              units: str | None = None) -> Exam:
+def read_exam(
+    path: str | os.PathLike, index: int = 0, *, fs: float | None = None, units: str | None = None
+) -> Exam:
     """Read one exam of one file (``index`` within a multi-exam file); raises ExamReadError."""
     src = open_source(Path(path), fs=fs, units=units)
     try:

@@ -41,9 +41,14 @@ def _id_dataset(ids: list[str]) -> np.ndarray:
     return np.asarray(ids, dtype=h5py.string_dtype("utf-8"))
 
 
-def write_code_hdf5(exams: ExamSet, out: str | os.PathLike, *, start_s: float | None = None,
-                    progress: Callable[[int, int], None] | None = None,
-                    cancel: Callable[[], bool] | None = None) -> ExportResult:
+def write_code_hdf5(
+    exams: ExamSet,
+    out: str | os.PathLike,
+    *,
+    start_s: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> ExportResult:
     """Write every exam, preprocessed, as the paper's input file.
 
     The file holds ``tracings`` (N, 4096, 12) float32 in 1e-4 V at 400 Hz, leads I, II, III,
@@ -74,16 +79,20 @@ def write_code_hdf5(exams: ExamSet, out: str | os.PathLike, *, start_s: float | 
     total = len(exams)
     try:
         with h5py.File(tmp, "w") as h:
-            ds = h.create_dataset("tracings", shape=(0, MODEL_SAMPLES, len(LEADS)),
-                                  maxshape=(None, MODEL_SAMPLES, len(LEADS)), dtype=np.float32,
-                                  chunks=(1, MODEL_SAMPLES, len(LEADS)))
+            ds = h.create_dataset(
+                "tracings",
+                shape=(0, MODEL_SAMPLES, len(LEADS)),
+                maxshape=(None, MODEL_SAMPLES, len(LEADS)),
+                dtype=np.float32,
+                chunks=(1, MODEL_SAMPLES, len(LEADS)),
+            )
             batch: list[np.ndarray] = []
 
             def flush() -> None:
                 if batch:
                     n = ds.shape[0]
                     ds.resize(n + len(batch), axis=0)
-                    ds[n:n + len(batch)] = np.stack(batch)
+                    ds[n : n + len(batch)] = np.stack(batch)
                     batch.clear()
 
             for i in range(total):
@@ -107,8 +116,11 @@ def write_code_hdf5(exams: ExamSet, out: str | os.PathLike, *, start_s: float | 
             flush()
             result.written = int(ds.shape[0])
             if result.written == 0:
-                raise ExamReadError(out, "no exam could be converted" + (
-                    f" (first problem: {result.failures[0]})" if result.failures else " (no exams)"))
+                raise ExamReadError(
+                    out,
+                    "no exam could be converted"
+                    + (f" (first problem: {result.failures[0]})" if result.failures else " (no exams)"),
+                )
             h.create_dataset("exam_id", data=_id_dataset(result.exam_ids))
             h.create_dataset("source", data=np.asarray(sources, dtype=h5py.string_dtype("utf-8")))
             h.create_dataset("original_fs", data=np.asarray(fs_list, dtype=np.float64))

@@ -61,7 +61,7 @@ _MIN_GENERIC_SAMPLES = 100
 
 def is_hdf5(head: bytes) -> bool:
     """True when the first bytes carry the HDF5 signature (at 0 or a user-block offset)."""
-    return any(head[off:off + 8] == HDF5_MAGIC for off in (0, 512, 1024, 2048))
+    return any(head[off : off + 8] == HDF5_MAGIC for off in (0, 512, 1024, 2048))
 
 
 def _attr(objs: list[Any], keys: tuple[str, ...]) -> tuple[Any, str] | None:
@@ -138,8 +138,9 @@ class Hdf5Source:
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as err:
-            raise ExamReadError(self.path, f"not a readable HDF5 file (truncated or damaged?): "
-                                           f"{err}") from None
+            raise ExamReadError(
+                self.path, f"not a readable HDF5 file (truncated or damaged?): {err}"
+            ) from None
         return self._file
 
     def close(self) -> None:
@@ -152,8 +153,11 @@ class Hdf5Source:
 
     def _probe(self, h: h5py.File, fs: float | None, units: str | None) -> None:
         if "model_weights" in h or "keras_version" in h.attrs or "model_config" in h.attrs:
-            raise NotAnExamError(self.path, "holds no ECG: it is a Keras model file (model_weights), "
-                                            "not an exam; import it with `ecgviewer import-keras`")
+            raise NotAnExamError(
+                self.path,
+                "holds no ECG: it is a Keras model file (model_weights), "
+                "not an exam; import it with `ecgviewer import-keras`",
+            )
         datasets: list[h5py.Dataset] = []
 
         def visit(_name: str, obj: Any) -> None:
@@ -171,8 +175,9 @@ class Hdf5Source:
         objs = [ds, h]
         self.format = {"code": "hdf5-code", "ecg": "hdf5-ecg"}.get(layout, "hdf5-generic")
         if self.n_samples == 0 or self.n_exams == 0:
-            raise ExamReadError(self.path, f"dataset {ds.name!r} {ds.shape} is a zero-length record "
-                                           "(no samples)")
+            raise ExamReadError(
+                self.path, f"dataset {ds.name!r} {ds.shape} is a zero-length record (no samples)"
+            )
 
         # leads
         names_attr = _attr(objs, _LEAD_KEYS)
@@ -191,8 +196,9 @@ class Hdf5Source:
         fs_attr = _attr(objs, _FS_KEYS)
         file_fs = _scalar(fs_attr[0]) if fs_attr else None
         if fs_attr and file_fs is None:
-            raise ExamReadError(self.path, f"attribute {fs_attr[1]!r} = {decode(fs_attr[0])!r} "
-                                           "is not a sampling rate")
+            raise ExamReadError(
+                self.path, f"attribute {fs_attr[1]!r} = {decode(fs_attr[0])!r} is not a sampling rate"
+            )
         if file_fs is None and self.meta_row and self.meta_row.get("fs"):
             file_fs = _scalar(self.meta_row["fs"])
         if file_fs is not None:
@@ -218,8 +224,9 @@ class Hdf5Source:
         if gain is not None:
             g = _scalar(gain[0])
             if g is None or not np.isfinite(g) or g == 0:
-                raise ExamReadError(self.path, f"attribute {gain[1]!r} = {decode(gain[0])!r} "
-                                               "is not a usable gain")
+                raise ExamReadError(
+                    self.path, f"attribute {gain[1]!r} = {decode(gain[0])!r} is not a usable gain"
+                )
             self.to_mv = 1.0 / g
         elif unit is not None:
             self.to_mv = require_unit(self.path, decode(unit[0]).strip(), f" (attribute {unit[1]!r})")
@@ -256,16 +263,20 @@ class Hdf5Source:
             layout = {"tracings": "code", "ecg": "ecg"}.get(name, "generic")
             if self._axes(d.shape, 0) is None:
                 raise ExamReadError(
-                    self.path, f"dataset {d.name!r} has shape {d.shape}: expected (exams, samples, 12), "
-                               "(samples, 12) or (12, samples) (8 independent leads also accepted)")
+                    self.path,
+                    f"dataset {d.name!r} has shape {d.shape}: expected (exams, samples, 12), "
+                    "(samples, 12) or (12, samples) (8 independent leads also accepted)",
+                )
             return d, layout
         for d in sorted(numeric, key=lambda d: -d.size):
             if self._axes(d.shape, _MIN_GENERIC_SAMPLES) is not None:
                 return d, "generic"
         listing = ", ".join(f"{d.name} {d.shape}" for d in datasets[:8]) or "none"
         raise NotAnExamError(
-            self.path, "holds no ECG-like dataset (looked for (exams, samples, 12), (samples, 12) or "
-                       f"(12, samples)); datasets: {listing}")
+            self.path,
+            "holds no ECG-like dataset (looked for (exams, samples, 12), (samples, 12) or "
+            f"(12, samples)); datasets: {listing}",
+        )
 
     @staticmethod
     def _axes(shape: tuple[int, ...], min_samples: int) -> tuple[int | None, int, int] | None:
@@ -327,8 +338,17 @@ class Hdf5Source:
         index = self._check_index(index)
         known = self.meta_row or self._age_ds or self._sex_ds
         age, sex = self._demographics(index) if known else (None, None)
-        return ExamHeader(exam_id=self.exam_id(index), source=self.path, format=self.format, index=index,
-                          fs=self.fs, n_samples=self.n_samples, leads=self.leads, age=age, sex=sex)
+        return ExamHeader(
+            exam_id=self.exam_id(index),
+            source=self.path,
+            format=self.format,
+            index=index,
+            fs=self.fs,
+            n_samples=self.n_samples,
+            leads=self.leads,
+            age=age,
+            sex=sex,
+        )
 
     def read(self, index: int) -> Exam:
         index = self._check_index(index)
@@ -338,8 +358,10 @@ class Hdf5Source:
                 ds = h[self.dataset_name]
                 raw = ds[index] if self.exam_axis is not None else ds[()]
             except (OSError, RuntimeError, ValueError) as err:
-                raise ExamReadError(self.path, f"exam {index}: cannot read {self.dataset_name!r} "
-                                               f"(truncated or damaged file?): {err}") from None
+                raise ExamReadError(
+                    self.path,
+                    f"exam {index}: cannot read {self.dataset_name!r} (truncated or damaged file?): {err}",
+                ) from None
             finally:
                 if self.n_exams <= 1:
                     self.close()
@@ -373,9 +395,21 @@ class Hdf5Source:
                 recorded = None
             if self.meta_row.get("Patient_ID"):
                 meta["patient_id"] = self.meta_row["Patient_ID"]
-        return Exam(signal_mv=signal, fs=self.fs, leads=self.leads, exam_id=self.exam_id(index),
-                    source=self.path, format=self.format, index=index, age=age, sex=sex,
-                    recorded=recorded, raw_labels=raw_labels, notes=notes, meta=meta)
+        return Exam(
+            signal_mv=signal,
+            fs=self.fs,
+            leads=self.leads,
+            exam_id=self.exam_id(index),
+            source=self.path,
+            format=self.format,
+            index=index,
+            age=age,
+            sex=sex,
+            recorded=recorded,
+            raw_labels=raw_labels,
+            notes=notes,
+            meta=meta,
+        )
 
 
 def _sex(value: str) -> str | None:

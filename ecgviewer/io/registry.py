@@ -72,6 +72,7 @@ def folder_suffixes() -> tuple[str, ...]:
 
 def file_dialog_filter() -> str:
     """A Qt file-dialog filter: all ECG files first, then one entry per reader."""
+
     def globs(suffixes: tuple[str, ...]) -> str:
         return " ".join(f"*{s}" for s in suffixes)
 
@@ -97,8 +98,9 @@ def reader_for(path: Path) -> Reader:
     if path.suffix.lower() in (".dat", ".mat") and not header_path_for(path).exists():
         if path.exists() and is_hdf5(_head(path)):
             return next(r for r in READERS if r.name == "hdf5")
-        raise ExamReadError(path, f"WFDB signal file without its header: {header_path_for(path).name} "
-                                  "is missing beside it")
+        raise ExamReadError(
+            path, f"WFDB signal file without its header: {header_path_for(path).name} is missing beside it"
+        )
     if path.suffix.lower() not in (".dat", ".mat"):
         check_nonempty_file(path)
     head = _head(path) if path.suffix.lower() not in (".dat", ".mat") else b""
@@ -109,8 +111,9 @@ def reader_for(path: Path) -> Reader:
         if path.suffix.lower() in reader.suffixes:
             return reader
     suffix = path.suffix.lower() or "(no extension)"
-    raise ExamReadError(path, f"unsupported file type {suffix}: ecgviewer reads "
-                              + ", ".join(supported_suffixes()))
+    raise ExamReadError(
+        path, f"unsupported file type {suffix}: ecgviewer reads " + ", ".join(supported_suffixes())
+    )
 
 
 def open_source(path: Path, *, fs: float | None = None, units: str | None = None) -> ExamSource:
@@ -121,5 +124,6 @@ def open_source(path: Path, *, fs: float | None = None, units: str | None = None
     except ExamReadError:
         raise
     except Exception as err:  # a reader bug or an odd file must not reach the user as a traceback
-        raise ExamReadError(path, f"cannot read as {reader.description}: "
-                                  f"{type(err).__name__}: {err}") from None
+        raise ExamReadError(
+            path, f"cannot read as {reader.description}: {type(err).__name__}: {err}"
+        ) from None

@@ -35,11 +35,26 @@ WFDB_SUFFIXES: tuple[str, ...] = (".hea", ".dat", ".mat")
 
 # Bytes per sample of the WFDB formats whose file size is predictable.
 _BYTES_PER_SAMPLE: dict[str, float] = {
-    "8": 1, "16": 2, "61": 2, "80": 1, "160": 2, "24": 3, "32": 4, "212": 1.5, "310": 4 / 3, "311": 4 / 3,
+    "8": 1,
+    "16": 2,
+    "61": 2,
+    "80": 1,
+    "160": 2,
+    "24": 3,
+    "32": 4,
+    "212": 1.5,
+    "310": 4 / 3,
+    "311": 4 / 3,
 }
 
-_DATE_FORMATS = ("%d-%b-%Y %H:%M:%S", "%H:%M:%S %d/%m/%Y", "%H:%M:%S.%f %d/%m/%Y", "%d/%m/%Y %H:%M:%S",
-                 "%d-%b-%Y", "%d/%m/%Y")
+_DATE_FORMATS = (
+    "%d-%b-%Y %H:%M:%S",
+    "%H:%M:%S %d/%m/%Y",
+    "%H:%M:%S.%f %d/%m/%Y",
+    "%d/%m/%Y %H:%M:%S",
+    "%d-%b-%Y",
+    "%d/%m/%Y",
+)
 
 
 def header_path_for(path: Path) -> Path:
@@ -112,7 +127,11 @@ def _sex(text: str | None) -> str | None:
 
 
 _FAST_DTYPES: dict[str, tuple[str, int]] = {  # format: (numpy dtype, value added), invalid → NaN
-    "16": ("<i2", 0), "61": (">i2", 0), "32": ("<i4", 0), "80": ("u1", -128), "160": ("<u2", -32768),
+    "16": ("<i2", 0),
+    "61": (">i2", 0),
+    "32": ("<i4", 0),
+    "80": ("u1", -128),
+    "160": ("<u2", -32768),
 }
 _INVALID: dict[str, int] = {"16": -32768, "61": -32768, "32": -(2**31), "80": -128, "160": -32768}
 _FMT_RE = re.compile(r"^(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?$")
@@ -148,12 +167,25 @@ def _fast_header(path: Path) -> SimpleNamespace | None:
         sig_len = int(rec[3]) if len(rec) > 3 else None
     except ValueError:
         return None
-    sig_lines = lines[1:1 + n_sig]
+    sig_lines = lines[1 : 1 + n_sig]
     if len(sig_lines) != n_sig:
         return None
-    h = SimpleNamespace(fs=fs, n_sig=n_sig, sig_len=sig_len, comments=comments, n_seg=None, file_name=[],
-                        fmt=[], samps_per_frame=[], skew=[], byte_offset=[], adc_gain=[], baseline=[],
-                        units=[], sig_name=[])
+    h = SimpleNamespace(
+        fs=fs,
+        n_sig=n_sig,
+        sig_len=sig_len,
+        comments=comments,
+        n_seg=None,
+        file_name=[],
+        fmt=[],
+        samps_per_frame=[],
+        skew=[],
+        byte_offset=[],
+        adc_gain=[],
+        baseline=[],
+        units=[],
+        sig_name=[],
+    )
     for line in sig_lines:
         t = line.split()
         m = _FMT_RE.match(t[1]) if len(t) > 1 else None
@@ -189,8 +221,9 @@ class WfdbSource:
         del units  # the header states them
         self.path = header_path_for(Path(path))
         if not self.path.exists():
-            raise ExamReadError(path, f"WFDB signal file without its header: {self.path.name} "
-                                      "is missing beside it")
+            raise ExamReadError(
+                path, f"WFDB signal file without its header: {self.path.name} is missing beside it"
+            )
         check_nonempty_file(self.path)
         self.record_name = str(self.path.with_suffix(""))
         h = _fast_header(self.path)
@@ -228,8 +261,9 @@ class WfdbSource:
                 continue
             factor = unit_to_mv(unit)
             if factor is None:
-                raise ExamReadError(self.path, f"unknown units {unit!r} of channel {names[i]}: "
-                                               "expected mV, µV (uV) or V")
+                raise ExamReadError(
+                    self.path, f"unknown units {unit!r} of channel {names[i]}: expected mV, µV (uV) or V"
+                )
             self.to_mv.append(factor)
         if any(not units[i] for i in self.columns if i < len(units)) or len(units) < len(names):
             self.notes.append("units missing in the header: mV assumed (the WFDB default)")
@@ -253,8 +287,9 @@ class WfdbSource:
         for name, sigs in files.items():
             f = self.path.parent / name
             if not f.exists():
-                raise ExamReadError(self.path, f"the header names signal file {name}, "
-                                               "which is missing beside it")
+                raise ExamReadError(
+                    self.path, f"the header names signal file {name}, which is missing beside it"
+                )
             size = f.stat().st_size
             if size == 0:
                 raise ExamReadError(f, "empty file (0 bytes): the signal file of " + self.path.name)
@@ -270,8 +305,10 @@ class WfdbSource:
             needed = offset + math.ceil(h.sig_len * spf * bps)
             if size < needed:
                 raise ExamReadError(
-                    f, f"truncated signal file: {size} bytes, the header {self.path.name} needs {needed} "
-                       f"({h.sig_len} samples × {len(sigs)} signals, format {fmt})")
+                    f,
+                    f"truncated signal file: {size} bytes, the header {self.path.name} needs {needed} "
+                    f"({h.sig_len} samples × {len(sigs)} signals, format {fmt})",
+                )
 
     def exam_id(self, index: int = 0) -> str:
         return self.path.stem
@@ -279,8 +316,17 @@ class WfdbSource:
     def header(self, index: int = 0) -> ExamHeader:
         if index != 0:
             raise IndexError(f"{self.path}: exam {index} out of range (0–0)")
-        return ExamHeader(exam_id=self.path.stem, source=self.path, format=self.format, index=0, fs=self.fs,
-                          n_samples=self.n_samples, leads=self.leads, age=self.age, sex=self.sex)
+        return ExamHeader(
+            exam_id=self.path.stem,
+            source=self.path,
+            format=self.format,
+            index=0,
+            fs=self.fs,
+            n_samples=self.n_samples,
+            leads=self.leads,
+            age=self.age,
+            sex=self.sex,
+        )
 
     def read(self, index: int = 0) -> Exam:
         if index != 0:
@@ -294,20 +340,35 @@ class WfdbSource:
             except FileNotFoundError as err:
                 raise ExamReadError(self.path, f"signal file missing: {err.filename or err}") from None
             except Exception as err:
-                raise ExamReadError(self.path, f"cannot read the samples (truncated or damaged signal "
-                                               f"file?): {err}") from None
+                raise ExamReadError(
+                    self.path, f"cannot read the samples (truncated or damaged signal file?): {err}"
+                ) from None
             samples = rec.p_signal
         if samples is None:
             raise ExamReadError(self.path, "no samples read")
         if self.n_samples and samples.shape[0] != self.n_samples:
-            raise ExamReadError(self.path, f"truncated record: {samples.shape[0]} samples read, the header "
-                                           f"says {self.n_samples}")
+            raise ExamReadError(
+                self.path,
+                f"truncated record: {samples.shape[0]} samples read, the header says {self.n_samples}",
+            )
         signal = check_signal(self.path, samples * np.asarray(self.to_mv), self.leads)
         raw_labels: dict[str, Any] = {"dx": list(self.dx)} if self.dx else {}
         meta = {k: v for k, v in self.comments.items() if k not in ("age", "sex", "dx")}
-        return Exam(signal_mv=signal, fs=self.fs, leads=self.leads, exam_id=self.path.stem, source=self.path,
-                    format=self.format, index=0, age=self.age, sex=self.sex, recorded=self.recorded,
-                    raw_labels=raw_labels, notes=list(self.notes), meta=meta)
+        return Exam(
+            signal_mv=signal,
+            fs=self.fs,
+            leads=self.leads,
+            exam_id=self.path.stem,
+            source=self.path,
+            format=self.format,
+            index=0,
+            age=self.age,
+            sex=self.sex,
+            recorded=self.recorded,
+            raw_labels=raw_labels,
+            notes=list(self.notes),
+            meta=meta,
+        )
 
     def _read_fast(self) -> np.ndarray | None:
         """Physical samples (samples, kept channels) for the common case of one interleaved file in
@@ -316,19 +377,27 @@ class WfdbSource:
         if self.multi_segment or not isinstance(h, SimpleNamespace) or len(set(h.file_name)) != 1:
             return None
         fmts = set(h.fmt)
-        if len(fmts) != 1 or (fmt := fmts.pop()) not in _FAST_DTYPES or set(h.samps_per_frame) != {1} \
-                or any(h.skew) or len(set(h.byte_offset)) != 1:
+        if (
+            len(fmts) != 1
+            or (fmt := fmts.pop()) not in _FAST_DTYPES
+            or set(h.samps_per_frame) != {1}
+            or any(h.skew)
+            or len(set(h.byte_offset)) != 1
+        ):
             return None
         dtype, shift = _FAST_DTYPES[fmt]
         n = self.n_samples * h.n_sig
         try:
-            raw = np.fromfile(self.path.parent / h.file_name[0], dtype=dtype, count=n,
-                              offset=h.byte_offset[0])
+            raw = np.fromfile(
+                self.path.parent / h.file_name[0], dtype=dtype, count=n, offset=h.byte_offset[0]
+            )
         except OSError as err:
             raise ExamReadError(self.path, f"cannot read the signal file: {err}") from None
         if raw.size != n:
-            raise ExamReadError(self.path, f"truncated record: {raw.size // h.n_sig} samples read, "
-                                           f"the header says {self.n_samples}")
+            raise ExamReadError(
+                self.path,
+                f"truncated record: {raw.size // h.n_sig} samples read, the header says {self.n_samples}",
+            )
         digital = raw.reshape(self.n_samples, h.n_sig)[:, self.columns].astype(np.int64) + shift
         gain = np.asarray(h.adc_gain, dtype=np.float64)[self.columns]
         base = np.asarray(h.baseline, dtype=np.float64)[self.columns]

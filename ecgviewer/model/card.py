@@ -58,20 +58,28 @@ def load_sets(data: Path, names: Sequence[str] = SETS) -> dict[str, tuple[np.nda
             ids = [int(exams.header(i).exam_id) for i in range(len(exams))]
             if "ptbxl_fold9_100hz" in names:
                 rows = [i for i, e in enumerate(ids) if labels[e][0] == 9]
-                out["ptbxl_fold9_100hz"] = (_inputs([exams[i] for i in rows]),
-                                            np.stack([labels[ids[i]][1] for i in rows]),
-                                            [str(ids[i]) for i in rows])
+                out["ptbxl_fold9_100hz"] = (
+                    _inputs([exams[i] for i in rows]),
+                    np.stack([labels[ids[i]][1] for i in rows]),
+                    [str(ids[i]) for i in rows],
+                )
             if "ptbxl_fold9_100hz_same" in names:
                 pos = {e: i for i, e in enumerate(ids)}
-                out["ptbxl_fold9_100hz_same"] = (_inputs([exams[pos[e]] for e in ids500]),
-                                                 np.stack([labels[e][1] for e in ids500]),
-                                                 [str(e) for e in ids500])
+                out["ptbxl_fold9_100hz_same"] = (
+                    _inputs([exams[pos[e]] for e in ids500]),
+                    np.stack([labels[e][1] for e in ids500]),
+                    [str(e) for e in ids500],
+                )
     if "ptbxl_fold9_500hz" in names:
-        out["ptbxl_fold9_500hz"] = (_inputs([read_exam(p) for p in records500]),
-                                    np.stack([labels[e][1] for e in ids500]), [str(e) for e in ids500])
+        out["ptbxl_fold9_500hz"] = (
+            _inputs([read_exam(p) for p in records500]),
+            np.stack([labels[e][1] for e in ids500]),
+            [str(e) for e in ids500],
+        )
     if "challenge2021_external" in names:
-        headers = sorted(p for p in (data / "wfdb" / "challenge2021").rglob("*.hea")
-                         if not p.name.startswith("HR"))
+        headers = sorted(
+            p for p in (data / "wfdb" / "challenge2021").rglob("*.hea") if not p.name.startswith("HR")
+        )
         exams = [read_exam(p) for p in headers]
         y = []
         for exam in exams:
@@ -101,13 +109,17 @@ def set_metrics(y: np.ndarray, p: np.ndarray, thresholds: Sequence[float]) -> di
         }
     f1 = [v["f1"] for v in per_class.values() if v["f1"] is not None and v["positives"]]
     auc = [v["auroc"] for v in per_class.values() if v["auroc"] is not None]
-    return {"n_exams": len(y), "classes": per_class,
-            "macro_f1": _clean(np.mean(f1)) if f1 else None,
-            "macro_auroc": _clean(np.mean(auc)) if auc else None}
+    return {
+        "n_exams": len(y),
+        "classes": per_class,
+        "macro_f1": _clean(np.mean(f1)) if f1 else None,
+        "macro_auroc": _clean(np.mean(auc)) if auc else None,
+    }
 
 
-def card_metrics(model: EcgModel, data: Path, names: Sequence[str] = SETS,
-                 progress: Callable[[str], None] | None = None) -> dict:
+def card_metrics(
+    model: EcgModel, data: Path, names: Sequence[str] = SETS, progress: Callable[[str], None] | None = None
+) -> dict:
     """Recompute the card's metrics of ``model`` on the public records in ``data`` (``../shared/data``)."""
     out: dict = {}
     probabilities = {}
@@ -134,14 +146,17 @@ def metrics_table(metrics: dict) -> str:
     for name, m in metrics.items():
         if not isinstance(m, dict) or "classes" not in m:
             continue
-        lines.append(f"**{name}** ({m['n_exams']} exams; macro F1 {m['macro_f1']}, "
-                     f"macro AUROC {m['macro_auroc']})")
+        lines.append(
+            f"**{name}** ({m['n_exams']} exams; macro F1 {m['macro_f1']}, macro AUROC {m['macro_auroc']})"
+        )
         lines.append("")
         lines.append("| class | positives | precision | recall | specificity | F1 | AUROC |")
         lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for cls, v in m["classes"].items():
-            cells = [v[k] if v[k] is not None else "undef." for k in
-                     ("precision", "recall", "specificity", "f1", "auroc")]
+            cells = [
+                v[k] if v[k] is not None else "undef."
+                for k in ("precision", "recall", "specificity", "f1", "auroc")
+            ]
             lines.append(f"| {cls} | {v['positives']} | " + " | ".join(str(c) for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -15,8 +15,10 @@ from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
 from ecgviewer.leads import LEADS
 
 METADATA_KEY = "ecgviewer.contract"
-PAPER_CITATION = ("Ribeiro AH, Ribeiro MH, Paixão GMM, et al. Automatic diagnosis of the 12-lead ECG "
-                  "using a deep neural network. Nat Commun 11, 1760 (2020). doi:10.1038/s41467-020-15432-4")
+PAPER_CITATION = (
+    "Ribeiro AH, Ribeiro MH, Paixão GMM, et al. Automatic diagnosis of the 12-lead ECG "
+    "using a deep neural network. Nat Commun 11, 1760 (2020). doi:10.1038/s41467-020-15432-4"
+)
 PAPER_PROVENANCE = "Published weights of Ribeiro et al. (2020), Zenodo record 3625017"
 
 

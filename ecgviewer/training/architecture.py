@@ -96,7 +96,8 @@ class RibeiroResNet(nn.Module):
         self.conv = KerasConv1d(N_LEADS, FILTERS[0], KERNEL)
         self.bn = keras_bn(FILTERS[0])
         self.blocks = nn.ModuleList(
-            ResidualUnit(FILTERS[i], FILTERS[i + 1], dropout) for i in range(len(FILTERS) - 1))
+            ResidualUnit(FILTERS[i], FILTERS[i + 1], dropout) for i in range(len(FILTERS) - 1)
+        )
         n_out = N_SAMPLES // DOWNSAMPLE ** (len(FILTERS) - 1)
         self.dense = nn.Linear(n_out * FILTERS[-1], N_CLASSES)
 

@@ -30,13 +30,16 @@ def read_ptbxl_labels(labels_csv: Path) -> dict[int, tuple[int, np.ndarray]]:
     out: dict[int, tuple[int, np.ndarray]] = {}
     with open(labels_csv, newline="") as f:
         for row in csv.DictReader(f):
-            out[int(row["ecg_id"])] = (int(row["strat_fold"]),
-                                       np.array([int(row[c]) for c in CLASSES], dtype=np.float32))
+            out[int(row["ecg_id"])] = (
+                int(row["strat_fold"]),
+                np.array([int(row[c]) for c in CLASSES], dtype=np.float32),
+            )
     return out
 
 
-def load_ptbxl(h5_path: Path, labels_csv: Path, folds: tuple[int, ...], cache_dir: Path | None = None,
-               chunk: int = 512) -> PtbxlSplit:
+def load_ptbxl(
+    h5_path: Path, labels_csv: Path, folds: tuple[int, ...], cache_dir: Path | None = None, chunk: int = 512
+) -> PtbxlSplit:
     """Read ``folds`` and preprocess them as the app does (100 → 400 Hz, pad to 4096, ×10).
 
     The result is cached as .npy in ``cache_dir`` (about 1 GB for folds 1–8) so a resumed run starts fast.
@@ -55,8 +58,8 @@ def load_ptbxl(h5_path: Path, labels_csv: Path, folds: tuple[int, ...], cache_di
         keep = np.flatnonzero([labels[int(i)][0] in folds for i in ids])
         x = np.empty((len(keep), MODEL_SAMPLES, 12), dtype=np.float16)
         for start in range(0, len(keep), chunk):
-            rows = keep[start:start + chunk]
-            mv = f["signal"][rows[0]:rows[-1] + 1][rows - rows[0]].astype(np.float32) / gain
+            rows = keep[start : start + chunk]
+            mv = f["signal"][rows[0] : rows[-1] + 1][rows - rows[0]].astype(np.float32) / gain
             up = np.stack([resample(rec, fs) for rec in mv])
             for j, rec in enumerate(up):
                 x[start + j] = fit_length(rec, MODEL_SAMPLES)[0] * MODEL_SCALE_PER_MV

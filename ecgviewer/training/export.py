@@ -33,9 +33,15 @@ def export_onnx(model: RibeiroResNet, contract: ModelContract, out: Path) -> Pat
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes on the constant padding arithmetic
             torch.onnx.export(
-                model, (example,), str(tmp), input_names=[contract.input_name],
-                output_names=[contract.output_name], opset_version=OPSET, dynamo=False,
-                dynamic_axes={contract.input_name: {0: "batch"}, contract.output_name: {0: "batch"}})
+                model,
+                (example,),
+                str(tmp),
+                input_names=[contract.input_name],
+                output_names=[contract.output_name],
+                opset_version=OPSET,
+                dynamo=False,
+                dynamic_axes={contract.input_name: {0: "batch"}, contract.output_name: {0: "batch"}},
+            )
         proto = onnx.load(str(tmp))
         proto.producer_name = "ecgviewer.training"
         del proto.metadata_props[:]

@@ -32,8 +32,10 @@ from ecgviewer.training.export import export_onnx, max_abs_difference
 from ecgviewer.training.train import best_f1_threshold, lowpass_taps, predict
 
 MODEL_NAME = "ecgviewer-resnet-ptbxl"
-NOTICE = ("Demonstration model trained by the ecgviewer project on PTB-XL. Not a medical device; "
-          "not for diagnosis. For the published network, import the Zenodo weights (ecgviewer import-keras).")
+NOTICE = (
+    "Demonstration model trained by the ecgviewer project on PTB-XL. Not a medical device; "
+    "not for diagnosis. For the published network, import the Zenodo weights (ecgviewer import-keras)."
+)
 
 
 def _set_contract(path: Path, contract: ModelContract) -> None:
@@ -70,15 +72,23 @@ def main(argv: list[str] | None = None) -> int:
 
     record = saved.get("record", {})
     contract = ModelContract(
-        name=MODEL_NAME, version=args.version, thresholds=thresholds,
-        provenance=("Trained by the ecgviewer project (python -m ecgviewer.training.train, seed 20200101) "
-                    "on PTB-XL folds 1-8 at 100 Hz (Wagner et al., Sci Data 2020, CC BY 4.0); "
-                    "model and thresholds chosen on fold 9."),
+        name=MODEL_NAME,
+        version=args.version,
+        thresholds=thresholds,
+        provenance=(
+            "Trained by the ecgviewer project (python -m ecgviewer.training.train, seed 20200101) "
+            "on PTB-XL folds 1-8 at 100 Hz (Wagner et al., Sci Data 2020, CC BY 4.0); "
+            "model and thresholds chosen on fold 9."
+        ),
         notice=NOTICE,
-        extra={"architecture": "Ribeiro et al. (2020) ResNet (Keras graph), preceded by a fixed 101-tap "
-                               "40 Hz low-pass FIR", "trained": str(date.today()),
-               "epochs": record.get("epoch"), "paper_thresholds": list(PAPER_THRESHOLDS),
-               "training_history": history},
+        extra={
+            "architecture": "Ribeiro et al. (2020) ResNet (Keras graph), preceded by a fixed 101-tap "
+            "40 Hz low-pass FIR",
+            "trained": str(date.today()),
+            "epochs": record.get("epoch"),
+            "paper_thresholds": list(PAPER_THRESHOLDS),
+            "training_history": history,
+        },
     )
     out = args.out / f"{MODEL_NAME}.onnx"
     export_onnx(model, contract, out)
@@ -93,11 +103,18 @@ def main(argv: list[str] | None = None) -> int:
     _set_contract(out, contract)
     card = args.out / f"{MODEL_NAME}.md"
     template = (Path(__file__).parent / "card_template.md").read_text()
-    card.write_text(template.format(
-        name=MODEL_NAME, version=args.version, thresholds=", ".join(
-            f"{c} {t}" for c, t in zip(CLASSES, thresholds, strict=True)),
-        metrics=metrics_table(metrics), gap=json.dumps(metrics.get("rate_gap_500_vs_100hz"), indent=1),
-        parity=f"{parity:.1e}", epochs=record.get("epoch"), date=date.today()))
+    card.write_text(
+        template.format(
+            name=MODEL_NAME,
+            version=args.version,
+            thresholds=", ".join(f"{c} {t}" for c, t in zip(CLASSES, thresholds, strict=True)),
+            metrics=metrics_table(metrics),
+            gap=json.dumps(metrics.get("rate_gap_500_vs_100hz"), indent=1),
+            parity=f"{parity:.1e}",
+            epochs=record.get("epoch"),
+            date=date.today(),
+        )
+    )
     print(f"wrote {out} and {card}")
     return 0
 

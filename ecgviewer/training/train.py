@@ -79,7 +79,7 @@ def predict(model: RibeiroResNet, x: np.ndarray, batch: int = 128, bf16: bool = 
     out = []
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for i in range(0, len(x), batch):
-            xb = torch.as_tensor(np.asarray(x[i:i + batch], dtype=np.float32))
+            xb = torch.as_tensor(np.asarray(x[i : i + batch], dtype=np.float32))
             out.append(torch.sigmoid(model.logits(xb).float()).numpy())
     return np.concatenate(out)
 
@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
     ap.add_argument("--run", type=Path, default=Path("runs/bundled"), help="checkpoints and logs")
     ap.add_argument("--epochs", type=int, default=10, help="upper bound; the time budget usually ends first")
-    ap.add_argument("--max-minutes", type=float, default=75.0,
-                    help="training time budget (the LR schedule spans it)")
+    ap.add_argument(
+        "--max-minutes", type=float, default=75.0, help="training time budget (the LR schedule spans it)"
+    )
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=20200101)
@@ -111,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.run / "cache"
     train = load_ptbxl(ptb / "ptbxl100_train.h5", ptb / "labels.csv", TRAIN_FOLDS, cache)
     valid = load_ptbxl(ptb / "ptbxl100_train.h5", ptb / "labels.csv", (VALID_FOLD,), cache)
-    say(f"train {train.x.shape} positives {train.y.sum(0).astype(int).tolist()}; "
-        f"valid {valid.x.shape} positives {valid.y.sum(0).astype(int).tolist()}")
+    say(
+        f"train {train.x.shape} positives {train.y.sum(0).astype(int).tolist()}; "
+        f"valid {valid.x.shape} positives {valid.y.sum(0).astype(int).tolist()}"
+    )
 
     torch.manual_seed(args.seed)
     model = RibeiroResNet(dropout=0.2, lowpass_taps=lowpass_taps())
@@ -127,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if frac < 0.05:
             return args.lr * (0.04 + 0.96 * frac / 0.05)
         return args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (frac - 0.05) / 0.95)))
+
     state = {"epoch": 0, "step": 0, "elapsed": 0.0, "best_auc": -1.0, "history": []}
     ckpt = args.run / "last.ckpt"
     if ckpt.exists():
@@ -153,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         losses = []
         start_step = state["step"] % steps_per_epoch
         for b in range(start_step, steps_per_epoch):
-            idx = order[b * args.batch_size:(b + 1) * args.batch_size]
+            idx = order[b * args.batch_size : (b + 1) * args.batch_size]
             xb = augment(x_all[idx].float(), aug_gen)
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 loss = F.binary_cross_entropy_with_logits(model.logits(xb).float(), y_all[idx])
@@ -166,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             state["step"] += 1
             state["elapsed"] = time.time() - session_start
             if b % 50 == 0:
-                say(f"epoch {state['epoch']} step {b}/{steps_per_epoch} loss {np.mean(losses[-50:]):.4f} "
-                    f"lr {opt.param_groups[0]['lr']:.2e} {state['elapsed'] / 60:.1f} min")
+                say(
+                    f"epoch {state['epoch']} step {b}/{steps_per_epoch} loss {np.mean(losses[-50:]):.4f} "
+                    f"lr {opt.param_groups[0]['lr']:.2e} {state['elapsed'] / 60:.1f} min"
+                )
             if time.time() - last_save > 300:
                 save_checkpoint()
                 last_save = time.time()
@@ -178,11 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         p = predict(model, valid.x)
         aucs = [roc_auc(valid.y[:, k], p[:, k]) for k in range(len(CLASSES))]
         f1s = [best_f1_threshold(valid.y[:, k], p[:, k])[1] for k in range(len(CLASSES))]
-        record = {"epoch": state["epoch"], "step": state["step"], "auroc": aucs, "best_f1": f1s,
-                  "macro_auroc": float(np.mean(aucs)), "macro_f1": float(np.mean(f1s))}
+        record = {
+            "epoch": state["epoch"],
+            "step": state["step"],
+            "auroc": aucs,
+            "best_f1": f1s,
+            "macro_auroc": float(np.mean(aucs)),
+            "macro_f1": float(np.mean(f1s)),
+        }
         state["history"].append(record)
-        say(f"valid after epoch {state['epoch']}: AUROC {np.round(aucs, 3).tolist()} "
-            f"macro {np.mean(aucs):.4f}; best-F1 {np.round(f1s, 3).tolist()} macro {np.mean(f1s):.4f}")
+        say(
+            f"valid after epoch {state['epoch']}: AUROC {np.round(aucs, 3).tolist()} "
+            f"macro {np.mean(aucs):.4f}; best-F1 {np.round(f1s, 3).tolist()} macro {np.mean(f1s):.4f}"
+        )
         if record["macro_auroc"] > state["best_auc"]:
             state["best_auc"] = record["macro_auroc"]
             torch.save({"model": model.state_dict(), "record": record}, args.run / "best.pt")

@@ -40,7 +40,14 @@ from ecgviewer.ui.filtering import FilterError, Node, evaluate, fields_used, par
 from ecgviewer.ui.workspace import Workspace
 
 BASE_COLUMNS: tuple[str, ...] = (
-    "#", "ID", "Source", "Duration (s)", "fs (Hz)", "Positive findings", "Labels")
+    "#",
+    "ID",
+    "Source",
+    "Duration (s)",
+    "fs (Hz)",
+    "Positive findings",
+    "Labels",
+)
 COL_INDEX, COL_ID, COL_SOURCE, COL_DURATION, COL_FS, COL_FINDINGS, COL_LABELS = range(len(BASE_COLUMNS))
 ERROR_COLOR = QColor("#b71c1c")
 DISAGREE_COLOR = QColor("#c62828")
@@ -75,8 +82,12 @@ class ExamTableModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.columns)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(  # noqa: N802
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.columns):
             return None
         name = self.columns[section]
@@ -85,14 +96,16 @@ class ExamTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if name in CLASS_NAMES:
                 return f"Probability of {CLASS_NAMES[name]} ({name}) from the active model"
-            return {"#": "Position among the open exams",
-                    "Labels": "Agreement of the model with the exam's labels",
-                    "Positive findings": "Classes above the model's thresholds (empty: not analysed yet)",
-                    }.get(name)
+            return {
+                "#": "Position among the open exams",
+                "Labels": "Agreement of the model with the exam's labels",
+                "Positive findings": "Classes above the model's thresholds (empty: not analysed yet)",
+            }.get(name)
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex,
-             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if not index.isValid():
             return None
         row = int(self._order[index.row()])
@@ -359,14 +372,16 @@ class ExamBrowser(QWidget):
         self.model = ExamTableModel(workspace, self)
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText(
-            "Filter, e.g.  AF > 0.5   ·   RBBB and fs >= 500   ·   not ST   ·   A0001")
+            "Filter, e.g.  AF > 0.5   ·   RBBB and fs >= 500   ·   not ST   ·   A0001"
+        )
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setToolTip(
             "Conditions on the model's probabilities (AF > 0.5, SB < 10%), positive findings (RBBB, not AF), "
             "fs, duration, age, index (fs >= 500), text fields (id ~ A00, source = x.h5, sex = F) "
             "or any word "
             "(searched in id and file name); disagrees / agrees / labelled select by the label agreement. "
-            "Combine with and / or / not and parentheses.")
+            "Combine with and / or / not and parentheses."
+        )
         self.filter_edit.returnPressed.connect(self.apply_filter)
         self.filter_edit.textChanged.connect(self._on_filter_text)
         self._filter_timer = QTimer(self)
@@ -382,7 +397,8 @@ class ExamBrowser(QWidget):
         self.disagree_check = QCheckBox("Model disagrees with labels")
         self.disagree_check.setToolTip(
             "Show only the exams where the model's decision differs from the exam's reference labels "
-            "(the gold standard when loaded, else the first label source) on a class both know")
+            "(the gold standard when loaded, else the first label source) on a class both know"
+        )
         self.disagree_check.toggled.connect(self._on_disagree_toggled)
         top.addWidget(self.filter_edit, 1)
         top.addWidget(self.disagree_check)
@@ -406,8 +422,15 @@ class ExamBrowser(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.setCornerButtonEnabled(False)
-        widths = {COL_INDEX: 60, COL_ID: 150, COL_SOURCE: 190, COL_DURATION: 90, COL_FS: 70,
-                  COL_FINDINGS: 170, COL_LABELS: 110}
+        widths = {
+            COL_INDEX: 60,
+            COL_ID: 150,
+            COL_SOURCE: 190,
+            COL_DURATION: 90,
+            COL_FS: 70,
+            COL_FINDINGS: 170,
+            COL_LABELS: 110,
+        }
         for col, w in widths.items():
             self.table.setColumnWidth(col, w)
         for k in range(len(self.model.classes)):
@@ -443,8 +466,9 @@ class ExamBrowser(QWidget):
         sm = self.table.selectionModel()
         if not emit:
             sm.blockSignals(True)
-        sm.setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect
-                           | QItemSelectionModel.SelectionFlag.Rows)
+        sm.setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
         if not emit:
             sm.blockSignals(False)
             self.table.viewport().update()

@@ -117,8 +117,9 @@ class ViewerExtensions(QObject):
             # the findings keep their natural height; the explanation and labels take the rest
             docks = [window.findings_dock, self.saliency_dock]
             findings_h = window.findings.sizeHint().height() + 8
-            window.resizeDocks(docks, [findings_h, max(120, window.height() - findings_h - 330)],
-                               Qt.Orientation.Vertical)
+            window.resizeDocks(
+                docks, [findings_h, max(120, window.height() - findings_h - 330)], Qt.Orientation.Vertical
+            )
 
         # wiring
         window.exam_shown.connect(self._on_exam_shown)

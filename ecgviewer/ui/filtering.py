@@ -33,30 +33,51 @@ class FilterError(ValueError):
 
 
 NUMERIC_FIELDS: dict[str, str] = {
-    "fs": "fs", "rate": "fs", "hz": "fs",
-    "duration": "duration", "dur": "duration", "length": "duration", "seconds": "duration",
-    "age": "age", "index": "index", "#": "index", "row": "index",
+    "fs": "fs",
+    "rate": "fs",
+    "hz": "fs",
+    "duration": "duration",
+    "dur": "duration",
+    "length": "duration",
+    "seconds": "duration",
+    "age": "age",
+    "index": "index",
+    "#": "index",
+    "row": "index",
 }
 TEXT_FIELDS: dict[str, str] = {
-    "id": "id", "exam": "id", "exam_id": "id",
-    "source": "source", "file": "source", "sex": "sex", "format": "format",
+    "id": "id",
+    "exam": "id",
+    "exam_id": "id",
+    "source": "source",
+    "file": "source",
+    "sex": "sex",
+    "format": "format",
 }
 _CLASS_FIELDS: dict[str, str] = {c.lower(): c for c in CLASSES}
 FLAG_FIELDS: dict[str, str] = {
-    "disagrees": "disagrees", "disagree": "disagrees", "differs": "disagrees", "disagreement": "disagrees",
-    "agrees": "agrees", "agree": "agrees",
-    "labelled": "labelled", "labeled": "labelled",
+    "disagrees": "disagrees",
+    "disagree": "disagrees",
+    "differs": "disagrees",
+    "disagreement": "disagrees",
+    "agrees": "agrees",
+    "agree": "agrees",
+    "labelled": "labelled",
+    "labeled": "labelled",
 }
 """Words that select exams by their label agreement (no operator)."""
 _OPS = (">=", "<=", "==", "!=", "=", ">", "<", "~")
 
-_TOKEN = re.compile(r"""\s*(?:
+_TOKEN = re.compile(
+    r"""\s*(?:
     (?P<lpar>\() | (?P<rpar>\)) |
     (?P<op>>=|<=|==|!=|=|>|<|~) |
     (?P<and>&&|&|,) | (?P<or>\|\||\|) | (?P<not>!) |
     (?P<str>"[^"]*"|'[^']*') |
     (?P<word>[^\s()<>=!~&|,"']+)
-)""", re.VERBOSE)
+)""",
+    re.VERBOSE,
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +98,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise FilterError(f"cannot read the filter at {text[pos:pos + 12]!r}")
+            raise FilterError(f"cannot read the filter at {text[pos : pos + 12]!r}")
         kind = m.lastgroup or ""
         value = m.group(kind)
         if kind == "word" and value.lower() in ("and", "or", "not"):
@@ -160,8 +181,9 @@ class _Parser:
                 raise FilterError(f"'~' (contains) is for text fields; use >, >=, <, <=, = or != with {word}")
             number = _number(raw, word)
             if field in CLASSES and not 0.0 <= number <= 1.0:
-                raise FilterError(f"{word} is a probability: compare it with a value from 0 to 1 "
-                                  f"(or 0% to 100%), not {raw}")
+                raise FilterError(
+                    f"{word} is a probability: compare it with a value from 0 to 1 (or 0% to 100%), not {raw}"
+                )
             return Node("cmp", field=field, op=op, value=number)
         if key in TEXT_FIELDS:
             if op in (">", ">=", "<", "<="):
@@ -210,8 +232,13 @@ def fields_used(node: Node | None) -> set[str]:
 
 
 _CMP: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
-    ">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
-    "=": np.equal, "==": np.equal, "!=": np.not_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "<": np.less,
+    "<=": np.less_equal,
+    "=": np.equal,
+    "==": np.equal,
+    "!=": np.not_equal,
 }
 
 
@@ -244,8 +271,11 @@ def evaluate(node: Node | None, column: Callable[[str], np.ndarray], n: int) -> 
         needle = str(node.value).lower()
         ids = column("id")
         sources = column("source")
-        return np.fromiter((needle in str(a).lower() or needle in str(b).lower()
-                            for a, b in zip(ids, sources, strict=True)), dtype=bool, count=n)
+        return np.fromiter(
+            (needle in str(a).lower() or needle in str(b).lower() for a, b in zip(ids, sources, strict=True)),
+            dtype=bool,
+            count=n,
+        )
     values = column(node.field)
     if isinstance(node.value, float):
         with np.errstate(invalid="ignore"):

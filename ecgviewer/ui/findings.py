@@ -163,8 +163,9 @@ class FindingsPanel(QWidget):
             bar.clicked.connect(self._on_bar_clicked)
             layout.addWidget(bar)
             self.bars.append(bar)
-        legend = QLabel("Bar: probability · black mark: the model's threshold · "
-                        "hover a finding for its full name")
+        legend = QLabel(
+            "Bar: probability · black mark: the model's threshold · hover a finding for its full name"
+        )
         legend.setWordWrap(True)
         legend.setStyleSheet("color:#607d8b; font-size:small;")
         layout.addWidget(legend)
@@ -238,8 +239,10 @@ class FindingsPanel(QWidget):
         lines = [f"<b>{html.escape(c.name)}</b> version {html.escape(str(c.version))}"]
         if c.provenance:
             lines.append(f"<span style='color:#455a64'>{html.escape(c.provenance)}</span>")
-        lines.append(f"<span style='color:#455a64'>Input {c.input_shape[1]} samples × {len(c.leads)} leads "
-                     f"at {c.fs:g} Hz in {html.escape(c.units)}; {model.path.name}</span>")
+        lines.append(
+            f"<span style='color:#455a64'>Input {c.input_shape[1]} samples × {len(c.leads)} leads "
+            f"at {c.fs:g} Hz in {html.escape(c.units)}; {model.path.name}</span>"
+        )
         for w in getattr(model, "warnings", []) or []:
             lines.append(f"<span style='color:#b26a00'>⚠ {html.escape(w)}</span>")
         self.model_info.setText("<br>".join(lines))
@@ -265,8 +268,9 @@ class FindingsPanel(QWidget):
             self.selector.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
             if current is not None and Path(e.path).resolve() == Path(current).resolve():
                 current_index = i
-        if current is not None and not any(Path(e.path).resolve() == Path(current).resolve()
-                                           for e in self._entries):
+        if current is not None and not any(
+            Path(e.path).resolve() == Path(current).resolve() for e in self._entries
+        ):
             self.selector.addItem(f"{Path(current).name} (from the command line)", str(current))
             current_index = self.selector.count() - 1
         self.selector.setCurrentIndex(current_index)

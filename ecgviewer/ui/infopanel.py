@@ -15,14 +15,18 @@ def exam_html(exam: Exam | None, report: PreprocessReport | None, prediction=Non
     if exam is None:
         return "<p>No exam open.</p>"
     e = html.escape
-    rows = [("Exam", exam.exam_id or "—"),
-            ("File", str(exam.source) if exam.source is not None else "in memory"),
-            ("Format", exam.format or "—")]
+    rows = [
+        ("Exam", exam.exam_id or "—"),
+        ("File", str(exam.source) if exam.source is not None else "in memory"),
+        ("Format", exam.format or "—"),
+    ]
     if exam.index:
         rows.append(("Exam in file", str(exam.index + 1)))
-    rows += [("Sampling rate", f"{exam.fs:g} Hz"),
-             ("Length", f"{exam.n_samples} samples, {exam.duration_s:.2f} s"),
-             ("Leads", ", ".join(exam.leads))]
+    rows += [
+        ("Sampling rate", f"{exam.fs:g} Hz"),
+        ("Length", f"{exam.n_samples} samples, {exam.duration_s:.2f} s"),
+        ("Leads", ", ".join(exam.leads)),
+    ]
     if exam.age is not None:
         rows.append(("Age", f"{exam.age:g}"))
     if exam.sex:
@@ -35,8 +39,9 @@ def exam_html(exam: Exam | None, report: PreprocessReport | None, prediction=Non
     for key, value in list((exam.meta or {}).items())[:12]:
         rows.append((str(key), str(value)))
     parts = ["<h3 style='margin-bottom:2px'>Exam</h3><table cellspacing='0' cellpadding='2'>"]
-    parts += [f"<tr><td style='color:#546e7a;padding-right:10px'>{e(k)}</td><td>{e(v)}</td></tr>"
-              for k, v in rows]
+    parts += [
+        f"<tr><td style='color:#546e7a;padding-right:10px'>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in rows
+    ]
     parts.append("</table>")
     if exam.notes:
         parts.append("<h3 style='margin-bottom:2px'>Assumptions while reading</h3><ul>")
@@ -49,24 +54,37 @@ def exam_html(exam: Exam | None, report: PreprocessReport | None, prediction=Non
         lines = report.describe()
         notes = set(exam.notes)
         parts.append("<ol>" + "".join(f"<li>{e(line)}</li>" for line in lines if line not in notes) + "</ol>")
-        parts.append(f"<p style='color:#546e7a'>Network input window: {report.offset_s:+.3f} s to "
-                     f"{report.offset_s + report.output_samples / report.output_fs:+.3f} s of the recording "
-                     f"(press N to see it, padding shaded).</p>")
+        parts.append(
+            f"<p style='color:#546e7a'>Network input window: {report.offset_s:+.3f} s to "
+            f"{report.offset_s + report.output_samples / report.output_fs:+.3f} s of the recording "
+            f"(press N to see it, padding shaded).</p>"
+        )
     if model is not None:
         c = model.contract
         parts.append("<h3 style='margin-bottom:2px'>Model</h3>")
         provenance = c.provenance or "provenance unknown"
-        parts.append(f"<p><b>{e(c.name)}</b> version {e(str(c.version))} — {e(provenance)}"
-                     f"<br>{e(model.provider_note)}<br><span style='color:#8a1c1c'><b>"
-                     f"{e(c.notice or 'Not a medical device.')}</b></span></p>")
+        parts.append(
+            f"<p><b>{e(c.name)}</b> version {e(str(c.version))} — {e(provenance)}"
+            f"<br>{e(model.provider_note)}<br><span style='color:#8a1c1c'><b>"
+            f"{e(c.notice or 'Not a medical device.')}</b></span></p>"
+        )
     if prediction is not None:
-        parts.append("<table cellspacing='0' cellpadding='2'><tr><th align='left'>Class</th>"
-                     "<th align='right'>Probability</th><th align='right'>Threshold</th>"
-                     "<th>Decision</th></tr>")
-        for c, p, t, d in zip(prediction.classes, prediction.probabilities, prediction.thresholds,
-                              prediction.decisions, strict=True):
-            parts.append(f"<tr><td>{e(c)}</td><td align='right'>{p:.4f}</td><td align='right'>{t:.3f}</td>"
-                         f"<td>{'<b>positive</b>' if d else 'negative'}</td></tr>")
+        parts.append(
+            "<table cellspacing='0' cellpadding='2'><tr><th align='left'>Class</th>"
+            "<th align='right'>Probability</th><th align='right'>Threshold</th>"
+            "<th>Decision</th></tr>"
+        )
+        for c, p, t, d in zip(
+            prediction.classes,
+            prediction.probabilities,
+            prediction.thresholds,
+            prediction.decisions,
+            strict=True,
+        ):
+            parts.append(
+                f"<tr><td>{e(c)}</td><td align='right'>{p:.4f}</td><td align='right'>{t:.3f}</td>"
+                f"<td>{'<b>positive</b>' if d else 'negative'}</td></tr>"
+            )
         parts.append("</table>")
     return "".join(parts)
 
@@ -83,8 +101,9 @@ class ExamInfoPanel(QWidget):
         layout.addWidget(self.browser)
         self.show_exam(None, None)
 
-    def show_exam(self, exam: Exam | None, report: PreprocessReport | None, prediction=None,
-                  model=None) -> None:
+    def show_exam(
+        self, exam: Exam | None, report: PreprocessReport | None, prediction=None, model=None
+    ) -> None:
         self.browser.setHtml(exam_html(exam, report, prediction, model))
 
     def text(self) -> str:

@@ -117,9 +117,15 @@ class PaperLayout:
         return None
 
 
-def compute_layout(name: str, t_start: float, t_end: float, *, rhythm_lead: str = "II",
-                   page_start: float | None = None, page_seconds: float | None = PAGE_SECONDS
-                   ) -> PaperLayout:
+def compute_layout(
+    name: str,
+    t_start: float,
+    t_end: float,
+    *,
+    rhythm_lead: str = "II",
+    page_start: float | None = None,
+    page_seconds: float | None = PAGE_SECONDS,
+) -> PaperLayout:
     """Place the 12 leads for a layout.
 
     Args:
@@ -144,14 +150,35 @@ def compute_layout(name: str, t_start: float, t_end: float, *, rhythm_lead: str 
     col_w = page_len / len(columns)
     for c, leads in enumerate(columns):
         for r, lead in enumerate(leads):
-            cells.append(CellSpec(lead, r, c, page0 + c * col_w, page0 + (c + 1) * col_w,
-                                  CAL_WIDTH_S + c * col_w, -(r + BASELINE_FRACTION) * pitch, pitch))
+            cells.append(
+                CellSpec(
+                    lead,
+                    r,
+                    c,
+                    page0 + c * col_w,
+                    page0 + (c + 1) * col_w,
+                    CAL_WIDTH_S + c * col_w,
+                    -(r + BASELINE_FRACTION) * pitch,
+                    pitch,
+                )
+            )
     content = page_len
     rows = n_rows
     if name == "3x4":
         lead = rhythm_lead if rhythm_lead in LEADS else "II"
-        cells.append(CellSpec(lead, n_rows, 0, t_start, t_start + span, CAL_WIDTH_S,
-                              -(n_rows + BASELINE_FRACTION) * pitch, pitch, rhythm=True))
+        cells.append(
+            CellSpec(
+                lead,
+                n_rows,
+                0,
+                t_start,
+                t_start + span,
+                CAL_WIDTH_S,
+                -(n_rows + BASELINE_FRACTION) * pitch,
+                pitch,
+                rhythm=True,
+            )
+        )
         content = max(content, span)
         rows += 1
     width = CAL_WIDTH_S + content + RIGHT_MARGIN_S
@@ -279,8 +306,9 @@ class PaperViewBox(pg.ViewBox):
         if rect.width() <= 0 or rect.height() <= 0:
             return
         px = 48.0 * ev.delta() / 120.0
-        sideways = (bool(mods & Qt.KeyboardModifier.ShiftModifier)
-                    or ev.orientation() == Qt.Orientation.Horizontal)
+        sideways = (
+            bool(mods & Qt.KeyboardModifier.ShiftModifier) or ev.orientation() == Qt.Orientation.Horizontal
+        )
         if sideways:
             self.translateBy(x=-px * rect.width() / self.width())
         else:
@@ -366,8 +394,9 @@ class LeadGrid(QWidget):
         self.paper_layout: PaperLayout = compute_layout("3x4", 0, PAGE_SECONDS)
         self.cells: list[LeadCell] = []
         self._static_items: list[object] = []
-        self._overlays: dict[str, tuple[np.ndarray, float, float, tuple[float, float] | None,
-                                        np.ndarray | None]] = {}
+        self._overlays: dict[
+            str, tuple[np.ndarray, float, float, tuple[float, float] | None, np.ndarray | None]
+        ] = {}
         self._caliper_items: list[object] = []
         self.measurement: Measurement | None = None
         self._zoom = 1.0
@@ -442,8 +471,9 @@ class LeadGrid(QWidget):
         return None
 
     # ------------------------------------------------------------------ setters
-    def set_exam(self, exam: Exam | None, model_input: tuple[np.ndarray, PreprocessReport] | None = None
-                 ) -> None:
+    def set_exam(
+        self, exam: Exam | None, model_input: tuple[np.ndarray, PreprocessReport] | None = None
+    ) -> None:
         """Show an exam (None clears). ``model_input`` = (x (4096, 12) in 1e-4 V, report)."""
         self.exam = exam
         self._overlays.clear()
@@ -510,8 +540,16 @@ class LeadGrid(QWidget):
         self.view.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
 
     # ------------------------------------------------------------------ overlays (e.g. SHAP)
-    def set_overlay(self, lead: str, values: np.ndarray, *, t0: float, dt: float,
-                    levels: tuple[float, float] | None = None, lut: np.ndarray | None = None) -> None:
+    def set_overlay(
+        self,
+        lead: str,
+        values: np.ndarray,
+        *,
+        t0: float,
+        dt: float,
+        levels: tuple[float, float] | None = None,
+        lut: np.ndarray | None = None,
+    ) -> None:
         """Draw a heat strip behind one lead's trace in every cell showing it.
 
         Args:
@@ -659,8 +697,11 @@ class LeadGrid(QWidget):
     def _data(self) -> tuple[np.ndarray, float, float] | None:
         """(samples (n, 12) mV, first sample time s, sample interval s) of what is shown."""
         if self._show_input and self._input is not None and self._report is not None:
-            return (self._input / np.float32(MODEL_SCALE_PER_MV), self._report.offset_s,
-                    1.0 / self._report.output_fs)
+            return (
+                self._input / np.float32(MODEL_SCALE_PER_MV),
+                self._report.offset_s,
+                1.0 / self._report.output_fs,
+            )
         if self._signal is not None and self.exam is not None:
             return self._signal, 0.0, 1.0 / self.exam.fs
         return None
@@ -690,8 +731,14 @@ class LeadGrid(QWidget):
             page_seconds = None
         elif data is not None and self._report is not None and span[1] - span[0] > PAGE_SECONDS + 0.3:
             page_start = max(0.0, self._report.offset_s)
-        self.paper_layout = compute_layout(self._layout_name, span[0], span[1], rhythm_lead=self._rhythm_lead,
-                                           page_start=page_start, page_seconds=page_seconds)
+        self.paper_layout = compute_layout(
+            self._layout_name,
+            span[0],
+            span[1],
+            rhythm_lead=self._rhythm_lead,
+            page_start=page_start,
+            page_seconds=page_seconds,
+        )
         self.paper.set_paper(self.paper_layout.rect, 1.0 / self._speed, 1.0 / self._gain)
         label_font = QFont()
         label_font.setBold(True)
@@ -704,13 +751,20 @@ class LeadGrid(QWidget):
         self._apply_view()
         self.view_changed.emit()
 
-    def _make_cell(self, spec: CellSpec, data: tuple[np.ndarray, float, float] | None,
-                   font: QFont) -> LeadCell:
+    def _make_cell(
+        self, spec: CellSpec, data: tuple[np.ndarray, float, float] | None, font: QFont
+    ) -> LeadCell:
         group = pg.ItemGroup()
         group.setPos(0.0, spec.baseline)
         self.vb.addItem(group, ignoreBounds=True)
-        curve = pg.PlotDataItem(pen=pg.mkPen(TRACE, width=1.25), antialias=True, skipFiniteCheck=False,
-                                autoDownsample=True, downsampleMethod="peak", clipToView=True)
+        curve = pg.PlotDataItem(
+            pen=pg.mkPen(TRACE, width=1.25),
+            antialias=True,
+            skipFiniteCheck=False,
+            autoDownsample=True,
+            downsampleMethod="peak",
+            clipToView=True,
+        )
         curve.setZValue(10)
         curve.setParentItem(group)
         if data is not None:
@@ -769,8 +823,11 @@ class LeadGrid(QWidget):
             self._static_items.append(pulse)
         for spec in self.paper_layout.cells:
             if spec.col > 0 and not spec.rhythm:
-                tick = pg.PlotCurveItem(np.array([spec.x0, spec.x0]),
-                                        np.array([spec.baseline - 0.3, spec.baseline + 0.3]), pen=pen)
+                tick = pg.PlotCurveItem(
+                    np.array([spec.x0, spec.x0]),
+                    np.array([spec.baseline - 0.3, spec.baseline + 0.3]),
+                    pen=pen,
+                )
                 tick.setZValue(10)
                 self.vb.addItem(tick, ignoreBounds=True)
                 self._static_items.append(tick)
@@ -803,8 +860,9 @@ class LeadGrid(QWidget):
         self._caliper_items = []
         self.measurement = None
 
-    def _draw_caliper(self, cell: LeadCell, xa: float, xb: float, ya: float, yb: float,
-                      m: Measurement) -> None:
+    def _draw_caliper(
+        self, cell: LeadCell, xa: float, xb: float, ya: float, yb: float, m: Measurement
+    ) -> None:
         for item in self._caliper_items:
             self.vb.removeItem(item)
         self._caliper_items = []
@@ -818,8 +876,13 @@ class LeadGrid(QWidget):
             pg.PlotCurveItem(span, np.array([ya, ya]), pen=dash),
             pg.PlotCurveItem(span, np.array([yb, yb]), pen=dash),
         ]
-        label = pg.TextItem(m.text(), color=CALIPER, anchor=(0, 1), fill=pg.mkBrush(255, 255, 255, 215),
-                            border=pg.mkPen(CALIPER))
+        label = pg.TextItem(
+            m.text(),
+            color=CALIPER,
+            anchor=(0, 1),
+            fill=pg.mkBrush(255, 255, 255, 215),
+            border=pg.mkPen(CALIPER),
+        )
         label.setPos(max(xa, xb) + 0.05, s.top)
         items.append(label)
         for item in items:
@@ -830,14 +893,19 @@ class LeadGrid(QWidget):
     # ------------------------------------------------------------------ header text
     def _update_header(self) -> None:
         rhythm = f" ({self._rhythm_lead})" if self._layout_name == "3x4" else ""
-        parts = [f"<b>{self._speed:g} mm/s</b>", f"<b>{self._gain:g} mm/mV</b>",
-                 LAYOUT_NAMES[self._layout_name] + rhythm]
+        parts = [
+            f"<b>{self._speed:g} mm/s</b>",
+            f"<b>{self._gain:g} mm/mV</b>",
+            LAYOUT_NAMES[self._layout_name] + rhythm,
+        ]
         if self.exam is not None:
             if self._show_input and self._input is not None and self._report is not None:
                 r = self._report
-                parts.append(f"<span style='color:#7a3b00'><b>network input</b>: {r.output_fs:g} Hz × "
-                             f"{r.output_samples} samples ({r.output_samples / r.output_fs:.2f} s), "
-                             f"zero padding shaded</span>")
+                parts.append(
+                    f"<span style='color:#7a3b00'><b>network input</b>: {r.output_fs:g} Hz × "
+                    f"{r.output_samples} samples ({r.output_samples / r.output_fs:.2f} s), "
+                    f"zero padding shaded</span>"
+                )
             else:
                 parts.append(f"original signal: {self.exam.fs:g} Hz, {self.exam.duration_s:.2f} s")
                 if self._layout_name != "12x1" and self.exam.duration_s > PAGE_SECONDS + 1e-6:

@@ -57,17 +57,25 @@ log = logging.getLogger(__name__)
 APP_TITLE = "ecgviewer"
 BATCH = 32
 SHORTCUTS_HELP = [
-    ("Ctrl+O", "Open files…"), ("Ctrl+Shift+O", "Open a folder…"), ("Ctrl+W", "Close all exams"),
+    ("Ctrl+O", "Open files…"),
+    ("Ctrl+Shift+O", "Open a folder…"),
+    ("Ctrl+W", "Close all exams"),
     ("Down / Up (in the table), Page Down / Page Up", "Next / previous exam"),
     ("Ctrl+1, Ctrl+2, Ctrl+3", "Layout 3×4 + rhythm, 6×2, 12×1"),
-    ("G", "Next gain (5, 10, 20 mm/mV)"), ("S", "Next speed (25, 50 mm/s)"),
-    ("N", "Original signal / network input"), ("R", "Exam and preprocessing report"),
+    ("G", "Next gain (5, 10, 20 mm/mV)"),
+    ("S", "Next speed (25, 50 mm/s)"),
+    ("N", "Original signal / network input"),
+    ("R", "Exam and preprocessing report"),
     ("C", "Calipers (or Shift+drag); Esc clears"),
     ("Ctrl++ / Ctrl+- / Ctrl+0 / F", "Zoom in / out / actual size / fit (Ctrl+wheel zooms, wheel scrolls)"),
-    ("Ctrl+Shift+A", "Analyse all open exams"), ("Esc", "Cancel the running job, clear calipers"),
+    ("Ctrl+Shift+A", "Analyse all open exams"),
+    ("Esc", "Cancel the running job, clear calipers"),
     ("Ctrl+F", "Filter the exam table"),
-    ("E", "Explain the exam (SHAP, all six classes)"), ("H", "SHAP heatmap on/off"),
-    ("Ctrl+L", "Load labels…"), ("Ctrl+T", "Set statistics…"), ("Ctrl+P", "Export report…"),
+    ("E", "Explain the exam (SHAP, all six classes)"),
+    ("H", "SHAP heatmap on/off"),
+    ("Ctrl+L", "Load labels…"),
+    ("Ctrl+T", "Set statistics…"),
+    ("Ctrl+P", "Export report…"),
     ("Ctrl+Q", "Quit"),
 ]
 
@@ -77,10 +85,12 @@ def _dx_text(codes: Sequence[str], limit: int = 110) -> str:
     try:
         from ecgviewer.labels import finding_name
     except ImportError:  # pragma: no cover
+
         def finding_name(code: str) -> str:
             return str(code)
+
     text = ", ".join(finding_name(str(c)) for c in codes)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _icon() -> QIcon:
@@ -112,8 +122,13 @@ class MainWindow(QMainWindow):
     model_changed = Signal(object)  # EcgModel now active
     batch_finished = Signal(str)  # "done", "cancelled" or "failed"
 
-    def __init__(self, *, settings: QSettings | None = None, model_path: str | Path | None = None,
-                 interactive: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        settings: QSettings | None = None,
+        model_path: str | Path | None = None,
+        interactive: bool = True,
+    ) -> None:
         super().__init__()
         self.settings = settings if settings is not None else S.open_settings()
         self.interactive = interactive
@@ -168,10 +183,12 @@ class MainWindow(QMainWindow):
         self.browser.row_activated.connect(self.show_row)
         self.browser.analyse_all_requested.connect(self.analyse_all)
         self.info = ExamInfoPanel()
-        self.findings_dock = self.add_panel("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea,
-                                            scroll=True)
-        self.info_dock = self.add_panel("Exam and preprocessing", self.info,
-                                        Qt.DockWidgetArea.RightDockWidgetArea)
+        self.findings_dock = self.add_panel(
+            "Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea, scroll=True
+        )
+        self.info_dock = self.add_panel(
+            "Exam and preprocessing", self.info, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.browser_dock = self.add_panel("Exams", self.browser, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.info_dock.hide()
 
@@ -203,8 +220,9 @@ class MainWindow(QMainWindow):
         self.load_model(self._model_path)
 
     # ================================================================== panels and actions
-    def add_panel(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, *,
-                  scroll: bool = False) -> QDockWidget:
+    def add_panel(
+        self, title: str, widget: QWidget, area: Qt.DockWidgetArea, *, scroll: bool = False
+    ) -> QDockWidget:
         """Add a dockable panel (also listed in View → Panels).
 
         ``scroll``: put the panel in a vertical scroll area, so a short dock never squeezes
@@ -220,16 +238,25 @@ class MainWindow(QMainWindow):
             dock.setWidget(area_widget)
         else:
             dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
         self.addDockWidget(area, dock)
         if hasattr(self, "menu_panels"):
             self.menu_panels.addAction(dock.toggleViewAction())
         return dock
 
-    def _action(self, text: str, slot, shortcut: str | QKeySequence | None = None, *, checkable: bool = False,
-                tip: str = "") -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot,
+        shortcut: str | QKeySequence | None = None,
+        *,
+        checkable: bool = False,
+        tip: str = "",
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -244,41 +271,76 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         a = self._action
-        self.act_open = a("&Open…", self.open_dialog, QKeySequence.StandardKey.Open,
-                          tip="Open ECG files (HDF5, WFDB, CSV); several at once")
-        self.act_open_folder = a("Open &Folder…", self.open_folder_dialog, "Ctrl+Shift+O",
-                                 tip="Open every ECG file in a folder and its subfolders")
+        self.act_open = a(
+            "&Open…",
+            self.open_dialog,
+            QKeySequence.StandardKey.Open,
+            tip="Open ECG files (HDF5, WFDB, CSV); several at once",
+        )
+        self.act_open_folder = a(
+            "Open &Folder…",
+            self.open_folder_dialog,
+            "Ctrl+Shift+O",
+            tip="Open every ECG file in a folder and its subfolders",
+        )
         self.act_close_all = a("&Close All", self.close_all, "Ctrl+W", tip="Close every open exam")
         self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_next = a("&Next Exam", lambda: self.step(+1), QKeySequence(Qt.Key.Key_PageDown))
         self.act_prev = a("&Previous Exam", lambda: self.step(-1), QKeySequence(Qt.Key.Key_PageUp))
-        self.act_analyse_all = a("&Analyse All Exams", self.analyse_all, "Ctrl+Shift+A",
-                                 tip="Run the model on every open exam in the background")
+        self.act_analyse_all = a(
+            "&Analyse All Exams",
+            self.analyse_all,
+            "Ctrl+Shift+A",
+            tip="Run the model on every open exam in the background",
+        )
         self.act_cancel = a("&Cancel Job", self.cancel_job_or_calipers, QKeySequence(Qt.Key.Key_Escape))
-        self.act_input = a("Show &Network Input", self.grid_show_input, "N", checkable=True,
-                           tip="Show what the network sees: 400 Hz, 4096 samples, zero padding shaded (N)")
-        self.act_report = a("&Preprocessing Report", self.toggle_report, "R", checkable=True,
-                            tip="The exam's facts and what preprocessing did to it (R)")
-        self.act_calipers = a("&Calipers", self.grid_calipers, "C", checkable=True,
-                              tip="Drag on a lead to measure Δt (ms, bpm) and ΔmV; "
-                                  "Shift+drag works in any mode (C)")
+        self.act_input = a(
+            "Show &Network Input",
+            self.grid_show_input,
+            "N",
+            checkable=True,
+            tip="Show what the network sees: 400 Hz, 4096 samples, zero padding shaded (N)",
+        )
+        self.act_report = a(
+            "&Preprocessing Report",
+            self.toggle_report,
+            "R",
+            checkable=True,
+            tip="The exam's facts and what preprocessing did to it (R)",
+        )
+        self.act_calipers = a(
+            "&Calipers",
+            self.grid_calipers,
+            "C",
+            checkable=True,
+            tip="Drag on a lead to measure Δt (ms, bpm) and ΔmV; Shift+drag works in any mode (C)",
+        )
         self.act_zoom_in = a("Zoom &In", lambda: self.grid.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
         self.act_zoom_out = a("Zoom &Out", lambda: self.grid.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
-        self.act_actual = a("&Actual Size", self.grid.actual_size, "Ctrl+0",
-                            tip="Physical scale: speed mm per second and gain mm per mV on screen")
+        self.act_actual = a(
+            "&Actual Size",
+            self.grid.actual_size,
+            "Ctrl+0",
+            tip="Physical scale: speed mm per second and gain mm per mV on screen",
+        )
         self.act_fit = a("&Fit Page", self.grid.fit, "F", tip="Zoom so the whole sheet fits (F)")
         self.act_gain_cycle = a("Next Gain", self.cycle_gain, "G")
         self.act_speed_cycle = a("Next Speed", self.cycle_speed, "S")
-        self.act_shortcuts = a("&Keyboard Shortcuts", self.show_shortcuts,
-                               QKeySequence.StandardKey.HelpContents)
+        self.act_shortcuts = a(
+            "&Keyboard Shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents
+        )
         self.act_about = a("&About ecgviewer", self.show_about)
         self.act_find = a("Filter Exams", self.focus_filter, QKeySequence.StandardKey.Find)
 
         self.layout_group = QActionGroup(self)
         self.layout_actions: dict[str, QAction] = {}
         for i, name in enumerate(LAYOUTS):
-            act = a(f"Layout {LAYOUT_NAMES[name]}", lambda _=False, n=name: self.set_layout(n),
-                    f"Ctrl+{i + 1}", checkable=True)
+            act = a(
+                f"Layout {LAYOUT_NAMES[name]}",
+                lambda _=False, n=name: self.set_layout(n),
+                f"Ctrl+{i + 1}",
+                checkable=True,
+            )
             self.layout_group.addAction(act)
             self.layout_actions[name] = act
         self.gain_group = QActionGroup(self)
@@ -562,8 +624,9 @@ class MainWindow(QMainWindow):
         task = Task(work, f"Opening {label}")
         task.signals.done.connect(lambda result, p=paths: self._on_opened(result[0], p))
         task.signals.failed.connect(lambda err, p=paths: self._on_open_failed(err, p))
-        task.signals.cancelled.connect(lambda: (self.statusBar().showMessage("Opening cancelled", 5000),
-                                                self.open_finished.emit(False)))
+        task.signals.cancelled.connect(
+            lambda: (self.statusBar().showMessage("Opening cancelled", 5000), self.open_finished.emit(False))
+        )
         self._track(task, f"Opening {label}")
         self.runner.start(task)
         return task
@@ -581,11 +644,17 @@ class MainWindow(QMainWindow):
                 listed = "\n".join(f"• {e}" for e in exams.errors[:12])
                 more = f"\n… and {len(exams.errors) - 12} more" if len(exams.errors) > 12 else ""
                 where = ", ".join(map(str, paths))
-                self.show_error("No readable ECG", f"No exam could be read from {where}:\n{listed}{more}",
-                                keep_note=self._shown_name())
+                self.show_error(
+                    "No readable ECG",
+                    f"No exam could be read from {where}:\n{listed}{more}",
+                    keep_note=self._shown_name(),
+                )
             else:
-                self.show_error("No ECG files", f"{', '.join(map(str, paths))}: no ECG files found "
-                                "(HDF5, WFDB .hea/.dat/.mat or CSV)", keep_note=self._shown_name())
+                self.show_error(
+                    "No ECG files",
+                    f"{', '.join(map(str, paths))}: no ECG files found (HDF5, WFDB .hea/.dat/.mat or CSV)",
+                    keep_note=self._shown_name(),
+                )
             self.open_finished.emit(False)
             return
         rows = self.ws.add(exams)
@@ -598,9 +667,10 @@ class MainWindow(QMainWindow):
         if exams.errors:
             listed = "\n".join(f"• {e}" for e in exams.errors[:12])
             more = f"\n… and {len(exams.errors) - 12} more" if len(exams.errors) > 12 else ""
-            self.show_warning("Some files could not be read",
-                              f"{len(exams)} exam(s) opened; {len(exams.errors)} file(s) skipped:\n"
-                              f"{listed}{more}")
+            self.show_warning(
+                "Some files could not be read",
+                f"{len(exams)} exam(s) opened; {len(exams.errors)} file(s) skipped:\n{listed}{more}",
+            )
         self.statusBar().showMessage(f"Opened {len(exams):,} exam(s) from {len(exams.sources)} file(s)", 5000)
         self.browser.select_ws_row(rows.start)
         self.open_finished.emit(True)
@@ -716,8 +786,10 @@ class MainWindow(QMainWindow):
         self.timings["draw"] = time.perf_counter() - t0
         self.exam_shown.emit(exam)
         if model_input is None:
-            self.findings.set_status("<span style='color:#b71c1c'>Cannot be analysed: the network needs "
-                                     "12 leads (or I, II, V1–V6).</span>")
+            self.findings.set_status(
+                "<span style='color:#b71c1c'>Cannot be analysed: the network needs "
+                "12 leads (or I, II, V1–V6).</span>"
+            )
             self.analysis_finished.emit()
             return
         self._predict_current(gen)
@@ -734,8 +806,12 @@ class MainWindow(QMainWindow):
             if task.cancelled():
                 return None
             c = model.contract
-            standard = (c.fs == MODEL_FS and int(c.input_shape[1]) == MODEL_SAMPLES and c.units == "1e-4 V"
-                        and tuple(c.leads) == LEADS)
+            standard = (
+                c.fs == MODEL_FS
+                and int(c.input_shape[1]) == MODEL_SAMPLES
+                and c.units == "1e-4 V"
+                and tuple(c.leads) == LEADS
+            )
             if standard and model_input is not None:
                 x, report = model_input
                 t = time.perf_counter()
@@ -836,8 +912,9 @@ class MainWindow(QMainWindow):
                 pass
         else:
             self.findings.set_model(None)
-            self.findings.set_status("<span style='color:#b71c1c'>No model: the exam is shown without "
-                                     "findings.</span>")
+            self.findings.set_status(
+                "<span style='color:#b71c1c'>No model: the exam is shown without findings.</span>"
+            )
             self.analysis_finished.emit()
 
     # ================================================================== batch analysis
@@ -864,7 +941,7 @@ class MainWindow(QMainWindow):
             for start in range(0, total, BATCH):
                 if task.cancelled():
                     break
-                rows = todo[start:start + BATCH]
+                rows = todo[start : start + BATCH]
                 xs, ok, errors, own = [], [], {}, {}
                 for r in rows:
                     if task.cancelled():
@@ -887,8 +964,9 @@ class MainWindow(QMainWindow):
         task.signals.partial.connect(self._on_batch_partial)
         task.signals.done.connect(lambda _: self._on_batch_end("done"))
         task.signals.cancelled.connect(lambda: self._on_batch_end("cancelled"))
-        task.signals.failed.connect(lambda err: (self.show_error("Analysis stopped", str(err)),
-                                                 self._on_batch_end("failed")))
+        task.signals.failed.connect(
+            lambda err: (self.show_error("Analysis stopped", str(err)), self._on_batch_end("failed"))
+        )
         self._batch_task = task
         self._track(task, f"Analysing {len(todo):,} exams")
         self.batch_runner.start(task)
@@ -987,34 +1065,49 @@ class MainWindow(QMainWindow):
             print(f"ecgviewer: {title}: {text}", file=sys.stderr)
 
     def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>"
-                       for k, v in SHORTCUTS_HELP)
+        rows = "".join(
+            f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in SHORTCUTS_HELP
+        )
         QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding='3'>{rows}</table>")
 
     def show_about(self) -> None:
         from ecgviewer import __version__
 
-        model = (f"<p>Active model: {html.escape(self.model.describe())}.<br>"
-                 f"{html.escape(self.model.contract.citation)}</p>") if self.model is not None else ""
-        QMessageBox.about(self, "About ecgviewer",
-                          f"<h3>ecgviewer {html.escape(__version__)}</h3><p>12-lead ECG viewer with the "
-                          "network of Ribeiro et al. (2020).</p>" + model +
-                          "<p><b>The bundled model is not a medical device.</b> "
-                          "Do not use it for diagnosis.</p>")
+        model = (
+            (
+                f"<p>Active model: {html.escape(self.model.describe())}.<br>"
+                f"{html.escape(self.model.contract.citation)}</p>"
+            )
+            if self.model is not None
+            else ""
+        )
+        QMessageBox.about(
+            self,
+            "About ecgviewer",
+            f"<h3>ecgviewer {html.escape(__version__)}</h3><p>12-lead ECG viewer with the "
+            "network of Ribeiro et al. (2020).</p>"
+            + model
+            + "<p><b>The bundled model is not a medical device.</b> "
+            "Do not use it for diagnosis.</p>",
+        )
 
     def _update_banners(self) -> None:
         exam = self.current_exam
         if exam is None:
             self.exam_banner.setText(
-                "<b>No exam open</b> — File → Open (Ctrl+O) or drop files or folders here")
+                "<b>No exam open</b> — File → Open (Ctrl+O) or drop files or folders here"
+            )
         else:
             bits = [f"<b>{html.escape(exam.exam_id or '—')}</b>"]
             if exam.source is not None:
                 bits.append(html.escape(exam.source.name))
             bits.append(f"{exam.fs:g} Hz · {exam.duration_s:.2f} s")
             if exam.age is not None or exam.sex:
-                bits.append(" ".join(x for x in (f"{exam.age:g} y" if exam.age is not None else "",
-                                                 exam.sex or "") if x))
+                bits.append(
+                    " ".join(
+                        x for x in (f"{exam.age:g} y" if exam.age is not None else "", exam.sex or "") if x
+                    )
+                )
             dx = (exam.raw_labels or {}).get("dx")
             if dx:
                 bits.append("Dx: " + html.escape(_dx_text(dx)))
@@ -1030,9 +1123,11 @@ class MainWindow(QMainWindow):
             notice = c.notice or "Not a medical device."
             if "medical device" not in notice.lower():
                 notice += " Not a medical device."
-            text = (f"Findings by <b>{html.escape(c.name)}</b> version {html.escape(str(c.version))} "
-                    f"({html.escape(m.provider)}) · "
-                    f"<span style='color:#8a1c1c'><b>{html.escape(notice)}</b></span>")
+            text = (
+                f"Findings by <b>{html.escape(c.name)}</b> version {html.escape(str(c.version))} "
+                f"({html.escape(m.provider)}) · "
+                f"<span style='color:#8a1c1c'><b>{html.escape(notice)}</b></span>"
+            )
             self.status_model.setText(f"Model: {c.name} {c.version} · {m.provider}")
             self.status_model.setToolTip(m.provider_note)
         self.model_banner.setText(text)

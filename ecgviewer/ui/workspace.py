@@ -145,7 +145,7 @@ class Workspace:
             return self.probabilities > self.thresholds
 
     def positive_text(self, row: int) -> str:
-        """"RBBB, 1dAVb" / "none" / "" (not analysed) for the browser."""
+        """ "RBBB, 1dAVb" / "none" / "" (not analysed) for the browser."""
         p = self.probabilities[row]
         if np.isnan(p).any():
             return ""
