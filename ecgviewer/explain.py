@@ -2,7 +2,7 @@
 
 >>> from ecgviewer.model.runtime import load_model
 >>> model = load_model()
->>> x, report = model.prepare(exam)                        # (4096, 12) float32 in 1e-4 V
+>>> x, report = model.prepare(exam)                        # (4096, 12) float32 in mV
 >>> sal = explain_cached(model, x, report=report)           # all six classes at once
 >>> sal.values.shape                                        # (6, 12, 32): class × lead × segment
 >>> sal.values[1].sum() + sal.base_values[1] ≈ sal.probabilities[1]   # additivity
@@ -792,7 +792,7 @@ def explain(
 
     Args:
         model: a loaded :class:`~ecgviewer.model.runtime.EcgModel` (any model with the contract).
-        x: (4096, 12) float32 network input in the model's units (``model.prepare(exam)[0]``).
+        x: (4096, 12) float32 network input in mV (``model.prepare(exam)[0]``).
         segments: time segments S (default 32 → 128 samples = 320 ms each); 64 or 128 for
             finer maps (raise ``max_evals`` with it).
         seed: seeds the explainer's tie-breaking (partition) or permutations; the same seed,

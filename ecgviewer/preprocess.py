@@ -1,7 +1,12 @@
 """Turn an :class:`~ecgviewer.exam.Exam` into the network's input, and say what was done.
 
 The input of Ribeiro et al. (2020): 400 Hz, 4096 samples (centred zero padding or
-cropping), amplitude in 1e-4 V (1 mV = 10), leads I, II, III, aVR, aVL, aVF, V1–V6.
+cropping), amplitude in millivolts, leads I, II, III, aVR, aVL, aVF, V1–V6.
+
+Millivolts are the one canonical network input of the app. The paper's README says
+"1e-4 V", a known misstatement: its code feeds the mV test tracings unscaled and its
+authors tell users to scale to mV. A model that reads another scale says so in its
+contract (``input_scale_per_mv``) and the runtime converts (:mod:`ecgviewer.model.runtime`).
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from ecgviewer.leads import DERIVED_LEADS, LEADS, derive_limb_leads
 
 MODEL_FS: float = 400.0
 MODEL_SAMPLES: int = 4096
-MODEL_SCALE_PER_MV: float = 10.0
-"""Model units per millivolt: the network reads 1e-4 V, so 1 mV = 10."""
+MODEL_UNITS: str = "mV"
+"""The amplitude unit of :func:`to_model_input`'s output (the paper's network reads mV)."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class PreprocessReport:
     crop_left: int
     crop_right: int
     leads_derived: tuple[str, ...]
-    scale: float
+    units: str = MODEL_UNITS
     output_fs: float = MODEL_FS
     output_samples: int = MODEL_SAMPLES
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -90,7 +95,7 @@ class PreprocessReport:
             lines.append(f"Exactly {self.output_samples} samples: no padding or cropping.")
         if self.leads_derived:
             lines.append("Derived from I and II: " + ", ".join(self.leads_derived) + ".")
-        lines.append(f"Scaled mV → 1e-4 V (×{self.scale:g}); leads ordered " + ", ".join(LEADS) + ".")
+        lines.append(f"Amplitude in {self.units} (not rescaled); leads ordered " + ", ".join(LEADS) + ".")
         lines.extend(self.notes)
         return lines
 
@@ -172,7 +177,7 @@ def to_model_input(
             in seconds (default: the centred window).
 
     Returns:
-        (x, report): x is (n_samples, 12) float32 in 1e-4 V, leads in :data:`LEADS` order.
+        (x, report): x is (n_samples, 12) float32 in mV, leads in :data:`LEADS` order.
     """
     present = [name for name in LEADS if name in exam.leads]
     missing = [name for name in LEADS if name not in exam.leads]
@@ -188,12 +193,12 @@ def to_model_input(
     resampled = resample(signal, exam.fs, fs)
     start = None if start_s is None else round(start_s * fs)
     fitted, pad_l, pad_r, crop_l, crop_r = fit_length(resampled, n_samples, start)
-    scaled = (fitted * MODEL_SCALE_PER_MV).astype(np.float32)
+    fitted = fitted.astype(np.float32, copy=False)
     # Missing limb leads are derived last, from the final I and II in float32, so that
     # Einthoven's and Goldberger's equations hold exactly in the network's input.
     x = np.zeros((n_samples, len(LEADS)), dtype=np.float32)
     for k, name in enumerate(present):
-        x[:, LEADS.index(name)] = scaled[:, k]
+        x[:, LEADS.index(name)] = fitted[:, k]
     derived = tuple(name for name in DERIVED_LEADS if name in missing)
     if derived:
         values = derive_limb_leads(x[:, LEADS.index("I")], x[:, LEADS.index("II")])
@@ -210,7 +215,6 @@ def to_model_input(
         crop_left=crop_l,
         crop_right=crop_r,
         leads_derived=derived,
-        scale=MODEL_SCALE_PER_MV,
         output_fs=fs,
         output_samples=n_samples,
         notes=tuple(exam.notes),

@@ -1145,7 +1145,7 @@ def _draw_shap_page(c: _Canvas, paper: str, prediction: Any, saliency: Any, k: i
     pos = bool(np.asarray(prediction.decisions)[k])
     values = np.asarray(saliency.values, dtype=np.float64)[k]  # (12, S)
     edges = np.asarray(saliency.segment_edges, dtype=np.int64)
-    x_in = np.asarray(prediction.input, dtype=np.float64)  # (4096, 12) in 1e-4 V
+    x_in = np.asarray(prediction.input, dtype=np.float64)  # (4096, 12) in mV
     n = x_in.shape[0]
     fs = float(getattr(prediction.report, "output_fs", 400.0)) if prediction.report is not None else 400.0
     y = _TOP_MM + 4.5
@@ -1214,8 +1214,8 @@ def _draw_shap_page(c: _Canvas, paper: str, prediction: Any, saliency: Any, k: i
         c.pen((200, 200, 200), 0.1)
         c.line(px0, ry, px0 + pw, ry)
         c.text(_MARGIN_MM, ry + row_h / 2 + 1.2, LEADS[lead], size=8.0, bold=True)
-        # trace: 1e-4 V → mV; gain fits the row
-        mv = x_in[:, lead] / 10.0
+        # trace in mV; gain fits the row
+        mv = x_in[:, lead]
         mv = np.where((np.arange(n) >= sl.start) & (np.arange(n) < sl.stop), mv, np.nan)
         gain = min(5.0, row_h * 0.42)
         with c.clip(px0, ry, pw, row_h):
@@ -1331,7 +1331,7 @@ def write_exam_report(
         out: destination ``.pdf``; replaced atomically (a failure leaves the old file, or none).
         exam: the exam as read (signal in mV at its own rate).
         prediction: the network's output for it (``model.predict_exam(exam)``); its
-            ``input`` (4096, 12) in 1e-4 V and ``report`` are used for the SHAP page and header.
+            ``input`` (4096, 12) in mV and ``report`` are used for the SHAP page and header.
         saliency: SHAP values (:class:`ecgviewer.explain.Saliency`); adds one page per shown class.
         labels: label sources; each with a row for the exam becomes a column of the findings table.
         paper: "A4" or "Letter" (landscape).

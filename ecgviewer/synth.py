@@ -676,7 +676,7 @@ def write_hdf5_code(
 ) -> Path:
     """Write an N-exam HDF5 file in the CODE layout of Ribeiro et al., quickly, for tests and benchmarks.
 
-    Layout: ``tracings`` (N, 4096, 12) float32 in 1e-4 V (mV × 10) at 400 Hz, each exam centred
+    Layout: ``tracings`` (N, 4096, 12) float32 in mV at 400 Hz, each exam centred
     and zero-padded as in the paper, one exam per HDF5 chunk; ``exam_id`` (N,) int64 from
     ``first_exam_id``. Leads I, II, III, aVR, aVL, aVF, V1–V6.
 
@@ -720,7 +720,7 @@ def write_hdf5_code(
     for k in range(n_distinct):
         f = findings[k % len(findings)]
         ex = synth_exam(f, fs=_CODE_FS, duration_s=duration_s + 2.0, seed=seed * 100_003 + k)
-        bases.append(ex.signal_mv * np.float32(10.0))
+        bases.append(ex.signal_mv.astype(np.float32))
         base_labels.append([int(c in ex.raw_labels["synthetic"]) for c in CLASSES])
     rng = np.random.default_rng([seed, 9])
     offsets = rng.integers(0, extra + 1, n_exams)
@@ -741,7 +741,7 @@ def write_hdf5_code(
                 "synthetic exams from ecgviewer.synth.write_hdf5_code: "
                 f"{n_distinct} generated exams tiled with window and gain changes"
             )
-            h5.attrs["units"] = "1e-4 V"
+            h5.attrs["units"] = "mV"
             h5.attrs["fs"] = _CODE_FS
             block = np.zeros((chunk_exams, _CODE_SAMPLES, 12), dtype=np.float32)
             for start in range(0, n_exams, chunk_exams):

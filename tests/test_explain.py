@@ -64,7 +64,9 @@ def energy_model(path: Path, supports=SUPPORTS, a: float = 0.05, b: float = -3.0
     )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, ModelContract(name="energy-toy", version="1").to_json()
+    # the toy was tuned on inputs in 1e-4 V (mV × 10): its contract says so and the runtime scales
+    contract = ModelContract(name="energy-toy", version="1", units="1e-4 V", input_scale_per_mv=10.0)
+    entry.key, entry.value = METADATA_KEY, contract.to_json()
     onnx.save(proto, str(path))
     return path
 

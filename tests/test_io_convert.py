@@ -34,7 +34,7 @@ def test_convert_folder_of_mixed_files(tmp_path: Path, capsys: pytest.CaptureFix
         assert h["tracings"].shape == (3, 4096, 12) and h["tracings"].dtype == np.float32
         assert [v.decode() for v in h["exam_id"][()]] == ["a500", "b8", "c"]
         assert list(h["original_fs"][()]) == [500, 250, 500]
-        assert h.attrs["units"] == "1e-4 V" and h.attrs["fs"] == 400
+        assert h.attrs["units"] == "mV" and h.attrs["fs"] == 400
         with open_exams(src / "b8.hea") as exams:
             expected, report = to_model_input(exams[0])
         np.testing.assert_array_equal(h["tracings"][1], expected)

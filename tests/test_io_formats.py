@@ -187,7 +187,7 @@ def test_csv_comment_lines_state_rate_and_units(tmp_path: Path) -> None:
 
 
 def test_hdf5_code_layout_multi_exam_with_ids(tmp_path: Path) -> None:
-    x = np.stack([ecg_like(400, 10.24, seed=i) * 10 for i in range(3)]).astype(np.float32)
+    x = np.stack([ecg_like(400, 10.24, seed=i) for i in range(3)]).astype(np.float32)  # mV
     path = tmp_path / "code.hdf5"
     with h5py.File(path, "w") as h:
         h["tracings"] = x
@@ -198,7 +198,8 @@ def test_hdf5_code_layout_multi_exam_with_ids(tmp_path: Path) -> None:
         assert exams.index_of("1003") == 2
         exam = exams[2]
         assert exam.format == "hdf5-code"
-        np.testing.assert_allclose(exam.signal_mv * 10, x[2], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(exam.signal_mv, x[2], rtol=1e-6, atol=1e-6)
+        assert any("read as mV" in note for note in exam.notes)
         assert [e.exam_id for e in exams[0:2]] == ["1001", "1002"]
 
 
@@ -256,7 +257,7 @@ def test_lazy_open_of_20000_exams(tmp_path: Path) -> None:
     assert len(exams) == 20_000
     assert opened < 1.0, opened
     assert exams.index_of("512345") == 12_345
-    assert np.allclose(exams[12_345].signal_mv, 0.1)
+    assert np.allclose(exams[12_345].signal_mv, 1.0)  # CODE tracings are mV
     exams.close()
 
 

@@ -67,7 +67,7 @@ def test_converted_model_carries_the_paper_contract(converted: Path, fixture_dir
     assert contract.citation == PAPER_CITATION
     assert "not a medical device" in contract.notice
     assert contract.input_name == "signal" and contract.output_name == "probabilities"
-    assert contract.input_shape == (-1, 4096, 12) and contract.fs == 400.0 and contract.units == "1e-4 V"
+    assert contract.input_shape == (-1, 4096, 12) and contract.fs == 400.0 and contract.units == "mV"
     assert contract.extra["keras_version"] == "2.2.4"
     assert contract.metrics["f1"]["LBBB"] == 1.0
     assert contract.name == "Ribeiro et al. 2020 (ribeiro_random_keras224)"

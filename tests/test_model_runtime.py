@@ -90,7 +90,8 @@ def test_bare_graph_accepted_with_paper_defaults_and_warning(tmp_path: Path) -> 
     model = create_model(path, probe=_no_cuda)
     assert model.contract.thresholds == PAPER_THRESHOLDS
     assert model.contract.input_shape == (-1, 4096, 12)
-    assert model.contract.fs == 400.0 and model.contract.units == "1e-4 V"
+    assert model.contract.fs == 400.0 and model.contract.units == "mV"
+    assert model.input_scale_per_mv == 1.0
     assert model.contract.version == "unknown"
     assert len(model.warnings) == 1 and "no 'ecgviewer.contract' metadata" in model.warnings[0]
     x = np.random.default_rng(0).normal(size=(3, 4096, 12)).astype(np.float32)

@@ -68,12 +68,12 @@ def test_sine_keeps_its_frequency(fs: float, rel: float, seconds: float) -> None
     kept = x[report.signal_slice, 0]
     measured = _dominant_frequency(kept, 400.0)
     assert abs(measured - f) < max(0.02, 0.002 * f), (f, measured)
-    # amplitude kept too (1 mV = 10), away from the edges' filter transients: least-squares fit
+    # amplitude kept too (mV in, mV out), away from the edges' filter transients: least-squares fit
     mid = kept[200:-200].astype(np.float64)
     t_out = np.arange(mid.size) / 400.0
     basis = np.column_stack([np.sin(2 * np.pi * f * t_out), np.cos(2 * np.pi * f * t_out)])
     coef = np.linalg.lstsq(basis, mid, rcond=None)[0]
-    assert np.hypot(*coef) == pytest.approx(10.0, rel=0.02)
+    assert np.hypot(*coef) == pytest.approx(1.0, rel=0.02)
 
 
 @PROPS
@@ -100,7 +100,7 @@ def test_cropping_is_centred(n: int) -> None:
     sig = np.arange(n, dtype=np.float32)[:, None].repeat(12, axis=1)
     x, report = to_model_input(Exam(sig, 400.0))
     assert abs(report.crop_left - report.crop_right) <= 1
-    assert x[0, 0] == pytest.approx(report.crop_left * 10)
+    assert x[0, 0] == pytest.approx(report.crop_left)
 
 
 @PROPS
@@ -125,7 +125,7 @@ def test_lead_order_scale_and_report() -> None:
     shuffled = list(range(12))[::-1]
     exam = Exam(sig[:, shuffled], 400.0, tuple(LEADS[k] for k in shuffled), notes=["units inferred"])
     x, report = to_model_input(exam)
-    np.testing.assert_allclose(x, sig * 10, rtol=1e-6)
+    np.testing.assert_allclose(x, sig, rtol=1e-6)
     assert not report.resampled and report.leads_derived == ()
     text = report.describe()
     assert "Already at 400 Hz: not resampled." in text

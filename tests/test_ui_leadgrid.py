@@ -137,7 +137,7 @@ def test_network_input_view_shades_the_padding(grid, exam):
     cell = grid.cell("V2")
     _, ys = _drawn(cell.curve)
     assert len(ys) == 4096
-    np.testing.assert_allclose(ys, x[:, LEADS.index("V2")] / 10.0, atol=1e-6)  # 1e-4 V → mV
+    np.testing.assert_allclose(ys, x[:, LEADS.index("V2")], atol=1e-6)  # the input is mV
     # 10 s at 400 Hz = 4000 samples, centred in 4096: 48 samples (0.12 s) of zeros on each side
     assert report.pad_left == 48 and report.pad_right == 48
     widths = sorted(item.rect().width() for item in cell.shading)

@@ -116,7 +116,7 @@ REAL_FILES = [
     "ptbxl/records500/00008_hr.hea",  # WFDB format 16 .dat, 500 Hz
     "csv/cpsc/A0002.csv",  # CSV in mV, no header
     "hdf5/sph/SPH00001.h5",  # HDF5 (12, N) float16 in mV
-    "code-test/exams/pacient_1.hdf5",  # the paper's HDF5 layout, 400 Hz, 1e-4 V
+    "code-test/exams/pacient_1.hdf5",  # the paper's HDF5 layout, 400 Hz, mV
 ]
 
 

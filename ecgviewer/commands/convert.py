@@ -13,7 +13,7 @@ from ecgviewer.io.export import write_code_hdf5
 NAME = "convert"
 HELP = (
     "Convert ECG files or folders to the HDF5 layout of Ribeiro et al. (2020): `tracings` "
-    "(N, 4096, 12) float32 in 1e-4 V at 400 Hz and `exam_id`, readable by the paper's predict.py."
+    "(N, 4096, 12) float32 in mV at 400 Hz and `exam_id`, readable by the paper's predict.py."
 )
 
 
@@ -55,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped: {err}", file=sys.stderr)
     print(
         f"wrote {result.written} exams to {result.path} "
-        f"(tracings {result.written}×4096×12 float32, 1e-4 V, 400 Hz)"
+        f"(tracings {result.written}×4096×12 float32, mV, 400 Hz)"
     )
     return 1 if problems else 0

@@ -51,7 +51,8 @@ def write_code_hdf5(
 ) -> ExportResult:
     """Write every exam, preprocessed, as the paper's input file.
 
-    The file holds ``tracings`` (N, 4096, 12) float32 in 1e-4 V at 400 Hz, leads I, II, III,
+    The file holds ``tracings`` (N, 4096, 12) float32 in mV at 400 Hz (what the paper's
+    ``predict.py`` feeds its network unscaled), leads I, II, III,
     aVR, aVL, aVF, V1–V6, and ``exam_id`` (N,) (int64 when every id is an integer, else
     strings), plus ``source`` (N,) file paths, ``original_fs`` (N,) Hz and ``offset_s`` (N,)
     (original time of sample 0). Exams are streamed one batch at a time, so memory stays
@@ -126,7 +127,7 @@ def write_code_hdf5(
             h.create_dataset("original_fs", data=np.asarray(fs_list, dtype=np.float64))
             h.create_dataset("offset_s", data=np.asarray(offsets, dtype=np.float64))
             h.attrs["fs"] = MODEL_FS
-            h.attrs["units"] = "1e-4 V"
+            h.attrs["units"] = "mV"
             h.attrs["leads"] = np.asarray(LEADS, dtype=h5py.string_dtype("utf-8"))
             h.attrs["created_by"] = f"ecgviewer {__version__} convert"
         os.replace(tmp, out)

@@ -2,8 +2,9 @@
 
 Layouts recognised (first match wins):
 
-* ``tracings`` (N, 4096, 12) or (4096, 12): Ribeiro et al. / CODE, 400 Hz, 1e-4 V,
-  optional ``exam_id`` (N,).
+* ``tracings`` (N, 4096, 12) or (4096, 12): Ribeiro et al. / CODE, 400 Hz, mV (the paper's
+  README says 1e-4 V, a known misstatement: its code feeds these tracings to the network
+  unscaled and their amplitudes are those of mV), optional ``exam_id`` (N,).
 * ``ecg`` (12, samples): Shandong Provincial Hospital (SPH) records, mV, 500 Hz unless the
   file or a ``metadata.csv`` beside it says otherwise.
 * any other numeric dataset shaped (N, samples, leads), (N, leads, samples), (samples, leads)
@@ -47,7 +48,7 @@ HDF5_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5", ".hdf", ".he5")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 CODE_FS = 400.0
-CODE_TO_MV = 0.1  # 1e-4 V
+CODE_TO_MV = 1.0  # CODE tracings are mV (see the module docstring)
 SPH_FS = 500.0
 
 _PREFERRED = ("tracings", "ecg", "signal", "signals", "ecgs", "data", "waveform", "waveforms", "x")
@@ -230,12 +231,16 @@ class Hdf5Source:
             self.to_mv = 1.0 / g
         elif unit is not None:
             self.to_mv = require_unit(self.path, decode(unit[0]).strip(), f" (attribute {unit[1]!r})")
-        elif layout == "code":
-            self.to_mv = CODE_TO_MV
-        elif layout == "ecg":
-            self.to_mv = 1.0
         elif units is not None:
             self.to_mv = require_unit(self.path, units, " (given)")
+        elif layout == "code":
+            self.to_mv = CODE_TO_MV
+            self.notes.append(
+                "CODE `tracings` read as mV: the paper's code feeds them to its network unscaled "
+                "(its README's '1e-4 V' is a known misstatement); give units to override"
+            )
+        elif layout == "ecg":
+            self.to_mv = 1.0
         else:
             self.to_mv = None  # inferred per exam from the amplitude
 

@@ -3,12 +3,24 @@
 It travels inside the ONNX file as one metadata entry, ``ecgviewer.contract``, holding
 JSON, so an imported model carries its own description; a Markdown card beside the file
 says the same for people.
+
+The app's canonical network input is millivolts (see :mod:`ecgviewer.preprocess`); a
+contract states the scale its model reads as ``units`` plus the explicit factor
+``input_scale_per_mv`` (model input units per mV), and the runtime multiplies by that
+factor, so no code guesses a scale from a unit string. The paper's network reads mV: its
+README's "1e-4 V" is a known misstatement (its own code feeds the mV test tracings
+unscaled, and its authors tell users to scale to millivolts).
+
+Contract versions: 1 (ecgviewer ≤ 0.1, no ``contract_version`` field) had only ``units``,
+and ``import-keras`` wrongly wrote "1e-4 V" for the published weights; 2 adds
+``contract_version`` and ``input_scale_per_mv``. :func:`upgrade_legacy` reads version 1.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
@@ -21,13 +33,27 @@ PAPER_CITATION = (
 )
 PAPER_PROVENANCE = "Published weights of Ribeiro et al. (2020), Zenodo record 3625017"
 
+CONTRACT_VERSION = 2
+"""The contract layout written by this version of ecgviewer."""
+
+UNITS_PER_MV: dict[str, float] = {
+    "mV": 1.0,
+    "1e-4 V": 10.0,
+    "uV": 1000.0,
+    "µV": 1000.0,
+    "V": 1e-3,
+}
+"""Model input units per millivolt for the unit names a contract may state."""
+
 
 @dataclass(frozen=True)
 class ModelContract:
     """Everything the app needs to know to feed a model and read its output.
 
-    ``input_shape`` uses -1 for the batch axis; ``units`` is the input amplitude unit
-    ("1e-4 V" for the paper's network); ``thresholds`` turn probabilities into decisions.
+    ``input_shape`` uses -1 for the batch axis; ``units`` names the input amplitude unit
+    ("mV" for the paper's network) and ``input_scale_per_mv`` is the same fact as a number
+    (model input = mV × ``input_scale_per_mv``: 1 for mV, 10 for 1e-4 V); ``thresholds``
+    turn probabilities into decisions; ``contract_version`` tells old layouts apart.
     """
 
     name: str
@@ -36,7 +62,8 @@ class ModelContract:
     output_name: str = "probabilities"
     input_shape: tuple[int, int, int] = (-1, 4096, 12)
     fs: float = 400.0
-    units: str = "1e-4 V"
+    units: str = "mV"
+    input_scale_per_mv: float = 1.0
     leads: tuple[str, ...] = LEADS
     classes: tuple[str, ...] = CLASSES
     thresholds: tuple[float, ...] = PAPER_THRESHOLDS
@@ -46,6 +73,7 @@ class ModelContract:
     notice: str = "Not a medical device."
     metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    contract_version: int = CONTRACT_VERSION
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
@@ -53,9 +81,60 @@ class ModelContract:
     @classmethod
     def from_json(cls, text: str) -> ModelContract:
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("the contract is not a JSON object")
         known = {f for f in cls.__dataclass_fields__}
         data = {k: v for k, v in data.items() if k in known}
         for key in ("input_shape", "leads", "classes", "thresholds"):
             if key in data:
                 data[key] = tuple(data[key])
+        if "contract_version" not in data:
+            # Version 1 stated only the unit name: derive the factor once, here.
+            data["contract_version"] = 1
+            unit = data.get("units", "1e-4 V")
+            if unit not in UNITS_PER_MV:
+                raise ValueError(f"input units {unit!r} are not one of {', '.join(UNITS_PER_MV)}")
+            data["units"] = unit
+            data["input_scale_per_mv"] = UNITS_PER_MV[unit]
         return cls(**data)
+
+    def check_scale(self) -> None:
+        """Raise ValueError unless ``units`` and ``input_scale_per_mv`` are known and agree."""
+        if self.units not in UNITS_PER_MV:
+            raise ValueError(f"input units {self.units!r} are not one of {', '.join(UNITS_PER_MV)}")
+        scale = self.input_scale_per_mv
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale):
+            raise ValueError(f"input_scale_per_mv {scale!r} is not a finite number")
+        if not math.isclose(float(scale), UNITS_PER_MV[self.units], rel_tol=1e-9):
+            raise ValueError(
+                f"input_scale_per_mv {scale:g} contradicts units {self.units!r} "
+                f"(which means {UNITS_PER_MV[self.units]:g} per mV)"
+            )
+
+
+def is_legacy_paper_import(contract: ModelContract) -> bool:
+    """A published model converted by a version-1 ``import-keras``, which declared 1e-4 V wrongly."""
+    converter = str(contract.extra.get("converter", "")) if isinstance(contract.extra, dict) else ""
+    return (
+        contract.contract_version < 2
+        and contract.units == "1e-4 V"
+        and ("keras_import" in converter or contract.provenance.startswith(PAPER_PROVENANCE))
+    )
+
+
+def upgrade_legacy(contract: ModelContract) -> tuple[ModelContract, str | None]:
+    """Correct a version-1 contract in memory; returns (contract, notice or None).
+
+    A published model imported before the millivolt fix says "1e-4 V" although the paper's
+    network reads mV: it is read as mV, with a notice that names the one-line fix
+    (import again). Other version-1 contracts (e.g. the first bundled model, which really
+    was trained on 1e-4 V) keep their stated scale.
+    """
+    if not is_legacy_paper_import(contract):
+        return contract, None
+    source = contract.extra.get("source_file", "model.hdf5") if isinstance(contract.extra, dict) else ""
+    fixed = replace(contract, units="mV", input_scale_per_mv=1.0)
+    return fixed, (
+        "converted by an older ecgviewer whose contract said '1e-4 V'; the paper's network reads mV, "
+        f"so it is fed mV. Import it again to update the file: ecgviewer import-keras {source}"
+    )

@@ -658,6 +658,9 @@ def paper_contract(
     return ModelContract(
         name=name or f"Ribeiro et al. 2020 ({stem})",
         version=f"keras-{source.sha256[:12]}",
+        # The paper's network reads mV (its code feeds the mV test tracings unscaled).
+        units="mV",
+        input_scale_per_mv=1.0,
         thresholds=tuple(float(t) for t in thresholds),
         provenance=provenance
         or (
@@ -688,7 +691,8 @@ def convert_keras(
 ):  # -> onnx.ModelProto
     """Convert a Keras HDF5 model to an ONNX ``ModelProto`` carrying the ecgviewer contract.
 
-    Input ``signal`` (N, 4096, 12) float32 in 1e-4 V; output ``probabilities`` (N, 6).
+    Input ``signal`` (N, 4096, 12) float32 in mV (the paper's input scale); output
+    ``probabilities`` (N, 6).
     """
     source = read_keras_hdf5(path)
     return build_onnx(source, paper_contract(source, name=name, provenance=provenance, thresholds=thresholds))

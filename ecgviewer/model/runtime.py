@@ -2,11 +2,15 @@
 
 >>> model = load_model()                    # the bundled model, CUDA if usable else CPU
 >>> model.provider_note                     # e.g. "CPU (CUDA unavailable: libcublasLt.so.13 not found)"
->>> probs = model.predict(x)                # x (N, 4096, 12) float32 in 1e-4 V → (N, 6)
+>>> probs = model.predict(x)                # x (N, 4096, 12) float32 in mV → (N, 6)
 >>> pred = model.predict_exam(exam)         # preprocessing + inference + thresholds
 
 The model contract (input name and shape, fs, units, leads, classes, thresholds,
 provenance, metrics) is read from the ONNX metadata entry ``ecgviewer.contract``.
+
+Inputs are millivolts everywhere outside this module; :meth:`EcgModel.predict` multiplies
+them by the contract's ``input_scale_per_mv`` just before onnxruntime runs (1 for the
+paper's network, 10 for a model trained on 1e-4 V).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,25 +31,15 @@ from ecgviewer.classes import CLASSES
 from ecgviewer.errors import Cancelled, ModelError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import LEADS
-from ecgviewer.model.contract import METADATA_KEY, ModelContract
+from ecgviewer.model.contract import METADATA_KEY, ModelContract, upgrade_legacy
 from ecgviewer.paths import models_dir, user_models_dir
-from ecgviewer.preprocess import MODEL_SCALE_PER_MV, PreprocessReport, to_model_input
+from ecgviewer.preprocess import PreprocessReport, to_model_input
 
 log = logging.getLogger(__name__)
 
 BUNDLED_MODEL_FILE = "ecgviewer-resnet-ptbxl.onnx"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
-
-# Model input units per millivolt, for contracts whose input is not the paper's 1e-4 V.
-_UNITS_PER_MV: dict[str, float] = {
-    "1e-4 V": MODEL_SCALE_PER_MV,
-    "1e-4V": MODEL_SCALE_PER_MV,
-    "mV": 1.0,
-    "uV": 1000.0,
-    "µV": 1000.0,
-    "V": 1e-3,
-}
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
@@ -125,6 +119,9 @@ def _contract_from(
                 f"{path}: the {METADATA_KEY} metadata is not a valid model contract ({err}); "
                 "re-export or re-import the model"
             ) from None
+        contract, notice = upgrade_legacy(contract)
+        if notice:
+            warnings.append(f"{path.name}: {notice}")
     else:
         bare = (
             len(inputs) == 1
@@ -154,7 +151,7 @@ def _contract_from(
         warnings.append(
             f"{path.name} has no '{METADATA_KEY}' metadata: assumed the paper's input "
             "(4096 samples × 12 leads "
-            "at 400 Hz in 1e-4 V, leads I, II, III, aVR, aVL, aVF, V1–V6), classes and thresholds. "
+            "at 400 Hz in mV, leads I, II, III, aVR, aVL, aVF, V1–V6), classes and thresholds. "
             "Make sure it is the network of Ribeiro et al."
         )
     # -- check the graph against the contract
@@ -203,12 +200,10 @@ def _contract_from(
         raise ModelError(
             f"{path}: the contract has {len(contract.thresholds)} thresholds for {n_classes} classes"
         )
-    if contract.units not in _UNITS_PER_MV:
-        raise ModelError(
-            f"{path}: input units {contract.units!r} are not supported (one of "
-            + ", ".join(_UNITS_PER_MV)
-            + ")"
-        )
+    try:
+        contract.check_scale()
+    except ValueError as err:
+        raise ModelError(f"{path}: the contract's input scale is not usable: {err}") from None
     unknown = [lead for lead in contract.leads if lead not in LEADS]
     if unknown:
         raise ModelError(f"{path}: the contract names unknown leads {', '.join(unknown)}")
@@ -363,7 +358,8 @@ class Prediction:
     """The network's answer for one exam.
 
     ``probabilities`` (6,) float32 in [0, 1]; ``decisions`` (6,) bool = probabilities >
-    thresholds; ``input`` (4096, 12) float32 in 1e-4 V is what the network saw; ``seconds``
+    thresholds; ``input`` (4096, 12) float32 in mV is what the network saw (before the
+    contract's ``input_scale_per_mv``); ``seconds``
     is the inference time (without preprocessing).
     """
 
@@ -430,6 +426,20 @@ class EcgModel:
         return np.asarray(self.contract.thresholds, dtype=np.float32)
 
     @property
+    def input_scale_per_mv(self) -> float:
+        """Model input units per mV (1 for mV models, 10 for 1e-4 V ones); applied inside :meth:`predict`."""
+        return float(self.contract.input_scale_per_mv)
+
+    def input_scale_note(self) -> str:
+        """What the runtime does to the mV input for this model, for the preprocessing report."""
+        if self.input_scale_per_mv == 1.0:
+            return "The model reads mV: amplitudes passed unchanged."
+        return (
+            f"The model reads {self.contract.units}: its input is mV × {self.input_scale_per_mv:g} "
+            "(applied by the runtime)."
+        )
+
+    @property
     def n_samples(self) -> int:
         return int(self.contract.input_shape[1])
 
@@ -460,9 +470,7 @@ class EcgModel:
                 f"(exams, samples at {self.contract.fs:g} Hz, leads){hint}"
             )
         if x.dtype.kind not in "fiu":
-            raise ModelError(
-                f"{self.path.name}: input of dtype {x.dtype}; expected float32 in {self.contract.units}"
-            )
+            raise ModelError(f"{self.path.name}: input of dtype {x.dtype}; expected float32 in mV")
         x = np.ascontiguousarray(x, dtype=np.float32)
         finite = np.isfinite(x).all(axis=(1, 2))
         if not finite.all():
@@ -485,7 +493,8 @@ class EcgModel:
         """Probabilities for a batch of network inputs.
 
         Args:
-            x: (N, 4096, 12) float32 in 1e-4 V (the contract's units), leads in the contract's order.
+            x: (N, 4096, 12) float32 in mV, leads in the contract's order; the runtime
+                multiplies by the contract's ``input_scale_per_mv`` before running the graph.
             batch_size: exams per onnxruntime call (memory ~ batch_size × 3 MB on the CPU).
             progress: called as ``progress(done, total)`` after each batch.
             cancel: polled before each batch; when it returns True, :class:`ecgviewer.errors.Cancelled`
@@ -499,11 +508,13 @@ class EcgModel:
             raise ModelError(f"batch size must be ≥ 1, got {batch_size}")
         n = x.shape[0]
         out = np.empty((n, len(self.contract.classes)), dtype=np.float32)
+        scale = np.float32(self.input_scale_per_mv)
         for start in range(0, n, batch_size):
             if cancel is not None and cancel():
                 raise Cancelled(f"prediction cancelled after {start} of {n} exams")
             stop = min(start + batch_size, n)
-            out[start:stop] = self._run(x[start:stop])
+            batch = x[start:stop] if scale == 1 else x[start:stop] * scale
+            out[start:stop] = self._run(batch)
             if progress is not None:
                 progress(stop, n)
         if n == 0 and progress is not None:
@@ -529,13 +540,12 @@ class EcgModel:
         return y
 
     def prepare(self, exam: Exam) -> tuple[np.ndarray, PreprocessReport]:
-        """The exam as this model's input: (samples, leads) float32 in the contract's units, and the report.
+        """The exam as this model's input: (samples, leads) float32 in mV, and the report.
 
-        Resampled to the contract's fs, padded/cropped to its length, leads in its order."""
+        Resampled to the contract's fs, padded/cropped to its length, leads in its order; the
+        report ends with what the runtime does to the amplitude for this model."""
         x, report = to_model_input(exam, fs=self.contract.fs, n_samples=self.n_samples)
-        scale = _UNITS_PER_MV[self.contract.units] / MODEL_SCALE_PER_MV
-        if scale != 1.0:
-            x = x * np.float32(scale)
+        report = replace(report, notes=(*report.notes, self.input_scale_note()))
         if tuple(self.contract.leads) != LEADS:
             x = x[:, [LEADS.index(lead) for lead in self.contract.leads]]
         return np.ascontiguousarray(x, dtype=np.float32), report

@@ -241,7 +241,9 @@ class FindingsPanel(QWidget):
             lines.append(f"<span style='color:#455a64'>{html.escape(c.provenance)}</span>")
         lines.append(
             f"<span style='color:#455a64'>Input {c.input_shape[1]} samples × {len(c.leads)} leads "
-            f"at {c.fs:g} Hz in {html.escape(c.units)}; {model.path.name}</span>"
+            f"at {c.fs:g} Hz in {html.escape(c.units)}"
+            + ("" if c.input_scale_per_mv == 1 else f" (mV × {c.input_scale_per_mv:g})")
+            + f"; {model.path.name}</span>"
         )
         for w in getattr(model, "warnings", []) or []:
             lines.append(f"<span style='color:#b26a00'>⚠ {html.escape(w)}</span>")

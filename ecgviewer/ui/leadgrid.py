@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 from ecgviewer.errors import PreprocessError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import LEADS
-from ecgviewer.preprocess import MODEL_SCALE_PER_MV, PreprocessReport, complete_leads
+from ecgviewer.preprocess import PreprocessReport, complete_leads
 
 LAYOUTS: tuple[str, ...] = ("3x4", "6x2", "12x1")
 LAYOUT_NAMES: dict[str, str] = {"3x4": "3×4 + rhythm strip", "6x2": "6×2", "12x1": "12×1"}
@@ -389,7 +389,7 @@ class LeadGrid(QWidget):
         self.exam: Exam | None = None
         self._signal: np.ndarray | None = None  # (samples, 12) mV in LEADS order
         self._derived: tuple[str, ...] = ()
-        self._input: np.ndarray | None = None  # (4096, 12) in 1e-4 V
+        self._input: np.ndarray | None = None  # (4096, 12) in mV
         self._report: PreprocessReport | None = None
         self.paper_layout: PaperLayout = compute_layout("3x4", 0, PAGE_SECONDS)
         self.cells: list[LeadCell] = []
@@ -474,7 +474,7 @@ class LeadGrid(QWidget):
     def set_exam(
         self, exam: Exam | None, model_input: tuple[np.ndarray, PreprocessReport] | None = None
     ) -> None:
-        """Show an exam (None clears). ``model_input`` = (x (4096, 12) in 1e-4 V, report)."""
+        """Show an exam (None clears). ``model_input`` = (x (4096, 12) in mV, report)."""
         self.exam = exam
         self._overlays.clear()
         self._input, self._report = (None, None) if model_input is None else model_input
@@ -494,7 +494,7 @@ class LeadGrid(QWidget):
         self._rebuild()
 
     def set_model_input(self, x: np.ndarray | None, report: PreprocessReport | None) -> None:
-        """The network's input for the current exam ((4096, 12) in 1e-4 V) and its report."""
+        """The network's input for the current exam ((4096, 12) in mV) and its report."""
         self._input, self._report = x, report
         if self._show_input:
             self._rebuild()
@@ -698,7 +698,7 @@ class LeadGrid(QWidget):
         """(samples (n, 12) mV, first sample time s, sample interval s) of what is shown."""
         if self._show_input and self._input is not None and self._report is not None:
             return (
-                self._input / np.float32(MODEL_SCALE_PER_MV),
+                self._input,
                 self._report.offset_s,
                 1.0 / self._report.output_fs,
             )

@@ -806,12 +806,7 @@ class MainWindow(QMainWindow):
             if task.cancelled():
                 return None
             c = model.contract
-            standard = (
-                c.fs == MODEL_FS
-                and int(c.input_shape[1]) == MODEL_SAMPLES
-                and c.units == "1e-4 V"
-                and tuple(c.leads) == LEADS
-            )
+            standard = c.fs == MODEL_FS and int(c.input_shape[1]) == MODEL_SAMPLES and tuple(c.leads) == LEADS
             if standard and model_input is not None:
                 x, report = model_input
                 t = time.perf_counter()
