@@ -96,3 +96,58 @@ def test_best_threshold_by_hand() -> None:
     thr, f1 = best_f1_threshold(y, p)
     assert f1 == pytest.approx(2 * 3 / (4 + 3))  # threshold below 0.35 keeps 0.4: tp 3, 4 predicted
     assert thr < 0.35
+
+
+def test_exported_weights_read_back_exactly(tmp_path: Path) -> None:
+    """ONNX → PyTorch: folded batch norms re-expanded; eval output equals the graph's."""
+    from ecgviewer.model.runtime import create_model
+    from ecgviewer.training.onnx_weights import load_onnx_weights
+
+    source = _trained_like_model(seed=4)
+    path = export_onnx(source, ModelContract(name="m", version="1"), tmp_path / "m.onnx")
+    x = np.random.default_rng(0).normal(scale=0.3, size=(8, 4096, 12)).astype(np.float32)
+    target = RibeiroResNet(lowpass_taps=lowpass_taps())
+    load_onnx_weights(target, path, x[:4])
+    with torch.no_grad():
+        got = target.eval()(torch.as_tensor(x)).numpy()
+    want = create_model(path, probe=lambda: "tests").predict(x)
+    assert np.abs(got - want).max() <= 1e-5
+    # a model trained on 1e-4 V read into one fed mV: the first convolution absorbs the ×10
+    load_onnx_weights(target, path, x[:4] / 10, input_gain=10.0)
+    with torch.no_grad():
+        got10 = target.eval()(torch.as_tensor(x / 10)).numpy()
+    assert np.abs(got10 - want).max() <= 1e-5
+
+
+def test_onnx_weights_refuse_another_architecture(tmp_path: Path) -> None:
+    from ecgviewer.errors import ModelError
+    from ecgviewer.training.onnx_weights import load_onnx_weights
+    from tests.test_model_runtime import tiny_model
+
+    with pytest.raises(ModelError, match=r"tiny\.onnx: 0 convolutions"):
+        load_onnx_weights(
+            RibeiroResNet(), tiny_model(tmp_path / "tiny.onnx"), np.zeros((1, 4096, 12), np.float32)
+        )
+
+
+def test_gain_augmentation_spans_half_to_double() -> None:
+    gen = torch.Generator().manual_seed(1)
+    y = augment(torch.ones(1000, 4096, 12), gen)
+    # per exam: the median over the kept samples is its gain (lead jitter and noise average out)
+    gains = torch.stack([row[row != 0].median() for row in y.abs()])
+    assert 0.45 < float(gains.min()) < 0.6 and 1.7 < float(gains.max()) < 2.2
+    assert abs(float(torch.log(gains).mean())) < 0.06  # log-uniform: centred on ×1
+
+
+def test_sampling_weights_draw_rare_classes_more_often() -> None:
+    from ecgviewer.training.train import sampling_weights
+
+    y = np.zeros((200, 6))
+    y[:80, 4] = 1  # a common class
+    y[80:85, 0] = 1  # a rare one
+    for k, rows in ((1, range(85, 105)), (2, range(105, 125)), (3, range(125, 145)), (5, range(145, 165))):
+        y[list(rows), k] = 1
+    w = sampling_weights(y)
+    assert w[80] > w[90] == w[0] == w[199]  # a rare class is drawn more; others as often as none
+    assert w[80] / w[199] == pytest.approx(2.0)  # √(20 / 5)
+    assert w.sum() == pytest.approx(1.0)

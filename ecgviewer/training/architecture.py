@@ -83,7 +83,8 @@ class ResidualUnit(nn.Module):
 
 
 class RibeiroResNet(nn.Module):
-    """(N, 4096, 12) in 1e-4 V → (N, 6) probabilities (sigmoid) or logits."""
+    """(N, 4096, 12) in the input scale it was trained on (mV for the bundled model 2) → (N, 6)
+    probabilities (sigmoid) or logits."""
 
     def __init__(self, dropout: float = 0.2, lowpass_taps: np.ndarray | None = None) -> None:
         super().__init__()
@@ -101,7 +102,16 @@ class RibeiroResNet(nn.Module):
         n_out = N_SAMPLES // DOWNSAMPLE ** (len(FILTERS) - 1)
         self.dense = nn.Linear(n_out * FILTERS[-1], N_CLASSES)
 
+    @property
+    def n_features(self) -> int:
+        """Width of the flattened features in front of the dense layer."""
+        return self.dense.in_features
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 4096, 12) → (N, 5120) flattened output of the last residual block."""
         x = x.transpose(1, 2)  # (N, 12, 4096)
         if self.lowpass is not None:
             k = self.lowpass.shape[-1]
@@ -110,8 +120,7 @@ class RibeiroResNet(nn.Module):
         skip = x
         for block in self.blocks:
             x, skip = block(x, skip)
-        x = x.transpose(1, 2).flatten(1)  # Keras Flatten over (time, channels)
-        return self.dense(x)
+        return x.transpose(1, 2).flatten(1)  # Keras Flatten over (time, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(x))

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from ecgviewer.classes import CLASSES
-from ecgviewer.preprocess import MODEL_SAMPLES, MODEL_SCALE_PER_MV, fit_length, resample
+from ecgviewer.preprocess import MODEL_SAMPLES, fit_length, resample
 
 TRAIN_FOLDS = (1, 2, 3, 4, 5, 6, 7, 8)
 VALID_FOLD = 9
@@ -18,7 +18,7 @@ VALID_FOLD = 9
 
 @dataclass
 class PtbxlSplit:
-    """Network inputs (N, 4096, 12) float16 in 1e-4 V, labels (N, 6) float32, ids (N,)."""
+    """Network inputs (N, 4096, 12) float16 in mV, labels (N, 6) float32, ids (N,)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -40,11 +40,11 @@ def read_ptbxl_labels(labels_csv: Path) -> dict[int, tuple[int, np.ndarray]]:
 def load_ptbxl(
     h5_path: Path, labels_csv: Path, folds: tuple[int, ...], cache_dir: Path | None = None, chunk: int = 512
 ) -> PtbxlSplit:
-    """Read ``folds`` and preprocess them as the app does (100 → 400 Hz, pad to 4096, ×10).
+    """Read ``folds`` and preprocess them as the app does (100 → 400 Hz, pad to 4096, mV).
 
     The result is cached as .npy in ``cache_dir`` (about 1 GB for folds 1–8) so a resumed run starts fast.
     """
-    tag = "folds" + "".join(str(f) for f in folds)
+    tag = "mv_folds" + "".join(str(f) for f in folds)  # "mv": caches of the 1e-4 V era are not reused
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         files = [cache_dir / f"{tag}_{k}.npy" for k in ("x", "y", "id")]
@@ -62,10 +62,46 @@ def load_ptbxl(
             mv = f["signal"][rows[0] : rows[-1] + 1][rows - rows[0]].astype(np.float32) / gain
             up = np.stack([resample(rec, fs) for rec in mv])
             for j, rec in enumerate(up):
-                x[start + j] = fit_length(rec, MODEL_SAMPLES)[0] * MODEL_SCALE_PER_MV
+                x[start + j] = fit_length(rec, MODEL_SAMPLES)[0]
     y = np.stack([labels[int(i)][1] for i in ids[keep]])
     split = PtbxlSplit(x, y, ids[keep].astype(np.int64))
     if cache_dir is not None:
         for p, arr in zip(files, (split.x, split.y, split.ecg_id), strict=True):
             np.save(p, arr)
     return split
+
+
+def read_scp_codes(labels_csv: Path) -> dict[int, dict[str, float]]:
+    """ecg_id → PTB-XL SCP statements {code: likelihood} from the pack's ``labels.csv``.
+
+    The column holds a Python dict literal; ``ast.literal_eval`` reads literals only.
+    """
+    import ast
+
+    out: dict[int, dict[str, float]] = {}
+    with open(labels_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            codes = ast.literal_eval(row.get("scp_codes") or "{}")
+            out[int(row["ecg_id"])] = {str(k): float(v) for k, v in dict(codes).items()}
+    return out
+
+
+def auxiliary_targets(
+    ids: np.ndarray, scp: dict[int, dict[str, float]], min_count: int = 40, exclude: tuple[str, ...] = ()
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(N, K) 0/1 targets for the SCP statements present in at least ``min_count`` of ``ids``.
+
+    Used as auxiliary outputs during training only (dropped at export); ``exclude`` leaves
+    out the statements that define the six classes.
+    """
+    from collections import Counter
+
+    counts = Counter(code for i in ids for code in scp.get(int(i), {}))
+    codes = tuple(sorted(c for c, n in counts.items() if n >= min_count and c not in exclude))
+    index = {c: k for k, c in enumerate(codes)}
+    y = np.zeros((len(ids), len(codes)), dtype=np.float32)
+    for r, i in enumerate(ids):
+        for code in scp.get(int(i), {}):
+            if code in index:
+                y[r, index[code]] = 1.0
+    return y, codes

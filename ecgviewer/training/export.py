@@ -20,7 +20,8 @@ OPSET = 17
 def export_onnx(model: RibeiroResNet, contract: ModelContract, out: Path) -> Path:
     """Write ``model`` (eval mode, float32) to ``out`` atomically, with ``contract`` as metadata.
 
-    The graph maps ``signal`` (N, 4096, 12) in 1e-4 V to ``probabilities`` (N, 6).
+    The graph maps ``signal`` (N, 4096, 12) in the contract's input scale (mV for the
+    bundled model 2) to ``probabilities`` (N, 6).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
