@@ -44,7 +44,8 @@ class DeviceReport:
         device: who produced it, e.g. "Philips PageWriter Touch" ("device" when the file names none).
         statements: interpretation statements, one string each ("SINUS RHYTHM — normal P axis").
         source: "machine" (automatic analysis), "confirmed"/"overread" (a physician's), or "".
-        interpreter: the physician's name for confirmed/overread statements ("" otherwise).
+        interpreter: the physician's name for confirmed/overread statements ("" otherwise); not
+            part of :meth:`lines` (a person's name: show it only where identifiers are shown).
         severity: the device's overall class ("NORMAL", "ABNORMAL", ...) or "".
         measurements: global measurements, name with unit → value, e.g. {"PR interval (ms)": 148}.
     """
@@ -60,7 +61,7 @@ class DeviceReport:
         """``device (<name>): <statement>`` lines, then the severity, for display beside the network."""
         who = f"device ({self.device})" if self.device and self.device != "device" else "device"
         if self.source in ("confirmed", "overread"):
-            who += f", {self.source}" + (f" by {self.interpreter}" if self.interpreter else "")
+            who += f", {self.source} by a physician"  # the name stays in ``interpreter``
         out = [f"{who}: {s}" for s in self.statements]
         if self.severity:
             out.append(f"{who}: {self.severity}")
