@@ -230,6 +230,13 @@ class CsvSource:
         if len(counts) == 1 and next(iter(counts)) > 1:
             return None, False
         widths = sorted(counts)
+        for delim in ("\t", ";", ","):  # a table of text (labels, quoted multi-line cells): no ECG
+            first = [c.strip().strip('"') for c in _split(body[0], delim)] if body else []
+            if len(first) >= 3 and not any(_is_number(c) or canonical_lead_name(c) for c in first):
+                shown = ", ".join(repr(c) for c in first[:10]) + (" ..." if len(first) > 10 else "")
+                raise NotAnExamError(
+                    self.path, f"holds no ECG: a table with columns {shown} and no lead names (I, II, V1 ...)"
+                )
         raise ExamReadError(
             self.path,
             f"cannot find the delimiter: the first rows have {widths} fields "
