@@ -270,26 +270,51 @@ class ClinicalFormat:
     parser: Callable[[], Any]
 
 
-def _parser(module: str, cls: str) -> Callable[[], Any]:
-    def make() -> Any:
-        import importlib
+# The parsers are imported when first used (plain imports, so that PyInstaller finds them); the
+# rest of ecgdatakit (processing, neural nets, plotting, anonymisation) is never imported.
+def _muse() -> Any:
+    from ecgdatakit.parsing.parsers.ge_muse_xml import GEMuseXMLParser
 
-        return getattr(importlib.import_module(f"ecgdatakit.parsing.parsers.{module}"), cls)()
+    return GEMuseXMLParser()
 
-    return make
+
+def _philips() -> Any:
+    from ecgdatakit.parsing.parsers.sierra_xml import SierraXMLParser
+
+    return SierraXMLParser()
+
+
+def _aecg() -> Any:
+    from ecgdatakit.parsing.parsers.hl7_aecg import HL7aECGParser
+
+    return HL7aECGParser()
+
+
+def _dicom() -> Any:
+    from ecgdatakit.parsing.parsers.dicom_waveform import DICOMWaveformParser
+
+    return DICOMWaveformParser()
+
+
+def _scp() -> Any:
+    from ecgdatakit.parsing.parsers.scp_ecg import SCPECGParser
+
+    return SCPECGParser()
+
+
+def _edf() -> Any:
+    from ecgdatakit.parsing.parsers.edf import EDFParser
+
+    return EDFParser()
 
 
 FORMATS: dict[str, ClinicalFormat] = {
-    "ge-muse-xml": ClinicalFormat("ge-muse-xml", "GE MUSE XML", _parser("ge_muse_xml", "GEMuseXMLParser")),
-    "philips-xml": ClinicalFormat(
-        "philips-xml", "Philips Sierra/PageWriter XML", _parser("sierra_xml", "SierraXMLParser")
-    ),
-    "hl7-aecg": ClinicalFormat("hl7-aecg", "HL7 aECG", _parser("hl7_aecg", "HL7aECGParser")),
-    "dicom": ClinicalFormat(
-        "dicom", "DICOM 12-lead ECG waveform", _parser("dicom_waveform", "DICOMWaveformParser")
-    ),
-    "scp-ecg": ClinicalFormat("scp-ecg", "SCP-ECG (EN 1064)", _parser("scp_ecg", "SCPECGParser")),
-    "edf": ClinicalFormat("edf", "EDF/EDF+", _parser("edf", "EDFParser")),
+    "ge-muse-xml": ClinicalFormat("ge-muse-xml", "GE MUSE XML", _muse),
+    "philips-xml": ClinicalFormat("philips-xml", "Philips Sierra/PageWriter XML", _philips),
+    "hl7-aecg": ClinicalFormat("hl7-aecg", "HL7 aECG", _aecg),
+    "dicom": ClinicalFormat("dicom", "DICOM 12-lead ECG waveform", _dicom),
+    "scp-ecg": ClinicalFormat("scp-ecg", "SCP-ECG (EN 1064)", _scp),
+    "edf": ClinicalFormat("edf", "EDF/EDF+", _edf),
 }
 
 
