@@ -305,3 +305,33 @@ def test_folder_of_clinical_files_opens_with_errors_collected(clinical: Path) ->
     with open_exams(clinical) as exams:
         assert len(exams) == len(SAMPLES)
         assert sorted(Path(str(e.path)).name for e in exams.errors) == ["healforce_62.SCP", "schiller.xml"]
+
+
+def _zero_based_scp(data: bytes) -> bytes:
+    """The SCP-ECG record with its section 3 lead ranges numbered from 0, CRCs recomputed."""
+    import binascii
+    import struct
+
+    b = bytearray(data)
+    sec0_len = struct.unpack_from("<I", b, 10)[0]
+    for k in range(16, sec0_len, 10):
+        sid, length, index = struct.unpack_from("<HII", b, 6 + k)
+        if sid == 3 and length:
+            start = index - 1
+            for j in range(b[start + 16]):
+                at = start + 18 + 9 * j
+                first, last = struct.unpack_from("<II", b, at)
+                struct.pack_into("<II", b, at, first - 1, last - 1)
+            struct.pack_into("<H", b, start, binascii.crc_hqx(bytes(b[start + 2 : start + length]), 0xFFFF))
+    struct.pack_into("<H", b, 0, binascii.crc_hqx(bytes(b[2:]), 0xFFFF))
+    return bytes(b)
+
+
+def test_scp_sample_ranges_starting_at_0(clinical: Path, tmp_path: Path) -> None:
+    original = clinical / "scp-ecg/ecgtoolkit_Example.scp"
+    shifted = tmp_path / "zero_based.scp"
+    shifted.write_bytes(_zero_based_scp(original.read_bytes()))
+    assert reader_for(shifted).name == "scp-ecg"  # CRCs still right
+    exam = read_exam(shifted)
+    assert np.array_equal(exam.signal_mv, read_exam(original).signal_mv)
+    assert any("sample ranges start at 0" in n for n in exam.notes), exam.notes

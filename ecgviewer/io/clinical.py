@@ -299,7 +299,35 @@ def _dicom() -> Any:
 def _scp() -> Any:
     from ecgdatakit.parsing.parsers.scp_ecg import SCPECGParser
 
-    return SCPECGParser()
+    class ZeroBasedScpParser(SCPECGParser):
+        """SCP-ECG parser that also reads files whose lead sample ranges (section 3) start at 0.
+
+        EN 1064 numbers samples from 1; some writers number them from 0 (0–4999 for 5000
+        samples). ecgdatakit refuses those ranges; here they are shifted by one before it reads
+        them, and ``zero_based`` is set so that a note can say so.
+        """
+
+        zero_based = False
+
+        def _parse_section3(self, ctx: Any) -> None:
+            sec = ctx.sections[3]
+            body = sec.body(ctx.data)
+            count = body[0] if body else 0
+            if count and len(body) >= 2 + 9 * count:
+                starts = [_u32(body, 2 + 9 * i) for i in range(count)]
+                if all(start == 0 for start in starts):
+                    data = bytearray(ctx.data)
+                    base = sec.offset + 16 + 2
+                    for i in range(count):
+                        at = base + 9 * i
+                        for field in (at, at + 4):
+                            value = int.from_bytes(data[field : field + 4], "little") + 1
+                            data[field : field + 4] = value.to_bytes(4, "little")
+                    ctx.data = bytes(data)
+                    self.zero_based = True
+            super()._parse_section3(ctx)
+
+    return ZeroBasedScpParser()
 
 
 def _edf() -> Any:
@@ -335,10 +363,11 @@ def parse_record(path: Path, fmt: ClinicalFormat) -> tuple[Any, list[str]]:
         raise ExamReadError(path, f"too large for a {fmt.title} file ({size / 2**20:.0f} MB)")
     if fmt.name in ("ge-muse-xml", "philips-xml", "hl7-aecg"):
         check_xml_prolog(path)
+    parser = fmt.parser()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            record = fmt.parser().parse(path)
+            record = parser.parse(path)
         except ECGDataKitError as err:
             raise ExamReadError(path, f"cannot read as {fmt.title}: {_library_message(err)}") from None
         except (MemoryError, RecursionError):
@@ -354,6 +383,8 @@ def parse_record(path: Path, fmt: ClinicalFormat) -> tuple[Any, list[str]]:
                 path, f"cannot read as {fmt.title}: {type(err).__name__}: {_library_message(err)}"
             ) from None
     messages = []
+    if getattr(parser, "zero_based", False):
+        messages.append("the lead sample ranges start at 0 (EN 1064 starts at 1): read as samples 1 to N")
     for w in caught:
         text = str(w.message)
         if "Invalid value for VR" in text:  # pydicom's chatter about UIDs, nothing to do with samples
