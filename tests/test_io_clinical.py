@@ -335,3 +335,40 @@ def test_scp_sample_ranges_starting_at_0(clinical: Path, tmp_path: Path) -> None
     exam = read_exam(shifted)
     assert np.array_equal(exam.signal_mv, read_exam(original).signal_mv)
     assert any("sample ranges start at 0" in n for n in exam.notes), exam.notes
+
+
+def _padded_dicom(tmp_path: Path, pad: int, pad_rows: int) -> tuple[Path, np.ndarray]:
+    import pydicom
+
+    from ecgviewer.io.clinical_samples import write_dicom_ecg
+    from ecgviewer.synth import synth_exam
+
+    path = write_dicom_ecg(synth_exam(seed=3, duration_s=4.0), tmp_path / f"pad{pad}.dcm")
+    ds = pydicom.dcmread(str(path))
+    wf = ds.WaveformSequence[0]
+    counts = np.frombuffer(wf.WaveformData, dtype="<i2").reshape(-1, 12).copy()
+    if pad_rows:
+        counts[-pad_rows:] = pad
+    wf.WaveformData = counts.tobytes()
+    wf.WaveformPaddingValue = int(pad).to_bytes(2, "little", signed=True)
+    wf["WaveformPaddingValue"].VR = "OW"
+    wf["WaveformData"].VR = "OW"
+    ds.save_as(str(path))
+    return path, counts
+
+
+def test_dicom_real_padding_at_the_end_is_dropped(tmp_path: Path) -> None:
+    path, counts = _padded_dicom(tmp_path, -32768, 100)
+    exam = read_exam(path)
+    assert exam.n_samples == counts.shape[0] - 100
+    assert any("100 padding samples (WaveformPaddingValue -32768) dropped" in n for n in exam.notes)
+    np.testing.assert_allclose(exam.lead("I"), counts[:-100, 0] * 0.0025, atol=1e-6)
+
+
+def test_dicom_padding_value_zero_is_a_sample(tmp_path: Path) -> None:
+    path, counts = _padded_dicom(tmp_path, 0, 0)
+    n_zero = int((counts == 0).sum())
+    assert n_zero > 0
+    exam = read_exam(path)
+    assert exam.n_samples == counts.shape[0] and int((exam.signal_mv == 0).sum()) >= n_zero
+    np.testing.assert_allclose(exam.lead("II"), counts[:, 1] * 0.0025, atol=1e-6)

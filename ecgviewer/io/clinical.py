@@ -435,16 +435,20 @@ def _stack(path: Path, leads: list[Any], what: str) -> tuple[np.ndarray, float, 
     return signal, fs, tuple(canon[k] for k in order), notes
 
 
-def _dicom_fill_padding(path: Path, record: Any, signal: np.ndarray, leads: tuple[str, ...]) -> str | None:
-    """Replace NaN (samples equal to WaveformPaddingValue) by pydicom's reading of the rhythm group.
+def _dicom_padding(
+    path: Path, record: Any, signal: np.ndarray, leads: tuple[str, ...]
+) -> tuple[np.ndarray, str | None]:
+    """Undo ecgdatakit's NaN for samples equal to WaveformPaddingValue; returns (signal, note).
 
-    Returns a note, or None when nothing was replaced. pydicom's ``waveform_array`` ignores the
-    padding value and applies sensitivity, correction and baseline exactly as ecgdatakit does
-    (difference 0 on every other sample).
+    A padding value at the edge of the sample range (−32768 or 32767 for 16 bits) marks real gaps:
+    rows missing in every lead at the start or end are dropped (with a note); gaps inside stay NaN
+    and are reported. Any other padding value (writers that set it to 0) is a valid sample value:
+    those samples are re-read through pydicom, whose ``waveform_array`` ignores padding and applies
+    sensitivity, correction and baseline as ecgdatakit does (difference 0 on every other sample).
     """
     bad = np.isnan(signal)
     if not bad.any():
-        return None
+        return signal, None
     import pydicom
 
     ds = pydicom.dcmread(str(path))
@@ -454,43 +458,47 @@ def _dicom_fill_padding(path: Path, record: Any, signal: np.ndarray, leads: tupl
         label = str(wf.get("MultiplexGroupLabel", "")).upper()
         if any(w in label for w in ("MEDIAN", "REPRESENTATIVE", "AVERAGE", "TEMPLATE")):
             continue
-        if int(wf.get("NumberOfWaveformSamples") or 0) >= signal.shape[0]:
+        if wf.get("WaveformData") is not None and int(wf.get("NumberOfWaveformSamples") or 0) > 0:
             rhythm = k
             break
     if rhythm is None:
-        return None
+        return signal, None
     wf = groups[rhythm]
-    values = ds.waveform_array(rhythm)
-    from ecgdatakit.parsing.helpers import normalize_lead_label
-
+    bits = int(wf.get("WaveformBitsAllocated") or 16)
+    pad = wf.get("WaveformPaddingValue")
+    pad_value = None
+    if isinstance(pad, (bytes, bytearray)) and len(pad) >= bits // 8:
+        pad_value = int.from_bytes(bytes(pad[: bits // 8]), "little", signed=True)
+    if pad_value is not None and pad_value in (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1):
+        gap = bad.all(axis=1)
+        first = int(np.argmin(gap)) if not gap.all() else signal.shape[0]
+        last = signal.shape[0] - int(np.argmin(gap[::-1])) if not gap.all() else first
+        dropped = signal.shape[0] - (last - first)
+        if dropped == 0:
+            return signal, None
+        return signal[first:last], f"{dropped} padding samples (WaveformPaddingValue {pad_value}) dropped"
+    values = ds.waveform_array(rhythm).astype(np.float64)
     from ecgviewer.leads import canonical_lead_name
 
     columns: dict[str, int] = {}
-    for ch, item in enumerate(wf.get("ChannelDefinitionSequence") or []):
-        source = (item.get("ChannelSourceSequence") or [None])[0]
-        meaning = str(getattr(source, "CodeMeaning", "")) if source is not None else ""
-        name = canonical_lead_name(normalize_lead_label(meaning.replace("Lead", "").strip()) or meaning)
-        units = (item.get("ChannelSensitivityUnitsSequence") or [None])[0]
-        unit = str(getattr(units, "CodeValue", "uV")) if units is not None else "uV"
-        factor = unit_to_mv(unit)
-        if name is not None and factor is not None:
+    defs = list(wf.get("ChannelDefinitionSequence") or [])
+    for ch, lead in enumerate(record.leads):  # ecgdatakit keeps the channel order
+        name = canonical_lead_name(lead.label)
+        units = (defs[ch].get("ChannelSensitivityUnitsSequence") or [None])[0] if ch < len(defs) else None
+        factor = unit_to_mv(str(getattr(units, "CodeValue", "uV"))) if units is not None else 1e-3
+        if name is not None and factor is not None and ch < values.shape[1] and name not in columns:
             columns[name] = ch
-            values[:, ch] = values[:, ch] * factor
-    if any(name not in columns for name in leads):
-        return None
-    n = signal.shape[0]
+            values[:, ch] *= factor
+    if any(name not in columns for name in leads) or values.shape[0] < signal.shape[0]:
+        return signal, None
     filled = 0
     for k, name in enumerate(leads):
         rows = np.nonzero(bad[:, k])[0]
         signal[rows, k] = values[rows, columns[name]]
         filled += rows.size
-    pad = wf.get("WaveformPaddingValue")
-    pad_text = ""
-    if isinstance(pad, (bytes, bytearray)) and len(pad) >= 2:
-        pad_text = f" ({int.from_bytes(bytes(pad[:2]), 'little', signed=True)})"
-    del n
-    return (
-        f"{filled} samples equal WaveformPaddingValue{pad_text}, which is a valid sample value here: "
+    shown = f" ({pad_value})" if pad_value is not None else ""
+    return signal, (
+        f"{filled} samples equal WaveformPaddingValue{shown}, which is a valid sample value here: "
         "read as true samples through pydicom, not as gaps"
     )
 
@@ -624,8 +632,10 @@ def record_to_exam(path: Path, fmt: ClinicalFormat, record: Any, library_notes: 
     if not record.leads:
         raise ExamReadError(path, f"{fmt.title}: the file holds no waveform")
     signal, fs, leads, notes = _stack(path, list(record.leads), "leads")
-    if fmt.name == "dicom" and (note := _dicom_fill_padding(path, record, signal, leads)):
-        notes.append(note)
+    if fmt.name == "dicom":
+        signal, note = _dicom_padding(path, record, signal, leads)
+        if note:
+            notes.append(note)
     if set(leads) == set(INDEPENDENT_LEADS):
         notes.append("the file stores 8 leads (I, II, V1–V6): III, aVR, aVL, aVF are derived from I and II")
     signal32 = check_signal(path, signal, leads)
