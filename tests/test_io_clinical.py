@@ -15,7 +15,7 @@ import pytest
 from ecgviewer.cli import main
 from ecgviewer.clinical import ClinicalInfo, qrs_peak_to_peak_mv
 from ecgviewer.errors import ExamReadError
-from ecgviewer.io import open_exams, read_exam
+from ecgviewer.io import NotAnExamError, open_exams, read_exam
 from ecgviewer.io.registry import reader_for
 from ecgviewer.leads import INDEPENDENT_LEADS, LEADS
 from ecgviewer.preprocess import to_model_input
@@ -175,8 +175,8 @@ def test_wfdb_header_recognised_by_content(shared_data: Path, tmp_path: Path) ->
 def test_unknown_xml_root_is_named(tmp_path: Path) -> None:
     f = tmp_path / "order.xml"
     f.write_text('<?xml version="1.0"?>\n<!-- export -->\n<PurchaseOrder><item/></PurchaseOrder>\n')
-    with pytest.raises(ExamReadError, match=r"order\.xml: not an ECG format I know: .*<PurchaseOrder>"):
-        read_exam(f)
+    with pytest.raises(NotAnExamError, match=r"order\.xml: not an ECG format I know: .*<PurchaseOrder>"):
+        read_exam(f)  # in a folder listing: a file that holds no ECG, not a broken ECG
     g = tmp_path / "broken.xml"
     g.write_text("this is not xml")
     with pytest.raises(ExamReadError, match=r"broken\.xml: not an ECG format I know"):

@@ -43,6 +43,7 @@ from ecgviewer.clinical import ClinicalInfo, DeviceReport, MedianBeats, PatientF
 from ecgviewer.errors import ExamReadError
 from ecgviewer.exam import Exam, ExamHeader
 from ecgviewer.io.base import (
+    NotAnExamError,
     check_fs,
     check_nonempty_file,
     check_signal,
@@ -811,7 +812,7 @@ def open_by_extension(name: str) -> Callable[..., ClinicalSource]:
                 raise ExamReadError(path, "not an ECG format I know: not a well-formed XML document")
             if root.lower() in KNOWN_UNREAD_XML:
                 raise ExamReadError(path, "not an ECG format I know: " + KNOWN_UNREAD_XML[root.lower()])
-            raise ExamReadError(
+            raise NotAnExamError(  # e.g. a manifest or settings file in a folder of exports
                 path,
                 f"not an ECG format I know: an XML document with root element <{root}>; ecgviewer reads "
                 "GE MUSE (<RestingECG>), Philips (<restingecgdata>) and HL7 aECG (<AnnotatedECG>) XML",
