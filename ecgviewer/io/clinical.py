@@ -452,7 +452,9 @@ def _dicom_padding(
         return signal, None
     import pydicom
 
-    ds = pydicom.dcmread(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's remarks on UIDs were already seen while parsing
+        ds = pydicom.dcmread(str(path))
     groups = list(ds.get("WaveformSequence") or [])
     rhythm = None
     for k, wf in enumerate(groups):
