@@ -178,7 +178,8 @@ def scp_layout_problem(path: Path, head: bytes) -> str | None:
 
 
 def is_scp(path: Path, head: bytes) -> bool:
-    return scp_layout_problem(path, head) is None
+    """SCP-ECG by content (cheap checks first: the CRC is computed only when the layout fits)."""
+    return len(head) >= 32 and _u16(head, 8) == 0 and scp_layout_problem(path, head) is None
 
 
 def edf_header_problem(path: Path, head: bytes) -> str | None:
@@ -209,7 +210,7 @@ def edf_header_problem(path: Path, head: bytes) -> str | None:
 
 
 def is_edf(path: Path, head: bytes) -> bool:
-    return edf_header_problem(path, head) is None
+    return head[:8] == b"0       " and edf_header_problem(path, head) is None
 
 
 def detect_clinical(path: Path, head: bytes) -> str | None:

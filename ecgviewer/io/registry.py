@@ -14,7 +14,9 @@ from ecgviewer.io.clinical import (
     EDF_SUFFIXES,
     SCP_SUFFIXES,
     XML_SUFFIXES,
-    detect_clinical,
+    is_dicom,
+    is_edf,
+    is_scp,
     xml_reader_name,
 )
 from ecgviewer.io.csv_io import CSV_SUFFIXES, CsvSource, looks_like_csv
@@ -79,15 +81,17 @@ def _open_spreadsheet(path: Path, **_: object) -> ExamSource:
     )
 
 
-def _clinical(name: str, description: str, suffixes: tuple[str, ...], by_extension: str) -> Reader:
+def _clinical(
+    name: str, description: str, suffixes: tuple[str, ...], sniff: Callable[[Path, bytes], bool]
+) -> Reader:
     return Reader(
         name,
         description,
         suffixes,
         suffixes,
-        lambda p, h, _n=name: detect_clinical(p, h) == _n,
+        sniff,
         clinical.opener(name),
-        clinical.open_by_extension(by_extension),
+        clinical.open_by_extension(name),
     )
 
 
@@ -100,7 +104,7 @@ def _xml(name: str, description: str) -> Reader:
 
 READERS: list[Reader] = [
     Reader("hdf5", "HDF5 files", HDF5_SUFFIXES, HDF5_SUFFIXES, lambda p, h: is_hdf5(h), Hdf5Source),
-    _clinical("dicom", "DICOM ECG waveforms", DICOM_SUFFIXES, "dicom"),
+    _clinical("dicom", "DICOM ECG waveforms", DICOM_SUFFIXES, lambda p, h: is_dicom(h)),
     _xml("ge-muse-xml", "GE MUSE XML"),
     _xml("philips-xml", "Philips Sierra/PageWriter XML"),
     _xml("hl7-aecg", "HL7 aECG"),
@@ -113,8 +117,8 @@ READERS: list[Reader] = [
         clinical.open_by_extension("xml"),
         clinical.open_by_extension("xml"),
     ),
-    _clinical("scp-ecg", "SCP-ECG files", SCP_SUFFIXES, "scp-ecg"),
-    _clinical("edf", "EDF files", EDF_SUFFIXES, "edf"),
+    _clinical("scp-ecg", "SCP-ECG files", SCP_SUFFIXES, is_scp),
+    _clinical("edf", "EDF files", EDF_SUFFIXES, is_edf),
     Reader("wfdb", "WFDB records", (".hea", ".dat", ".mat"), (".hea",), _sniff_wfdb, WfdbSource),
     Reader("csv", "CSV files", CSV_SUFFIXES, (".csv", ".tsv"), _sniff_csv, CsvSource),
     Reader("spreadsheet", "spreadsheets", (), SPREADSHEET_SUFFIXES, _sniff_spreadsheet, _open_spreadsheet),
