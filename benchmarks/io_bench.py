@@ -1,6 +1,6 @@
 """Reading speed: time per exam to open + preprocess for each format, and the lazy 20,000-exam HDF5.
 
-    python benchmarks/io_bench.py [--exams 20000] [--per-format 40]
+    python benchmarks/io_bench.py [--exams 20000] [--per-format 40] [--clinical DIR] [--no-big]
 
 Everything is generated in a temporary folder (removed at the end):
 
@@ -13,6 +13,11 @@ Everything is generated in a temporary folder (removed at the end):
   baseline is the peak RSS of a fresh process that only imports ``ecgviewer.io``.
 
 The big file was just written, so it is probably in the page cache: reads are from memory.
+
+* Clinical formats: self-made GE MUSE XML and DICOM files (written from the generated exams) and,
+  per file, every sample of ``--clinical`` (default ``../shared/data/clinical`` when present):
+  ``read_exam`` (parse + conversion to mV, the readers' cache cleared each time), median of 5,
+  against the WFDB per-exam read of the same run.
 """
 
 from __future__ import annotations
@@ -94,6 +99,39 @@ def per_exam(paths: list[Path], multi: bool = False) -> float:
     return (time.perf_counter() - start) / len(paths)
 
 
+def parse_time(path: Path, repeats: int = 5) -> float:
+    """Median seconds of ``read_exam(path)`` with the clinical readers' cache emptied each time."""
+    from ecgviewer.io import clinical
+
+    times = []
+    for _ in range(repeats):
+        clinical._CACHE.clear()
+        start = time.perf_counter()
+        read_exam(path)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def clinical_bench(tmp: Path, mem: list[Exam], folder: Path | None, wfdb_s: float) -> None:
+    """Per-file parse time of the clinical readers, against the WFDB read of the same run."""
+    from ecgviewer.errors import ExamReadError
+    from ecgviewer.io.clinical_samples import write_dicom_ecg, write_muse_xml
+
+    files = [write_muse_xml(mem[0], tmp / "self.xml"), write_dicom_ecg(mem[0], tmp / "self.dcm")]
+    if folder is not None:
+        files += sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() != ".md")
+    print(f"\nClinical files, read_exam per file (median of 5; WFDB baseline {wfdb_s * 1e3:.2f} ms/exam):")
+    for path in files:
+        shown = path.name if path.parent == tmp else str(path.relative_to(folder))
+        try:
+            sec = parse_time(path)
+        except ExamReadError as err:
+            print(f"  {shown:<52} refused: {err.problem[:60]}")
+            continue
+        kb = path.stat().st_size / 1024
+        print(f"  {shown:<52} {sec * 1e3:7.2f} ms  ({sec / wfdb_s:5.1f} × WFDB)  {kb:6.0f} kB")
+
+
 def child(path: str) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     res = subprocess.run(
@@ -106,6 +144,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--exams", type=int, default=20_000, help="exams in the big CODE file (default 20000)")
     ap.add_argument("--per-format", type=int, default=40, help="files per format for the per-exam timings")
+    default_clinical = REPO.parent / "shared" / "data" / "clinical"
+    ap.add_argument(
+        "--clinical",
+        type=Path,
+        default=default_clinical if default_clinical.is_dir() else None,
+        help="folder of clinical sample files timed one by one (default ../shared/data/clinical)",
+    )
+    ap.add_argument("--no-big", action="store_true", help="skip the big multi-exam HDF5 file")
     args = ap.parse_args()
     n = args.per_format
     with tempfile.TemporaryDirectory(prefix="ecgviewer-io-bench-") as tmp_name:
@@ -156,6 +202,9 @@ def main() -> None:
         print(f"Open + preprocess to the (4096, 12) network input, mean over {n} exams each:")
         for name, sec in rows:
             print(f"  {name:<52} {sec * 1e3:7.2f} ms/exam  ({sec / base:5.1f} × baseline)")
+        clinical_bench(tmp, mem, args.clinical, rows[1][1])
+        if args.no_big:
+            return
 
         big = tmp / "code_big.hdf5"
         start = time.perf_counter()

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ecgviewer.leads import LEADS
+
+if TYPE_CHECKING:
+    from ecgviewer.clinical import ClinicalInfo
 
 
 @dataclass
@@ -33,7 +36,10 @@ class Exam:
             for a WFDB ``#Dx`` line; mapped to the six classes by :mod:`ecgviewer.labels`.
         notes: assumptions made while reading (e.g. "units inferred as µV from amplitude");
             shown to the user, never hidden.
-        meta: any other header fields worth showing.
+        meta: any other header fields worth showing (never patient identifiers).
+        clinical: for clinical formats (GE MUSE, Philips, HL7 aECG, DICOM, SCP-ECG, EDF), the
+            patient and acquisition fields, the device's measurements and statements and its
+            median beats (:class:`ecgviewer.clinical.ClinicalInfo`); None for other files.
     """
 
     signal_mv: np.ndarray
@@ -49,6 +55,7 @@ class Exam:
     raw_labels: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    clinical: ClinicalInfo | None = None
 
     def __post_init__(self) -> None:
         self.signal_mv = np.asarray(self.signal_mv, dtype=np.float32)

@@ -1,7 +1,8 @@
 """``ecgviewer --self-test``: check that an installation (above all a frozen build) works.
 
 Each step exercises one piece that a frozen build tends to lose (the bundled model,
-onnxruntime's provider libraries, the example exam, h5py, shap with numba, Qt's
+onnxruntime's provider libraries, the example exam, the XML and DICOM readers (on files written
+at run time), h5py, shap with numba, Qt's
 platform plugins, the PDF writer) and prints one line with its duration::
 
     ecgviewer 0.1.0 self-test — frozen build, Python 3.11.7, Linux x86_64
@@ -234,6 +235,27 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
             f"; labels {exam.raw_labels}" if exam.raw_labels else ""
         )
 
+    def clinical_files() -> str:
+        (exam,) = r.need("exam")
+        import numpy as np
+
+        from ecgviewer.io import read_exam
+
+        lines = []
+        for path in write_clinical_samples(work, exam):
+            back = read_exam(path)
+            cols = [exam.leads.index(name) for name in back.leads]
+            err = float(np.abs(back.signal_mv - exam.signal_mv[:, cols]).max())
+            if back.n_samples != exam.n_samples or back.fs != exam.fs or err > 0.003:
+                raise AssertionError(
+                    f"{path.name}: read back {back.n_samples} samples at {back.fs:g} Hz, "
+                    f"max error {err:.4f} mV"
+                )
+            lines.append(
+                f"{path.name}: {back.format}, {len(back.leads)} leads, max error {err * 1000:.1f} µV"
+            )
+        return "\n".join(lines)
+
     def inference() -> str:
         model, exam = r.need("model", "exam")
         prediction = model.predict_exam(exam)
@@ -340,11 +362,32 @@ def _run_steps(r: _Runner, work: Path, model_path: str | os.PathLike | None) -> 
     r.run("installation", installation)
     r.run("bundled model", bundled_model)
     r.run("example exam", example_exam)
+    r.run("XML and DICOM", clinical_files)
     r.run("inference", inference)
     r.run("SHAP (low res)", shap_step)
     r.run("PDF report", pdf_report)
     r.run("HDF5 round trip", hdf5_round_trip)
     r.run("Qt plugins", qt_plugins)
+
+
+def write_clinical_samples(folder: str | os.PathLike, exam: Any = None) -> list[Path]:
+    """Write a small GE MUSE XML and a DICOM ECG of ``exam`` (default: a synthetic one) into ``folder``.
+
+    The self-test reads them back: the app checks its XML and DICOM readers without any file from
+    outside the installation. Returns the two paths.
+    """
+    from ecgviewer.io.clinical_samples import write_dicom_ecg, write_muse_xml
+
+    if exam is None:
+        from ecgviewer.synth import synth_exam
+
+        exam = synth_exam(seed=7, duration_s=4.0)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        write_muse_xml(exam, folder / "selftest_muse.xml"),
+        write_dicom_ecg(exam, folder / "selftest_ecg.dcm"),
+    ]
 
 
 def _has_qt_app() -> bool:

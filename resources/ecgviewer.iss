@@ -5,8 +5,9 @@
 ;
 ; Installs per user by default (no administrator rights; the setup offers "all users"),
 ; adds a Start menu entry and an optional desktop icon, and registers the exam file types:
-; .hea (WFDB header) and .h5/.hdf5 (HDF5 tracings) open in ecgviewer on double-click;
-; .csv only gets "Open with > ECG Viewer" (spreadsheets keep it).
+; .hea (WFDB header), .h5/.hdf5 (HDF5 tracings) and .scp (SCP-ECG) open in ecgviewer on
+; double-click; .csv, .dcm (DICOM), .xml (GE MUSE, Philips, HL7 aECG) and .edf only get
+; "Open with > ECG Viewer" (other programs keep them).
 ; Not built on the project's Linux CI; kept consistent with ecgviewer.spec (app folder
 ; "ecgviewer", executable "ecgviewer.exe", icon resources\icons\ecgviewer.ico).
 
@@ -49,6 +50,7 @@ Name: "english"; MessagesFile: "compiler:Default.isl"
 Name: "desktopicon"; Description: "{cm:CreateDesktopIcon}"; GroupDescription: "{cm:AdditionalIcons}"; Flags: unchecked
 Name: "assochea"; Description: "Open WFDB records (.hea) with {#AppName}"; GroupDescription: "File types:"
 Name: "assochdf5"; Description: "Open HDF5 tracings (.h5, .hdf5) with {#AppName}"; GroupDescription: "File types:"
+Name: "assocscp"; Description: "Open SCP-ECG records (.scp) with {#AppName}"; GroupDescription: "File types:"
 
 [Files]
 Source: "{#DistDir}\ecgviewer\*"; DestDir: "{app}"; Flags: ignoreversion recursesubdirs createallsubdirs
@@ -66,14 +68,23 @@ Root: HKA; Subkey: "Software\Classes\Applications\{#AppExe}\SupportedTypes"; Val
 Root: HKA; Subkey: "Software\Classes\Applications\{#AppExe}\SupportedTypes"; ValueType: string; ValueName: ".h5"; ValueData: ""
 Root: HKA; Subkey: "Software\Classes\Applications\{#AppExe}\SupportedTypes"; ValueType: string; ValueName: ".hdf5"; ValueData: ""
 Root: HKA; Subkey: "Software\Classes\Applications\{#AppExe}\SupportedTypes"; ValueType: string; ValueName: ".csv"; ValueData: ""
-; "Open with" for every type; default for .hea and .h5/.hdf5 when the tasks are ticked.
+Root: HKA; Subkey: "Software\Classes\Applications\{#AppExe}\SupportedTypes"; ValueType: string; ValueName: ".scp"; ValueData: ""
+Root: HKA; Subkey: "Software\Classes\Applications\{#AppExe}\SupportedTypes"; ValueType: string; ValueName: ".dcm"; ValueData: ""
+Root: HKA; Subkey: "Software\Classes\Applications\{#AppExe}\SupportedTypes"; ValueType: string; ValueName: ".xml"; ValueData: ""
+Root: HKA; Subkey: "Software\Classes\Applications\{#AppExe}\SupportedTypes"; ValueType: string; ValueName: ".edf"; ValueData: ""
+; "Open with" for every type; default for .hea, .h5/.hdf5 and .scp when the tasks are ticked.
 Root: HKA; Subkey: "Software\Classes\.hea\OpenWithProgids"; ValueType: string; ValueName: "{#ProgId}"; ValueData: ""; Flags: uninsdeletevalue
 Root: HKA; Subkey: "Software\Classes\.h5\OpenWithProgids"; ValueType: string; ValueName: "{#ProgId}"; ValueData: ""; Flags: uninsdeletevalue
 Root: HKA; Subkey: "Software\Classes\.hdf5\OpenWithProgids"; ValueType: string; ValueName: "{#ProgId}"; ValueData: ""; Flags: uninsdeletevalue
 Root: HKA; Subkey: "Software\Classes\.csv\OpenWithProgids"; ValueType: string; ValueName: "{#ProgId}"; ValueData: ""; Flags: uninsdeletevalue
+Root: HKA; Subkey: "Software\Classes\.scp\OpenWithProgids"; ValueType: string; ValueName: "{#ProgId}"; ValueData: ""; Flags: uninsdeletevalue
+Root: HKA; Subkey: "Software\Classes\.dcm\OpenWithProgids"; ValueType: string; ValueName: "{#ProgId}"; ValueData: ""; Flags: uninsdeletevalue
+Root: HKA; Subkey: "Software\Classes\.xml\OpenWithProgids"; ValueType: string; ValueName: "{#ProgId}"; ValueData: ""; Flags: uninsdeletevalue
+Root: HKA; Subkey: "Software\Classes\.edf\OpenWithProgids"; ValueType: string; ValueName: "{#ProgId}"; ValueData: ""; Flags: uninsdeletevalue
 Root: HKA; Subkey: "Software\Classes\.hea"; ValueType: string; ValueName: ""; ValueData: "{#ProgId}"; Flags: uninsdeletevalue; Tasks: assochea
 Root: HKA; Subkey: "Software\Classes\.h5"; ValueType: string; ValueName: ""; ValueData: "{#ProgId}"; Flags: uninsdeletevalue; Tasks: assochdf5
 Root: HKA; Subkey: "Software\Classes\.hdf5"; ValueType: string; ValueName: ""; ValueData: "{#ProgId}"; Flags: uninsdeletevalue; Tasks: assochdf5
+Root: HKA; Subkey: "Software\Classes\.scp"; ValueType: string; ValueName: ""; ValueData: "{#ProgId}"; Flags: uninsdeletevalue; Tasks: assocscp
 
 [Run]
 Filename: "{app}\{#AppExe}"; Description: "{cm:LaunchProgram,{#AppName}}"; Flags: nowait postinstall skipifsilent

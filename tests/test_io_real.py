@@ -15,10 +15,14 @@ from ecgviewer.io import NotAnExamError, open_exams, read_exam
 from ecgviewer.leads import LEADS
 from ecgviewer.preprocess import to_model_input
 
+# The folders of ../shared/data these counts are about; ludb/ and clinical/ have tests of their own
+# (below and in test_io_clinical.py), so that a new folder there does not change these counts.
+FOLDERS = ("code-test", "csv", "hdf5", "keras-fixture", "ptbxl", "wfdb")
+
 
 @pytest.fixture(scope="module")
 def all_exams(shared_data: Path):
-    exams = open_exams(shared_data)
+    exams = open_exams([shared_data / f for f in FOLDERS])
     yield exams
     exams.close()
 
@@ -26,9 +30,12 @@ def all_exams(shared_data: Path):
 def test_every_ecg_file_opens(all_exams) -> None:
     formats = Counter(src.format for src in all_exams.sources)
     assert formats == {"wfdb": 192, "hdf5-code": 10, "hdf5-ecg": 10, "csv": 7, "hdf5-generic": 1}
-    # what fails to open holds no ECG: label tables and the Keras model, nothing else
+    # what fails to open holds no ECG: label tables, the MUSE measurements spreadsheet and the
+    # Keras model, nothing else
     assert all(isinstance(err, NotAnExamError) for err in all_exams.errors), all_exams.errors
-    assert {Path(str(e.path)).suffix for e in all_exams.errors} == {".csv", ".hdf5"}
+    assert {Path(str(e.path)).suffix for e in all_exams.errors} == {".csv", ".hdf5", ".xlsx"}
+    xlsx = [e for e in all_exams.errors if Path(str(e.path)).suffix == ".xlsx"]
+    assert len(xlsx) == 1 and "it is a spreadsheet" in str(xlsx[0])
     keras = [e for e in all_exams.errors if "keras" in str(e.path)]
     assert len(keras) == 1 and "Keras model" in str(keras[0])
     assert len(all_exams) == 192 + 10 + 10 + 7 + 11_320
@@ -130,23 +137,39 @@ def test_code_exam_round_trips_through_convert(
 
 
 def test_info_on_all_shared_data(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["info", "--quick", str(shared_data)]) == 0
+    assert main(["info", "--quick", *(str(shared_data / f) for f in FOLDERS)]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert len(lines) == 192 + 10 + 10 + 7 + 11_320
-    expected = [
-        r"wfdb/challenge2021/PTB_PTBXL/S0001\.hea\s+S0001\s+wfdb\s+1000 Hz\s+38\.40 s\s+12 leads "
+    expected = [  # paths are shown relative to the folder named on the command line
+        r"challenge2021/PTB_PTBXL/S0001\.hea\s+S0001\s+wfdb\s+1000 Hz\s+38\.40 s\s+12 leads "
         r"I,II,III,aVR,aVL,aVF,V1–V6\s+81 y F$",
-        r"ptbxl/ptbxl100_train\.h5\s+\d+\s+hdf5-generic\s+100 Hz\s+10\.00 s",
-        r"hdf5/sph/SPH00001\.h5\s+SPH00001\s+hdf5-ecg\s+500 Hz\s+10\.00 s\s+12 leads .*55 y M",
-        r"csv/chapman/MUSE_20180111_155249_70000\.csv\s+MUSE_20180111_155249_70000\s+csv\s+500 Hz\s+10\.00 s",
-        r"code-test/exams/pacient_10\.hdf5\s+pacient_10\s+hdf5-code\s+400 Hz\s+10\.24 s",
+        r"ptbxl100_train\.h5\s+\d+\s+hdf5-generic\s+100 Hz\s+10\.00 s",
+        r"sph/SPH00001\.h5\s+SPH00001\s+hdf5-ecg\s+500 Hz\s+10\.00 s\s+12 leads .*55 y M",
+        r"chapman/MUSE_20180111_155249_70000\.csv\s+MUSE_20180111_155249_70000\s+csv\s+500 Hz\s+10\.00 s",
+        r"exams/pacient_10\.hdf5\s+pacient_10\s+hdf5-code\s+400 Hz\s+10\.24 s",
     ]
     for pattern in expected:
         assert any(re.match(pattern, line) for line in lines), pattern
     assert re.search(r"no ECG: .*ribeiro_random_keras224\.hdf5: holds no ECG: it is a Keras model", err)
-    assert "11539 exams in 220 files; 14 files hold no ECG" in err
+    assert re.search(r"no ECG: .*Diagnostics\.xlsx: holds no ECG: it is a spreadsheet", err)
+    assert "11539 exams in 220 files; 15 files hold no ECG" in err
     assert "could not be read" not in err
+
+
+def test_info_on_ludb(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "--quick", str(shared_data / "ludb")]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 120
+    assert all(
+        re.match(r"data/\d+\.hea\s+\d+\s+wfdb\s+500 Hz\s+10\.00 s\s+12 leads I,II,III,aVR", ln)
+        for ln in lines
+    )
+    assert "120 exams in 120 files; 1 file holds no ECG" in err and "could not be read" not in err
+    assert re.search(r"no ECG: .*ludb\.csv: holds no ECG: a table with columns .ID., .Sex., .Age.", err)
+    exam = read_exam(shared_data / "ludb/data/1.hea")
+    assert exam.leads == LEADS and exam.n_samples == 5000
 
 
 def test_info_lists_labels_and_report(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "ecgviewer.spec"
-SUFFIXES = {"hea", "h5", "hdf5", "csv"}
+SUFFIXES = {"hea", "h5", "hdf5", "csv", "scp", "dcm", "xml", "edf"}
 MIME_NS = "{http://www.freedesktop.org/standards/shared-mime-info}"
 
 
@@ -194,10 +194,34 @@ def test_hidden_imports_exist(spec):
         ("libcudart.so.13", False),
         ("llvmlite/binding/libllvmlite.so", True),
         ("models/ecgviewer-resnet-ptbxl.onnx", True),
+        ("ecgdatakit/processing/nn/weights/deepfade_exp_1_ddp.pt", False),
+        ("ecgdatakit/plotting/static.py", False),
     ],
 )
 def test_keep_filter(spec, dest, kept):
     assert spec["_keep"](dest) is kept
+
+
+def test_clinical_readers_need_none_of_what_the_build_leaves_out(spec, tmp_path):
+    """Reading every clinical format imports no excluded module (ecgdatakit's neural nets, torch ...)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from ecgviewer.selftest import write_clinical_samples
+from ecgviewer.io import read_exam
+for path in write_clinical_samples({str(tmp_path)!r}):
+    read_exam(path)
+excluded = {spec["EXCLUDES"]!r}
+hit = sorted(m for m in sys.modules if any(m == e or m.startswith(e + ".") for e in excluded))
+print("HIT", hit)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "HIT []" in out.stdout, out.stdout + out.stderr
+    assert "ecgdatakit.processing" in spec["EXCLUDES"]
 
 
 def test_cuda_build_keeps_the_cuda_provider():

@@ -13,6 +13,7 @@ STEPS = [
     "installation",
     "bundled model",
     "example exam",
+    "XML and DICOM",
     "inference",
     "SHAP (low res)",
     "PDF report",
@@ -51,7 +52,7 @@ def test_self_test_passes_from_the_checkout(fast_shap, tmp_path):
     text = out.getvalue()
     assert result.ok, text
     assert [s.name for s in result.steps] == STEPS
-    assert "self-test passed: 8 steps" in text
+    assert "self-test passed: 9 steps" in text
     assert "provider: CPU" in text or "provider: CUDA" in text
     assert "source checkout" in text
     pdf = tmp_path / "selftest_report.pdf"
@@ -105,3 +106,14 @@ def test_cli_wires_self_test(monkeypatch):
 
     monkeypatch.setattr(selftest, "run_self_test", lambda: 3)
     assert cli.main(["--self-test"]) == 3
+
+
+def test_clinical_step_reads_back_files_written_at_run_time(tmp_path):
+    out = io.StringIO()
+    result = selftest.self_test(out=out, keep=tmp_path)
+    step = result.step("XML and DICOM")
+    assert step.status == "ok", step.detail
+    assert "selftest_muse.xml: ge-muse-xml, 8 leads" in step.detail
+    assert "selftest_ecg.dcm: dicom, 12 leads" in step.detail
+    assert (tmp_path / "selftest_muse.xml").read_bytes().startswith(b"<?xml")
+    assert (tmp_path / "selftest_ecg.dcm").read_bytes()[128:132] == b"DICM"

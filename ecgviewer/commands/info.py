@@ -1,4 +1,5 @@
-"""``ecgviewer info PATH...``: one line per exam (id, format, rate, duration, leads, labels)."""
+"""``ecgviewer info PATH...``: one line per exam (id, format, rate, duration, leads, labels, lead II
+amplitude), then its reading notes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ecgviewer.leads import LEADS
 NAME = "info"
 HELP = (
     "List the exams in ECG files or folders: id, format, sampling rate, duration, leads and the "
-    "labels the file carries. Files that cannot be read are reported and skipped."
+    "labels the file carries, the typical lead II QRS peak-to-peak amplitude, and the reading notes. "
+    "Files that cannot be read are reported and skipped."
 )
 
 
@@ -75,6 +77,12 @@ def exam_line(item: Exam | ExamHeader, shown_path: str) -> str:
         parts.append(demo)
     if isinstance(item, Exam) and item.raw_labels:
         parts.append(format_labels(item.raw_labels))
+    if isinstance(item, Exam) and "II" in item.leads:
+        from ecgviewer.clinical import qrs_peak_to_peak_mv
+
+        pp = qrs_peak_to_peak_mv(item.lead("II"), item.fs)
+        if pp is not None:
+            parts.append(f"II {pp:.2f} mV p-p")
     return "  ".join(parts)
 
 
@@ -113,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
                         item: Exam | ExamHeader = src.header(j) if args.quick else src.read(j)
                         print(exam_line(item, shown), file=out)
                         n_exams += 1
+                        if isinstance(item, Exam):
+                            for note in item.notes:
+                                print(f"    note: {note}", file=out)
                         if args.report and isinstance(item, Exam):
                             from ecgviewer.preprocess import to_model_input
 

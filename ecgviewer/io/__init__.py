@@ -1,4 +1,5 @@
-"""Reading ECG exams from HDF5, WFDB and CSV files.
+"""Reading ECG exams from HDF5, WFDB and CSV files and from what carts and hospital systems export
+(GE MUSE XML, Philips XML, HL7 aECG, DICOM, SCP-ECG, EDF; see :mod:`ecgviewer.io.clinical`).
 
 One call opens files or folders as a lazy sequence of :class:`~ecgviewer.exam.Exam`::
 
@@ -7,7 +8,8 @@ One call opens files or folders as a lazy sequence of :class:`~ecgviewer.exam.Ex
         print(len(exams), exams.header(0), exams.errors)
         exam = exams[0]          # samples in mV, read now
 
-Readers are chosen by content (HDF5 signature, WFDB header) and extension; see
+Readers are chosen by content (HDF5 signature, DICOM preamble, XML root element, SCP-ECG layout
+and CRC, EDF header, WFDB record line, a table of numbers), then by extension; see
 :mod:`ecgviewer.io.registry` to add one.
 """
 
@@ -18,7 +20,7 @@ from ecgviewer.io.examset import ExamSet, open_exams, read_exam
 from ecgviewer.io.registry import READERS, Reader, file_dialog_filter, register_reader, supported_suffixes
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = supported_suffixes()
-"""File extensions ecgviewer reads (".hea", ".dat", ".mat", ".h5", ".hdf5", ".hdf", ".he5", ".csv", ...)."""
+"""File extensions ecgviewer reads (".h5", ".dcm", ".xml", ".scp", ".edf", ".hea", ".csv", ...)."""
 
 FILE_DIALOG_FILTER: str = file_dialog_filter()
 """Name filter for Qt file dialogs: all ECG files, then one entry per format."""

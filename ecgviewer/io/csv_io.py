@@ -116,6 +116,50 @@ def _split(line: str, delim: str | None) -> list[str]:
     return next(csv.reader([line], delimiter=delim))
 
 
+def _numeric_cell(cell: str, decimal_comma: bool) -> bool:
+    cell = cell.strip().strip('"')
+    if decimal_comma:
+        cell = cell.replace(",", ".")
+    return _is_number(cell)
+
+
+def looks_like_csv(head: bytes) -> bool:
+    """True when ``head`` (the first bytes of a file) is a delimited table of numbers.
+
+    Text (no NUL bytes, not markup), and after ``#`` comments and an optional header row, rows
+    of at least two numbers with one delimiter (comma, semicolon, tab, pipe or spaces) and the
+    same number of fields. Used to pick the reader by content; a ``.csv`` that fails this still
+    goes to this reader, which then says what is wrong with it.
+    """
+    if not head or b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = head.decode("latin-1")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if len(head) >= 4096 and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut
+    if not lines or lines[0].startswith("<"):
+        return False
+    rows = lines[1:] if len(lines) > 1 else lines
+    rows = rows[:20]
+    for delim in (",", ";", "\t", "|", None):
+        if delim is not None and delim not in rows[0]:
+            continue
+        decimal_comma = delim == ";"
+        try:
+            split = [_split(r, delim) for r in rows]
+        except csv.Error:
+            continue
+        widths = {len(f) for f in split}
+        if len(widths) != 1 or widths.pop() < 2:
+            continue
+        if all(_numeric_cell(c, decimal_comma) for f in split for c in f if c.strip()):
+            return True
+    return False
+
+
 class CsvSource:
     """One CSV file holding one exam."""
 
@@ -186,6 +230,13 @@ class CsvSource:
         if len(counts) == 1 and next(iter(counts)) > 1:
             return None, False
         widths = sorted(counts)
+        for delim in ("\t", ";", ","):  # a table of text (labels, quoted multi-line cells): no ECG
+            first = [c.strip().strip('"') for c in _split(body[0], delim)] if body else []
+            if len(first) >= 3 and not any(_is_number(c) or canonical_lead_name(c) for c in first):
+                shown = ", ".join(repr(c) for c in first[:10]) + (" ..." if len(first) > 10 else "")
+                raise NotAnExamError(
+                    self.path, f"holds no ECG: a table with columns {shown} and no lead names (I, II, V1 ...)"
+                )
         raise ExamReadError(
             self.path,
             f"cannot find the delimiter: the first rows have {widths} fields "

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ecgviewer.errors import ExamReadError
-from ecgviewer.io.base import ExamSource, check_nonempty_file
-from ecgviewer.io.csv_io import CSV_SUFFIXES, CsvSource
+from ecgviewer.io import clinical
+from ecgviewer.io.base import ExamSource, NotAnExamError, check_nonempty_file
+from ecgviewer.io.clinical import (
+    DICOM_SUFFIXES,
+    EDF_SUFFIXES,
+    SCP_SUFFIXES,
+    XML_SUFFIXES,
+    is_dicom,
+    is_edf,
+    is_scp,
+    xml_reader_name,
+)
+from ecgviewer.io.csv_io import CSV_SUFFIXES, CsvSource, looks_like_csv
 from ecgviewer.io.hdf5 import HDF5_SUFFIXES, Hdf5Source, is_hdf5
-from ecgviewer.io.wfdb_io import WfdbSource, header_path_for
+from ecgviewer.io.wfdb_io import WfdbSource, header_path_for, looks_like_header
 
 HEAD_BYTES = 4096
 
@@ -21,7 +32,10 @@ class Reader:
 
     ``sniff(path, head)`` looks at the first bytes (``head``) and says whether the file is
     of this format; ``open(path, fs=..., units=...)`` returns an :class:`ExamSource`.
-    ``folder_suffixes`` are the extensions collected when a folder is opened.
+    ``suffixes`` are the extensions offered in file dialogs (and the fallback when no reader
+    recognises the content); ``folder_suffixes`` the extensions collected when a folder is opened.
+    ``refuse``, when set, is used instead of ``open`` for a file chosen by its extension only
+    (its content was not recognised): it raises an ExamReadError that says what is wrong.
     """
 
     name: str
@@ -30,25 +44,87 @@ class Reader:
     folder_suffixes: tuple[str, ...]
     sniff: Callable[[Path, bytes], bool]
     open: Callable[..., ExamSource]
+    refuse: Callable[..., ExamSource] | None = None
 
 
 def _sniff_wfdb(path: Path, head: bytes) -> bool:
+    """A WFDB header by content: a record line naming this record (``A0001 12 500 7500 ...``)."""
     suffix = path.suffix.lower()
     if suffix in (".dat", ".mat"):
         return header_path_for(path).exists()
-    return suffix == ".hea"
+    if not looks_like_header(head):
+        return False
+    if suffix == ".hea":
+        return True
+    first = next((ln.split() for ln in head.decode("ascii").splitlines() if ln.strip() and ln[0] != "#"), [])
+    return bool(first) and first[0].split("/")[0] == path.stem
 
 
 def _sniff_csv(path: Path, head: bytes) -> bool:
-    return path.suffix.lower() in CSV_SUFFIXES and b"\x00" not in head
+    return looks_like_csv(head)
+
+
+_ZIP = b"PK\x03\x04"
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+SPREADSHEET_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm", ".xls", ".ods")
+
+
+def _sniff_spreadsheet(path: Path, head: bytes) -> bool:
+    return path.suffix.lower() in SPREADSHEET_SUFFIXES and head.startswith((_ZIP, _OLE))
+
+
+def _open_spreadsheet(path: Path, **_: object) -> ExamSource:
+    raise NotAnExamError(
+        path,
+        "holds no ECG: it is a spreadsheet (a table of measurements or labels, not samples); "
+        "save ECG samples as CSV, or load it as labels",
+    )
+
+
+def _clinical(
+    name: str, description: str, suffixes: tuple[str, ...], sniff: Callable[[Path, bytes], bool]
+) -> Reader:
+    return Reader(
+        name,
+        description,
+        suffixes,
+        suffixes,
+        sniff,
+        clinical.opener(name),
+        clinical.open_by_extension(name),
+    )
+
+
+def _xml(name: str, description: str) -> Reader:
+    # The three XML formats share .xml: listed (and collected from folders) once, by the "xml" entry.
+    return Reader(
+        name, description, (), (), lambda p, h, _n=name: xml_reader_name(h) == _n, clinical.opener(name)
+    )
 
 
 READERS: list[Reader] = [
-    Reader("wfdb", "WFDB records", (".hea", ".dat", ".mat"), (".hea",), _sniff_wfdb, WfdbSource),
     Reader("hdf5", "HDF5 files", HDF5_SUFFIXES, HDF5_SUFFIXES, lambda p, h: is_hdf5(h), Hdf5Source),
+    _clinical("dicom", "DICOM ECG waveforms", DICOM_SUFFIXES, lambda p, h: is_dicom(h)),
+    _xml("ge-muse-xml", "GE MUSE XML"),
+    _xml("philips-xml", "Philips Sierra/PageWriter XML"),
+    _xml("hl7-aecg", "HL7 aECG"),
+    Reader(
+        "xml",
+        "ECG XML (GE MUSE, Philips, HL7 aECG)",
+        XML_SUFFIXES,
+        XML_SUFFIXES,
+        lambda p, h: False,
+        clinical.open_by_extension("xml"),
+        clinical.open_by_extension("xml"),
+    ),
+    _clinical("scp-ecg", "SCP-ECG files", SCP_SUFFIXES, is_scp),
+    _clinical("edf", "EDF files", EDF_SUFFIXES, is_edf),
+    Reader("wfdb", "WFDB records", (".hea", ".dat", ".mat"), (".hea",), _sniff_wfdb, WfdbSource),
     Reader("csv", "CSV files", CSV_SUFFIXES, (".csv", ".tsv"), _sniff_csv, CsvSource),
+    Reader("spreadsheet", "spreadsheets", (), SPREADSHEET_SUFFIXES, _sniff_spreadsheet, _open_spreadsheet),
 ]
-"""Registered readers, tried in order; :func:`register_reader` adds more."""
+"""Registered readers, tried in order by content (magic numbers first, loose text sniffers last);
+:func:`register_reader` adds more."""
 
 
 def register_reader(reader: Reader, *, first: bool = True) -> None:
@@ -77,7 +153,7 @@ def file_dialog_filter() -> str:
         return " ".join(f"*{s}" for s in suffixes)
 
     parts = [f"ECG files ({globs(supported_suffixes())})"]
-    parts += [f"{r.description} ({globs(r.suffixes)})" for r in READERS]
+    parts += [f"{r.description} ({globs(r.suffixes)})" for r in READERS if r.suffixes]
     parts.append("All files (*)")
     return ";;".join(parts)
 
@@ -93,7 +169,7 @@ def _head(path: Path) -> bytes:
 
 
 def reader_for(path: Path) -> Reader:
-    """The reader for ``path`` by content (HDF5 signature, WFDB record line), then extension."""
+    """The reader for ``path`` by content (signatures, XML root, headers, text layout), then extension."""
     path = Path(path)
     if path.suffix.lower() in (".dat", ".mat") and not header_path_for(path).exists():
         if path.exists() and is_hdf5(_head(path)):
@@ -109,7 +185,7 @@ def reader_for(path: Path) -> Reader:
             return reader
     for reader in READERS:  # by extension: the reader then says what is wrong with the content
         if path.suffix.lower() in reader.suffixes:
-            return reader
+            return replace(reader, open=reader.refuse) if reader.refuse is not None else reader
     suffix = path.suffix.lower() or "(no extension)"
     raise ExamReadError(
         path, f"unsupported file type {suffix}: ecgviewer reads " + ", ".join(supported_suffixes())
