@@ -206,7 +206,9 @@ def crosscheck_tables() -> None:
         if "PTB" in title:
             with open(DATA / "ptbxl" / "labels.csv") as fh:
                 for row in csv.DictReader(fh):
-                    labels[int(row["ecg_id"])] = [c for c in ("1dAVb", "RBBB", "LBBB", "SB", "AF", "ST") if row[c] == "1"]
+                    labels[int(row["ecg_id"])] = [
+                        c for c in ("1dAVb", "RBBB", "LBBB", "SB", "AF", "ST") if row[c] == "1"
+                    ]
         counts: dict[str, list[str]] = {}
         n = 0
         with open_exams([str(p) for p in paths]) as exams:
@@ -222,7 +224,9 @@ def crosscheck_tables() -> None:
                 for f in cross_check(m, pred.decisions, pred.classes):
                     extra = ""
                     if labels:
-                        extra = f" [label: {','.join(labels.get(int(exam.exam_id.split('_')[0]), [])) or 'none'}]"
+                        extra = (
+                            f" [label: {','.join(labels.get(int(exam.exam_id.split('_')[0]), [])) or 'none'}]"
+                        )
                     counts.setdefault(f.finding, []).append(f"{exam.exam_id}: {f.message}{extra}")
         note = " (CODE tracings multiplied by 10: this branch reads them in 1e-4 V)" if scale else ""
         print(f"### {title}: {n} exams{note}\n")

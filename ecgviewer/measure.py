@@ -144,7 +144,8 @@ class Measurements:
         }
 
     def summary(self) -> str:
-        """A cart-style header line, e.g. ``HR 72 bpm  PR 160  QRS 92  QT/QTcB 380/410 ms  P/QRS/T 60/45/40°``."""
+        """A cart-style header line, e.g.
+        ``HR 72 bpm  PR 160  QRS 92  QT/QTcB 380/410 ms  P/QRS/T 60/45/40°``."""
 
         def v(x: float | None) -> str:
             return "–" if x is None else f"{x:.0f}"
@@ -217,7 +218,7 @@ def _detect_r_peaks(x_qrs: np.ndarray, fs: float) -> np.ndarray:
     lead = int(np.argmax(score))
     sig = x_qrs[:, lead]
     # NeuroKit's detector works on the absolute slope, so polarity does not matter.
-    _, info = nk.ecg_peaks(sig, sampling_rate=int(round(fs)), method="neurokit", correct_artifacts=False)
+    _, info = nk.ecg_peaks(sig, sampling_rate=round(fs), method="neurokit", correct_artifacts=False)
     return np.asarray(info["ECG_R_Peaks"], dtype=int)
 
 
@@ -236,6 +237,8 @@ def measure(exam: Exam, *, calibrated: bool = True) -> Measurements:
     leads = tuple(exam.leads)
     notes: list[str] = []
     raw, offset = _trim_padding(np.asarray(exam.signal_mv, dtype=np.float64))
+    if raw.shape[0] == 0:
+        return Measurements(notes=("flat signal (every lead constant)",))
     if raw.shape[0] < 2 * fs:
         return Measurements(notes=("less than 2 s of signal",))
     if not np.all(np.isfinite(raw)):
@@ -265,7 +268,7 @@ def measure(exam: Exam, *, calibrated: bool = True) -> Measurements:
 
     # refine each peak to the maximum of the multi-lead QRS energy within ±60 ms
     energy = np.sum(qrs_band**2, axis=1)
-    w = int(round(0.06 * fs))
+    w = round(0.06 * fs)
     refined = []
     for p in peaks:
         a, b = max(p - w, 0), min(p + w + 1, energy.size)
@@ -284,8 +287,8 @@ def measure(exam: Exam, *, calibrated: bool = True) -> Measurements:
 
     # ---- median beat
     rr_med = float(np.median(rr))
-    pre = int(round(min(0.45, 0.7 * rr_med) * fs))
-    post = int(round(min(0.7, 0.95 * rr_med) * fs))
+    pre = round(min(0.45, 0.7 * rr_med) * fs)
+    post = round(min(0.7, 0.95 * rr_med) * fs)
     n = sig.shape[0]
     ok = (r - pre >= 0) & (r + post < n)
     r_in = r[ok]
@@ -350,8 +353,8 @@ def measure(exam: Exam, *, calibrated: bool = True) -> Measurements:
         notes.append("QRS onset/offset not found")
         qrs_on = qrs_off = None
     else:
-        qrs_on = max(on - int(round(cal * QRS_ONSET_SHIFT_S * fs)), 0)
-        qrs_off = min(off + int(round(cal * QRS_OFFSET_SHIFT_S * fs)), median.shape[0] - 1)
+        qrs_on = max(on - round(cal * QRS_ONSET_SHIFT_S * fs), 0)
+        qrs_off = min(off + round(cal * QRS_OFFSET_SHIFT_S * fs), median.shape[0] - 1)
 
     # ---- T offset: tangent on the down-slope of the T-wave vector magnitude
     t_end = None
@@ -368,9 +371,9 @@ def measure(exam: Exam, *, calibrated: bool = True) -> Measurements:
             if seg_end - tpk > 2:
                 k = tpk + int(np.argmin(dv[tpk:seg_end]))
                 slope = dv[k]
-                floor = float(np.percentile(vm[k:seg_end + int(0.1 * fs)], 5)) if k < vm.size - 1 else 0.0
+                floor = float(np.percentile(vm[k : seg_end + int(0.1 * fs)], 5)) if k < vm.size - 1 else 0.0
                 if slope < 0 and vm[tpk] > 0.03:
-                    t_end = int(round(k + (floor - vm[k]) / slope + cal * T_END_BIAS_S * fs))
+                    t_end = round(k + (floor - vm[k]) / slope + cal * T_END_BIAS_S * fs)
                     t_end = min(max(t_end, k), vm.size - 1)
         if t_end is None:
             notes.append("T wave too small or not found: QT not measured")
@@ -413,8 +416,8 @@ def measure(exam: Exam, *, calibrated: bool = True) -> Measurements:
                     j = rmax
                     while j < pvel.size - runp - 1 and not np.all(pvel[j : j + runp + 1] < thr_r):
                         j += 1
-                    p_on = pa + i - int(round(cal * P_ONSET_SHIFT_S * fs))
-                    p_off = min(pa + j + int(round(cal * P_OFFSET_SHIFT_S * fs)), qrs_on)
+                    p_on = pa + i - round(cal * P_ONSET_SHIFT_S * fs)
+                    p_off = min(pa + j + round(cal * P_OFFSET_SHIFT_S * fs), qrs_on)
             else:
                 notes.append("RR too short to look for a P wave")
 
@@ -452,11 +455,8 @@ def measure(exam: Exam, *, calibrated: bool = True) -> Measurements:
         def area_from(a: int, b: int, col: int) -> float:
             return float(np.sum(median[a:b, col] - median[qrs_on, col]))
 
-        if "I" in idx and "aVF" in idx:
-            if t_end is not None and qrs_off is not None:
-                t_axis = _frontal_axis(
-                    area_from(qrs_off, t_end, idx["I"]), area_from(qrs_off, t_end, idx["aVF"])
-                )
+        if "I" in idx and "aVF" in idx and t_end is not None and qrs_off is not None:
+            t_axis = _frontal_axis(area_from(qrs_off, t_end, idx["I"]), area_from(qrs_off, t_end, idx["aVF"]))
 
     # ---- per-beat fiducials: the median beat's, on each beat's alignment point
     def place(i: int | None) -> np.ndarray:

@@ -69,7 +69,9 @@ def measure_exams(
             try:
                 row = measure_exam(exam)
             except Exception as err:  # a defect must not lose the other exams' rows
-                row = error_row(exam.exam_id, str(exam.source or ""), f"not measured: {type(err).__name__}: {err}")
+                row = error_row(
+                    exam.exam_id, str(exam.source or ""), f"not measured: {type(err).__name__}: {err}"
+                )
             write(row)
             if row["n_beats"] in ("", "0"):
                 failed += 1
@@ -119,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         exams.close()
     if not args.quiet:
         print(
-            f"wrote {out}: {ok} exams measured" + (f"; {failed + len(damaged)} not (see the note)" if failed or damaged else ""),
+            f"wrote {out}: {ok} exams measured"
+            + (f"; {failed + len(damaged)} not (see the note)" if failed or damaged else ""),
             file=sys.stderr,
         )
     return 1 if failed or damaged else 0
