@@ -55,17 +55,19 @@ MIN_BEATS = 3
 
 # Tuned on LUDB 1-60 (see benchmarks/measure_bench.py); fractions of the peak spatial velocity.
 QRS_ONSET_FRACTION = 0.06
-QRS_OFFSET_FRACTION = 0.09
+QRS_OFFSET_FRACTION = 0.05
 P_EDGE_FRACTION = 0.2
 P_MIN_SNR = 3.0
 P_MIN_MV = 0.02
 P_SEARCH_S = 0.3
-P_ONSET_SHIFT_S = 0.0
+P_ONSET_SHIFT_S = 0.004
 P_OFFSET_SHIFT_S = 0.008
-T_END_BIAS_S = 0.032
-QRS_LOWPASS_HZ = 80.0
+T_END_BIAS_S = 0.038
+T_PEAK_MAX_S = 0.55
+T_PEAK_MAX_RR = 0.62
+QRS_LOWPASS_HZ = 40.0
 QRS_ONSET_SHIFT_S = 0.018
-QRS_OFFSET_SHIFT_S = 0.022
+QRS_OFFSET_SHIFT_S = 0.015
 # RR irregularity: median |successive difference| / median RR above this is "irregular".
 IRREGULAR_RATIO = 0.1
 
@@ -363,7 +365,7 @@ def measure(exam: Exam, *, calibrated: bool = True) -> Measurements:
         t_sig = _bandpass(median[:, live] - base[:, live], fs, None, 15.0)
         vm = np.sqrt(np.sum(t_sig**2, axis=1))
         ta = qrs_off + int(0.08 * fs)
-        tb = min(qrs_on + int(min(0.65, 0.9 * rr_med) * fs), vm.size - 2)
+        tb = min(qrs_on + int(min(T_PEAK_MAX_S, T_PEAK_MAX_RR * rr_med) * fs), vm.size - 2)
         if tb - ta > int(0.08 * fs):
             tpk = ta + int(np.argmax(vm[ta:tb]))
             dv = np.gradient(vm)
