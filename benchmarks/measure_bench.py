@@ -131,15 +131,23 @@ def table(title: str, pairs: list[tuple[dict, dict]], keys: tuple[str, ...]) -> 
     return "\n".join(lines)
 
 
-def run_ludb(records: range) -> list[tuple[dict, dict, str]]:
+def ludb_paced() -> set[int]:
+    """LUDB records with a pacemaker (``Cardiac pacing`` filled in ludb.csv)."""
+    import csv
+
+    with open(DATA / "ludb" / "ludb.csv", newline="", encoding="utf-8") as fh:
+        return {int(r["ID"]) for r in csv.DictReader(fh) if r["Cardiac pacing"].strip()}
+
+
+def run_ludb(records: range) -> list[tuple[dict, dict, str, int]]:
     rows = []
     for n in records:
         m = measure(ludb_exam(n))
-        rows.append((got(m), ludb_reference(n), m.note))
+        rows.append((got(m), ludb_reference(n), m.note, n))
     return rows
 
 
-def chapman_pairs() -> list[tuple[dict, dict, str]]:
+def chapman_pairs(calibrated: bool = True) -> list[tuple[dict, dict, str]]:
     import openpyxl
 
     from ecgviewer.io import read_exam
@@ -164,7 +172,7 @@ def chapman_pairs() -> list[tuple[dict, dict, str]]:
             continue
         seen.add(r["FileName"])
         exam = read_exam(p, fs=500.0, units="mV") if p.suffix == ".csv" else read_exam(p)
-        m = measure(exam)
+        m = measure(exam, calibrated=calibrated)
         ref = {
             "hr": float(r["VentricularRate"]),
             "qrs": float(r["QRSDuration"]),
@@ -247,15 +255,21 @@ def main() -> int:
     keys = ("hr", "pr", "p", "qrs", "qt")
     train = run_ludb(range(1, 61))
     test = run_ludb(range(61, 121))
+    paced = ludb_paced()
     print("## LUDB (cardiologists' annotations), measured − reference\n")
-    print(table("LUDB 1–60 (tuning set):\n", [(g, r) for g, r, _ in train], keys))
-    print()
-    print(table("LUDB 61–120 (held out):\n", [(g, r) for g, r, _ in test], keys))
-    print()
-    print(table("LUDB 1–120:\n", [(g, r) for g, r, _ in train + test], keys))
+    for title, rows in (
+        ("LUDB 1–60 (tuning set)", train),
+        ("LUDB 61–120 (held out)", test),
+        ("LUDB 1–120", train + test),
+    ):
+        print(table(f"{title}:\n", [(g, r) for g, r, _, _ in rows], keys))
+        print()
+        unpaced = [(g, r) for g, r, _, n in rows if n not in paced]
+        print(table(f"{title}, without the {len(rows) - len(unpaced)} paced records:\n", unpaced, keys))
+        print()
     if args.verbose:
-        for i, (g, r, note) in enumerate(train + test, 1):
-            print(i, {k: round(g[k] - r[k]) if np.isfinite(g[k] - r[k]) else None for k in keys}, note)
+        for g, r, note, n in train + test:
+            print(n, {k: round(g[k] - r[k]) if np.isfinite(g[k] - r[k]) else None for k in keys}, note)
     ch = chapman_pairs()
     print()
     print(
@@ -263,6 +277,14 @@ def main() -> int:
             "## Chapman-Shaoxing, 14 exams, against GE MUSE\n",
             [(g, r) for g, r, _ in ch],
             ("hr", "qrs", "qt", "qtc", "qrs_axis", "t_axis"),
+        )
+    )
+    print()
+    print(
+        table(
+            "Chapman, raw edges (measure(exam, calibrated=False), without the LUDB shifts):\n",
+            [(g, r) for g, r, _ in chapman_pairs(calibrated=False)],
+            ("hr", "qrs", "qt", "qtc"),
         )
     )
     if args.verbose:
