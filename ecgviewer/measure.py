@@ -227,17 +227,18 @@ def _detect_r_peaks(x_qrs: np.ndarray, fs: float) -> np.ndarray:
 
 def _add_missed_beats(r: np.ndarray, energy: np.ndarray, fs: float) -> np.ndarray:
     """Add beats the detector skipped: NeuroKit's default refractory period (0.3 s) drops every
-    other beat above 200 bpm. A beat is added where the multi-lead QRS energy between two detected
-    beats (at least 0.2 s from both) reaches half the median energy of the detected ones."""
+    other beat above 200 bpm. Only intervals of 0.4–0.7 s are looked into (two such beats); a beat
+    is added where the multi-lead QRS energy peaks in the middle 30–70 % of the interval at half
+    the median energy of the detected beats or more."""
     if r.size < 2:
         return r
     level = 0.5 * float(np.median(energy[r]))
-    gap = int(0.2 * fs)
     extra = []
     for a, b in itertools.pairwise(r.tolist()):
-        if b - a <= 2 * gap:
+        if not 0.4 * fs <= b - a <= 0.7 * fs:
             continue
-        k = a + gap + int(np.argmax(energy[a + gap : b - gap]))
+        lo, hi = a + int(0.3 * (b - a)), a + int(0.7 * (b - a))
+        k = lo + int(np.argmax(energy[lo:hi]))
         if energy[k] >= level:
             extra.append(k)
     return np.sort(np.concatenate((r, np.asarray(extra, dtype=r.dtype)))) if extra else r
