@@ -103,6 +103,7 @@ def got(m) -> dict[str, float]:
         "qtc": f(m.qtc_bazett_ms),
         "qrs_axis": f(m.qrs_axis_deg),
         "t_axis": f(m.t_axis_deg),
+        "irregular": f(m.rr_irregular),
     }
 
 
@@ -260,6 +261,8 @@ def crosscheck_tables() -> None:
 
 
 def main() -> int:
+    import csv
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--verbose", action="store_true")
@@ -279,6 +282,14 @@ def main() -> int:
         unpaced = [(g, r) for g, r, _, n in rows if n not in paced]
         print(table(f"{title}, without the {len(rows) - len(unpaced)} paced records:\n", unpaced, keys))
         print()
+    with open(DATA / "ludb" / "ludb.csv", newline="", encoding="utf-8") as fh:
+        af = {int(r["ID"]) for r in csv.DictReader(fh) if "fibrillation" in r["Rhythms"].lower()}
+    flagged = {n for g, _, _, n in train + test if g["irregular"] == 1}
+    print(
+        f"RR irregularity flag against LUDB's atrial fibrillation (1–120): {len(flagged & af)} of {len(af)} "
+        f"AF records flagged (missed: {sorted(af - flagged)}, paced: {sorted((af - flagged) & paced)}); "
+        f"{len(flagged - af)} of {120 - len(af)} others flagged: {sorted(flagged - af)}\n"
+    )
     if args.verbose:
         for g, r, note, n in train + test:
             print(n, {k: round(g[k] - r[k]) if np.isfinite(g[k] - r[k]) else None for k in keys}, note)

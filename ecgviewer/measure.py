@@ -541,6 +541,22 @@ CROSS_CHECK_CRITERIA: dict[str, str] = {
 """The paper's criterion of each finding the cross-check looks at."""
 
 
+def finding_measurement(m: Measurements, finding: str) -> str | None:
+    """The measured value that goes next to a rate- or interval-defined finding, e.g. "HR 72 bpm"
+    for SB and ST, "PR 150 ms" for 1dAVb, "RR irregular, RR SD 120 ms" for AF; None when the
+    finding is not one of those or the value was not measured (see ``m.notes``)."""
+    if finding in ("SB", "ST"):
+        return None if m.hr_bpm is None else f"HR {m.hr_bpm:.0f} bpm"
+    if finding == "1dAVb":
+        return None if m.pr_ms is None else f"PR {m.pr_ms:.0f} ms"
+    if finding == "AF":
+        if m.rr_irregular is None:
+            return None
+        sd = "" if m.rr_sd_ms is None else f", RR SD {m.rr_sd_ms:.0f} ms"
+        return f"RR {'irregular' if m.rr_irregular else 'regular'}{sd}"
+    return None
+
+
 def cross_check(
     m: Measurements, decisions: Mapping[str, bool] | Sequence[bool], classes: Sequence[str] | None = None
 ) -> list[CrossCheckFlag]:
@@ -583,6 +599,6 @@ def cross_check(
         elif not decisions["1dAVb"] and pr > 220:
             add("1dAVb", f"PR {pr:.0f} ms", f"measured PR {pr:.0f} ms > 220")
     if "AF" in decisions and decisions["AF"] and m.rr_irregular is False:
-        sd = "" if m.rr_sd_ms is None else f", RR SD {m.rr_sd_ms:.0f} ms"
-        add("AF", f"RR regular{sd}", f"measured RR intervals are regular{sd}")
+        measured = finding_measurement(m, "AF") or "RR regular"
+        add("AF", measured, f"measured {measured}")
     return flags

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecgviewer.exam import Exam
-from ecgviewer.measure import CSV_COLUMNS, Measurements, cross_check, measure
+from ecgviewer.measure import CSV_COLUMNS, Measurements, cross_check, finding_measurement, measure
 from ecgviewer.synth import synth_exam
 
 
@@ -118,7 +118,7 @@ def test_cross_check_flags_each_disagreement_with_value_and_criterion():
     assert set(by) == {"1dAVb", "SB", "AF", "ST"}
     assert by["SB"].measured == "HR 72 bpm" and "50 bpm" in by["SB"].criterion
     assert "PR 150 ms < 180" in by["1dAVb"].message
-    assert by["AF"].network is True and "regular" in by["AF"].message
+    assert by["AF"].network is True and "RR regular, RR SD 20 ms" in by["AF"].message
     # negatives with a long PR are flagged too; agreement gives no flag
     flags = cross_check(_m(hr_bpm=45.0, pr_ms=240.0, rr_irregular=True), {"SB": True, "1dAVb": False})
     assert [f.finding for f in flags] == ["1dAVb"] and flags[0].network is False
@@ -130,3 +130,12 @@ def test_cross_check_only_looks_at_present_classes_and_measured_values():
     assert cross_check(_m(), {"SB": True, "ST": True, "1dAVb": True, "AF": True}) == []
     with pytest.raises(ValueError):
         cross_check(_m(), [True])
+
+
+def test_finding_measurement_gives_the_value_beside_each_finding():
+    m = _m(hr_bpm=44.6, pr_ms=212.0, rr_irregular=True, rr_sd_ms=130.0)
+    assert finding_measurement(m, "SB") == "HR 45 bpm" == finding_measurement(m, "ST")
+    assert finding_measurement(m, "1dAVb") == "PR 212 ms"
+    assert finding_measurement(m, "AF") == "RR irregular, RR SD 130 ms"
+    assert finding_measurement(m, "RBBB") is None
+    assert finding_measurement(_m(), "1dAVb") is None
