@@ -333,6 +333,11 @@ def measure(exam: Exam, *, calibrated: bool = True) -> Measurements:
     den = np.sqrt(np.sum(qrs_seg**2, axis=(1, 2)) * np.sum(template**2)) + 1e-12
     corr = num / den
     keep = corr > 0.85
+    if np.median(corr) < 0.5:
+        # the "beats" do not look alike: noise or artefact rather than QRS complexes
+        return Measurements(
+            n_beats=0, notes=(*notes, "no consistent QRS complexes found (noise or artefact?)")
+        )
     if keep.sum() < MIN_BEATS:
         keep = corr >= np.sort(corr)[-MIN_BEATS]
         notes.append("QRS shape varies from beat to beat")

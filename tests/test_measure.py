@@ -74,11 +74,26 @@ def test_flat_and_short_exams_are_not_measured_with_a_reason():
     flat = Exam(signal_mv=np.zeros((5000, 12), np.float32), fs=500)
     m = measure(flat)
     assert m.hr_bpm is None and m.n_beats == 0 and "flat" in m.note
+    noise = np.random.default_rng(0).normal(size=(5000, 12)).astype(np.float32) * 0.05
+    m_noise = measure(Exam(signal_mv=noise, fs=500))
+    assert m_noise.hr_bpm is None and m_noise.qrs_ms is None and "no consistent QRS" in m_noise.note
     short = synth_exam((), fs=500, duration_s=1.5, seed=1)
     assert "less than 2 s" in measure(short).note
     row = m.as_row("x", "y")
     assert list(row) == list(CSV_COLUMNS)
     assert row["hr_bpm"] == "" and row["n_beats"] == "0"
+
+
+def test_eight_independent_leads_measure_as_twelve():
+    from ecgviewer.leads import INDEPENDENT_LEADS, LEADS
+
+    exam = synth_exam((), fs=500, duration_s=10, seed=3, noise=0.5)
+    cols = [LEADS.index(name) for name in INDEPENDENT_LEADS]
+    m8 = measure(Exam(signal_mv=exam.signal_mv[:, cols], fs=500, leads=INDEPENDENT_LEADS))
+    m12 = measure(exam)
+    for k in ("hr_bpm", "pr_ms", "qrs_ms", "qt_ms"):
+        assert getattr(m8, k) == pytest.approx(getattr(m12, k), abs=2), k
+    assert m8.qrs_axis_deg == pytest.approx(m12.qrs_axis_deg, abs=3)
 
 
 def test_zero_padding_is_ignored_and_fiducials_keep_exam_time():
