@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ecgviewer.commands.info",
     "ecgviewer.commands.convert",
     "ecgviewer.commands.predict",
+    "ecgviewer.commands.measure",
     "ecgviewer.commands.import_keras",
     "ecgviewer.commands.explain",
     "ecgviewer.commands.evaluate",
