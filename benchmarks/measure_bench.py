@@ -213,13 +213,9 @@ def crosscheck_tables() -> None:
 
     model = load_model()
     print(f"\n## Findings cross-check ({model.describe()})\n")
-    for title, paths, scale in (
-        (
-            "CODE exams 1-10",
-            [DATA / "code-test" / "exams" / f"pacient_{i}.hdf5" for i in range(1, 11)],
-            None,
-        ),
-        ("PTB-XL fold 9, 500 Hz records", sorted((DATA / "ptbxl" / "records500").glob("*.hea")), None),
+    for title, paths in (
+        ("CODE exams 1-10", [DATA / "code-test" / "exams" / f"pacient_{i}.hdf5" for i in range(1, 11)]),
+        ("PTB-XL fold 9, 500 Hz records", sorted((DATA / "ptbxl" / "records500").glob("*.hea"))),
     ):
         labels: dict[int, list[str]] = {}
         if "CODE" in title:
@@ -237,10 +233,6 @@ def crosscheck_tables() -> None:
         with open_exams([str(p) for p in paths]) as exams:
             for i in range(len(exams)):
                 exam = exams[i]
-                if "CODE" in title and float(np.abs(exam.signal_mv).max()) < 1.0:
-                    # this branch still reads CODE tracings ×0.1; they are mV (see the data README)
-                    exam.signal_mv = exam.signal_mv * np.float32(10.0)
-                    scale = "×10"
                 pred = model.predict_exam(exam)
                 m = measure(exam)
                 n += 1
@@ -249,8 +241,7 @@ def crosscheck_tables() -> None:
                     key = int(exam.exam_id.split("_")[0 if "PTB" in title else -1])
                     extra = f" [label: {','.join(labels.get(key, [])) or 'none'}]"
                     counts.setdefault(f.finding, []).append(f"{exam.exam_id}: {f.message}{extra}")
-        note = " (CODE tracings multiplied by 10: this branch reads them in 1e-4 V)" if scale else ""
-        print(f"### {title}: {n} exams{note}\n")
+        print(f"### {title}: {n} exams\n")
         if not counts:
             print("no flag fired\n")
         for finding, items in sorted(counts.items()):

@@ -10,6 +10,13 @@
 - ``challenge2021_external``: the PhysioNet Challenge 2021 records from other hospitals
   (CPSC, Chapman-Shaoxing/Ningbo, Georgia, PTB), labels from their ``#Dx`` SNOMED codes; the
   PTB-XL ("HR") records among them are left out because PTB-XL trained the model.
+- ``ludb_external``: LUDB records 1–120 (Lobachevsky University, 500 Hz), labels from the
+  cardiologists' statements in ``ludb.csv`` (I degree AV block, complete RBBB/LBBB, sinus
+  bradycardia, atrial fibrillation, sinus tachycardia).
+- ``code_test_1_10``: the paper's own CODE test exams 1–10 against its gold standard.
+- ``amplitude_scaling``: the exams of the 500 Hz fold-9 and Challenge sets with every
+  amplitude multiplied by 0.6 and 1.7: how far the probabilities and decisions move from ×1
+  (devices and populations differ in amplitude; CODE exams are about 1.7× PTB-XL's).
 
 A test recomputes these from the committed model so the card cannot drift from it.
 """
@@ -31,7 +38,25 @@ from ecgviewer.metrics import binary_scores, roc_auc, threshold
 from ecgviewer.model.runtime import EcgModel
 from ecgviewer.preprocess import to_model_input
 
-SETS = ("ptbxl_fold9_100hz", "ptbxl_fold9_500hz", "ptbxl_fold9_100hz_same", "challenge2021_external")
+SETS = (
+    "ptbxl_fold9_100hz",
+    "ptbxl_fold9_500hz",
+    "ptbxl_fold9_100hz_same",
+    "challenge2021_external",
+    "ludb_external",
+    "code_test_1_10",
+)
+AMPLITUDE_GAINS = (0.6, 1.7)
+
+# LUDB statements (ludb.csv, columns Rhythms and Conduction abnormalities) for the six classes
+_LUDB_STATEMENTS = {
+    "1dAVb": "i degree av block",
+    "RBBB": "complete right bundle branch block",
+    "LBBB": "complete left bundle branch block",
+    "SB": "sinus bradycardia",
+    "AF": "atrial fibrillation",
+    "ST": "sinus tachycardia",
+}
 DIGITS = 4
 
 
@@ -86,7 +111,33 @@ def load_sets(data: Path, names: Sequence[str] = SETS) -> dict[str, tuple[np.nda
             ls = labels_from_exam(exam)
             y.append(np.zeros(len(CLASSES), int) if ls is None else np.clip(ls.values[0], 0, 1))
         out["challenge2021_external"] = (_inputs(exams), np.stack(y), [e.exam_id for e in exams])
+    if "ludb_external" in names and (data / "ludb" / "ludb.csv").is_file():
+        with open(data / "ludb" / "ludb.csv", newline="") as f:
+            statements = {
+                int(r["ID"]): {
+                    line.strip().lower()
+                    for col in ("Rhythms", "Conduction abnormalities")
+                    for line in (r.get(col) or "").splitlines()
+                }
+                for r in csv.DictReader(f)
+            }
+        folder = data / "ludb" / "data"
+        ids = [i for i in range(1, 121) if i in statements and (folder / f"{i}.hea").is_file()]
+        y = np.array([[int(_LUDB_STATEMENTS[c] in statements[i]) for c in CLASSES] for i in ids])
+        exams = [read_exam(folder / f"{i}.hea") for i in ids]
+        out["ludb_external"] = (_inputs(exams), y, [str(i) for i in ids])
+    if "code_test_1_10" in names and (data / "code-test" / "exams").is_dir():
+        gold = code_annotations(data / "code-test" / "annotations" / "gold_standard.csv")[:10]
+        exams = [read_exam(data / "code-test" / "exams" / f"pacient_{i}.hdf5") for i in range(1, 11)]
+        out["code_test_1_10"] = (_inputs(exams), gold, [str(i) for i in range(1, 11)])
     return out
+
+
+def code_annotations(path: Path) -> np.ndarray:
+    """(827, 6) 0/1 from one of the paper's annotation files, columns by name (dnn.csv adds an index)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return np.array([[int(float(r[c])) for c in CLASSES] for r in rows])
 
 
 def _clean(value: float) -> float | None:
@@ -123,11 +174,27 @@ def card_metrics(
     """Recompute the card's metrics of ``model`` on the public records in ``data`` (``../shared/data``)."""
     out: dict = {}
     probabilities = {}
+    inputs: dict[str, np.ndarray] = {}
     for name, (x, y, _ids) in load_sets(data, names).items():
+        inputs[name] = x
         if progress:
             progress(f"{name}: {len(x)} exams")
         probabilities[name] = model.predict(x, batch_size=64)
         out[name] = set_metrics(y, probabilities[name], model.contract.thresholds)
+    scaled_sets = [n for n in ("ptbxl_fold9_500hz", "challenge2021_external") if n in probabilities]
+    if scaled_sets:
+        x1 = np.concatenate([inputs[n] for n in scaled_sets])
+        p1 = np.concatenate([probabilities[n] for n in scaled_sets])
+        thr = np.asarray(model.contract.thresholds)
+        gains = {}
+        for gain in AMPLITUDE_GAINS:
+            pg = model.predict(x1 * np.float32(gain), batch_size=64)
+            gains[f"x{gain:g}"] = {
+                "mean_abs_probability_difference": _clean(np.mean(np.abs(pg - p1))),
+                "max_abs_probability_difference": _clean(np.max(np.abs(pg - p1))),
+                "decision_agreement": _clean(np.mean((pg > thr) == (p1 > thr))),
+            }
+        out["amplitude_scaling"] = {"n_exams": len(x1), "sets": scaled_sets, "vs_x1": gains}
     if {"ptbxl_fold9_500hz", "ptbxl_fold9_100hz_same"} <= probabilities.keys():
         p500, p100 = probabilities["ptbxl_fold9_500hz"], probabilities["ptbxl_fold9_100hz_same"]
         thr = np.asarray(model.contract.thresholds)
