@@ -17,7 +17,7 @@ from ecgviewer.classes import CLASSES
 from ecgviewer.synth import synth_exam
 from ecgviewer.ui.browser import BASE_COLUMNS, COL_FS, ExamBrowser
 from ecgviewer.ui.mainwindow import MainWindow
-from ecgviewer.ui.workspace import Workspace
+from ecgviewer.viewer.workspace import Workspace
 
 pytestmark = pytest.mark.gui
 WAIT_MS = 120_000

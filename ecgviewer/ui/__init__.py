@@ -8,15 +8,15 @@ Modules:
     browser     the exam table (virtualised, sortable, filterable).
     infopanel   the exam's facts and the preprocessing report.
     workers     QRunnable tasks with progress, cancel and results delivered on the UI thread.
-    workspace   the open exam sets and the per-exam predictions (no Qt).
-    filtering   the browser's filter language, e.g. ``AF > 0.5 and fs >= 500`` (no Qt).
     settings    QSettings in an ini file under :func:`ecgviewer.paths.user_data_dir`.
     saliency_panel  SHAP heatmap strips in exam time, legend, lead-importance bars, explain worker.
     labels_panel    label sources with scopes, the per-exam comparison, the browser's agreement data.
     setstats        the "Set statistics" view (Table 2, kappa, McNemar, precision-recall curves).
     extensions      wires explanation, labels, set statistics and report export into the main window.
 
-Nothing outside this package imports it; the core never imports Qt widgets.
+The state it shows (open sets, current exam, model, results, labels, view settings) lives in
+the Qt-free :mod:`ecgviewer.viewer`; the window keeps it in ``window.viewer``. Nothing outside
+this package imports it; the core never imports Qt widgets.
 """
 
 from ecgviewer.ui import _compat

@@ -50,7 +50,7 @@ from ecgviewer.ui.findings import FindingsPanel
 from ecgviewer.ui.infopanel import ExamInfoPanel
 from ecgviewer.ui.leadgrid import GAINS, LAYOUT_NAMES, LAYOUTS, SPEEDS, LeadGrid, Measurement
 from ecgviewer.ui.workers import Task, TaskRunner
-from ecgviewer.ui.workspace import Workspace
+from ecgviewer.viewer import ViewerModel
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +133,13 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else S.open_settings()
         self.interactive = interactive
         self.errors: list[str] = []
-        self.ws = Workspace()
+        self.viewer = ViewerModel()  # what is open and shown, without Qt
+        self.ws = self.viewer.workspace
         self.runner = TaskRunner(2, self)
         self.batch_runner = TaskRunner(1, self)
-        self.model = None
         self._model_path: Path | None = Path(model_path) if model_path else None
         self._model_from_cli = model_path is not None
-        self.current_row: int | None = None
-        self.current_exam: Exam | None = None
         self.current_input: tuple[np.ndarray, PreprocessReport] | None = None
-        self.current_prediction = None
         self._generation = 0
         self._pending_row: int | None = None
         self._reading = False  # a read task is in flight
@@ -220,6 +217,40 @@ class MainWindow(QMainWindow):
         self.load_model(self._model_path)
 
     # ================================================================== panels and actions
+    # -- the state lives in the viewer model; these names are the window's view of it ------
+    @property
+    def model(self):
+        """The active EcgModel (``viewer.model``), or None."""
+        return self.viewer.model
+
+    @model.setter
+    def model(self, model) -> None:
+        self.viewer.model = model
+
+    @property
+    def current_row(self) -> int | None:
+        return self.viewer.row
+
+    @current_row.setter
+    def current_row(self, row: int | None) -> None:
+        self.viewer.row = row
+
+    @property
+    def current_exam(self) -> Exam | None:
+        return self.viewer.exam
+
+    @current_exam.setter
+    def current_exam(self, exam: Exam | None) -> None:
+        self.viewer.exam = exam
+
+    @property
+    def current_prediction(self):
+        return self.viewer.prediction
+
+    @current_prediction.setter
+    def current_prediction(self, pred) -> None:
+        self.viewer.prediction = pred
+
     def add_panel(
         self, title: str, widget: QWidget, area: Qt.DockWidgetArea, *, scroll: bool = False
     ) -> QDockWidget:
@@ -516,6 +547,7 @@ class MainWindow(QMainWindow):
         self.layout_combo.setCurrentIndex(LAYOUTS.index(name))
         self.rhythm_combo.setEnabled(name == "3x4")
         self.menu_rhythm.setEnabled(name == "3x4")
+        self.viewer.view.layout = name
         if save:
             self._save_view_settings()
 
@@ -523,6 +555,7 @@ class MainWindow(QMainWindow):
         self.grid.set_gain(float(gain))
         self.gain_actions[float(gain)].setChecked(True)
         self.gain_combo.setCurrentIndex(GAINS.index(float(gain)))
+        self.viewer.view.gain = float(gain)
         if save:
             self._save_view_settings()
 
@@ -530,6 +563,7 @@ class MainWindow(QMainWindow):
         self.grid.set_speed(float(speed))
         self.speed_actions[float(speed)].setChecked(True)
         self.speed_combo.setCurrentIndex(SPEEDS.index(float(speed)))
+        self.viewer.view.speed = float(speed)
         if save:
             self._save_view_settings()
 
@@ -537,6 +571,7 @@ class MainWindow(QMainWindow):
         self.grid.set_rhythm_lead(lead)
         self.rhythm_actions[lead].setChecked(True)
         self.rhythm_combo.setCurrentIndex(LEADS.index(lead))
+        self.viewer.view.rhythm_lead = lead
         if save:
             self._save_view_settings()
 
