@@ -13,6 +13,7 @@ import numpy as np
 
 from ecgviewer import __version__
 from ecgviewer.errors import ReportError
+from ecgviewer.labels import short_name
 from ecgviewer.leads import LEADS, canonical_lead_name
 from ecgviewer.model.contract import ModelContract
 from ecgviewer.report.style import BOTTOM_MM, FOOTER_MM, MARGIN_MM, MUTED, POSITIVE, RULE
@@ -138,23 +139,10 @@ def labels_for(
     return found
 
 
-_ABBREVIATIONS = {
-    "gold standard": "Gold std.",
-    "cardiologist 1": "Cardiol. 1",
-    "cardiologist 2": "Cardiol. 2",
-    "cardiology residents": "Cardiol. resid.",
-    "emergency residents": "Emerg. resid.",
-    "medical students": "Med. students",
-    "dx (header)": "Dx header",
-    "dx (metadata)": "Dx metadata",
-    "synthetic (generator)": "Generator",
-}
-
-
 def header_lines(c: Canvas, name: str, width: float, size: float) -> list[str]:
     """A column header in at most two lines of ``width`` mm (abbreviated when needed)."""
     c.font(size, bold=True)
-    for text in (name, _ABBREVIATIONS.get(name.lower(), name)):
+    for text in (name, short_name(name)):
         if c.text_width(text) <= width:
             return [text]
         words = text.split()
@@ -162,7 +150,7 @@ def header_lines(c: Canvas, name: str, width: float, size: float) -> list[str]:
             a, b = " ".join(words[:cut]), " ".join(words[cut:])
             if c.text_width(a) <= width and c.text_width(b) <= width:
                 return [a, b]
-    return [c.elide(_ABBREVIATIONS.get(name.lower(), name), width)]
+    return [c.elide(short_name(name), width)]
 
 
 def check_prediction(prediction: Any, where: str) -> None:
