@@ -38,6 +38,42 @@ def _one_qapplication(qapp):  # qapp: pytest-qt's fixture
     return qapp
 
 
+# --------------------------------------------------------------------------- main-window tests
+
+WINDOW_WAIT_MS = 120_000  # generous: CI machines are slow and shared
+
+
+@pytest.fixture
+def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """Record message boxes as (kind, title, text) instead of blocking on them."""
+    from PySide6.QtWidgets import QMessageBox
+
+    calls: list[tuple[str, str, str]] = []
+
+    def recorder(kind):
+        def show(parent, title, text, *args, **kwargs):
+            calls.append((kind, title, text))
+            return QMessageBox.StandardButton.Ok
+
+        return staticmethod(show)
+
+    for kind in ("critical", "warning", "information"):
+        monkeypatch.setattr(QMessageBox, kind, recorder(kind))
+    return calls
+
+
+def new_main_window(qtbot, size: tuple[int, int] = (1400, 900)):
+    """A shown MainWindow (closed by qtbot after the test) once its model has loaded."""
+    from ecgviewer.ui.mainwindow import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.show()
+    qtbot.waitUntil(lambda: w.model is not None, timeout=WINDOW_WAIT_MS)
+    return w
+
+
 # --------------------------------------------------------------------------- Qt leak guards
 # As napari's test suite does: a test that leaves a running thread pool or QThread, an active
 # QTimer or a top-level widget behind fails, because whatever it left would run during (and

@@ -9,41 +9,21 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from conftest import new_main_window
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from ecgviewer.classes import CLASSES
 from ecgviewer.leads import LEADS
 from ecgviewer.synth import synth_exam, write_wfdb
-from ecgviewer.ui.mainwindow import MainWindow
 
 pytestmark = pytest.mark.gui
 WAIT_MS = 120_000
 
 
 @pytest.fixture
-def dialogs(monkeypatch) -> list[tuple[str, str, str]]:
-    calls: list[tuple[str, str, str]] = []
-
-    def recorder(kind):
-        def show(parent, title, text, *args, **kwargs):
-            calls.append((kind, title, text))
-            return QMessageBox.StandardButton.Ok
-
-        return staticmethod(show)
-
-    for kind in ("critical", "warning", "information"):
-        monkeypatch.setattr(QMessageBox, kind, recorder(kind))
-    return calls
-
-
-@pytest.fixture
 def window(qtbot, tmp_path, monkeypatch, dialogs):
     monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1500, 950)
-    w.show()
-    qtbot.waitUntil(lambda: w.model is not None, timeout=WAIT_MS)
+    w = new_main_window(qtbot, (1500, 950))
     yield w
     w.close()
 
