@@ -65,7 +65,7 @@ vm.load_model()
 pred = vm.analyse()
 assert pred.probabilities.shape == (6,), pred.probabilities.shape
 assert not np.isnan(vm.workspace.probabilities[0]).any()
-sal = vm.explain(segments=8, max_evals=64, disk=False)
+sal = vm.explain(segments=4, max_evals=16, disk=False)
 assert sal.values.shape[:2] == (6, 12), sal.values.shape
 labels = out / "labels.csv"
 labels.write_text("exam_id,1dAVb,RBBB,LBBB,SB,AF,ST\\nexample_exam,0,1,0,0,0,0\\n")
