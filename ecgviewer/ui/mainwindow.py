@@ -112,6 +112,19 @@ def _icon() -> QIcon:
     return icon
 
 
+class _ViewerField:
+    """A window attribute that reads and writes an attribute of ``window.viewer``."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.name, self.__doc__ = name, doc
+
+    def __get__(self, window, owner=None):
+        return self if window is None else getattr(window.viewer, self.name)
+
+    def __set__(self, window, value) -> None:
+        setattr(window.viewer, self.name, value)
+
+
 class MainWindow(QMainWindow):
     """The viewer's main window.
 
@@ -275,38 +288,10 @@ class MainWindow(QMainWindow):
 
     # ================================================================== panels and actions
     # -- the state lives in the viewer model; these names are the window's view of it ------
-    @property
-    def model(self):
-        """The active EcgModel (``viewer.model``), or None."""
-        return self.viewer.model
-
-    @model.setter
-    def model(self, model) -> None:
-        self.viewer.model = model
-
-    @property
-    def current_row(self) -> int | None:
-        return self.viewer.row
-
-    @current_row.setter
-    def current_row(self, row: int | None) -> None:
-        self.viewer.row = row
-
-    @property
-    def current_exam(self) -> Exam | None:
-        return self.viewer.exam
-
-    @current_exam.setter
-    def current_exam(self, exam: Exam | None) -> None:
-        self.viewer.exam = exam
-
-    @property
-    def current_prediction(self):
-        return self.viewer.prediction
-
-    @current_prediction.setter
-    def current_prediction(self, pred) -> None:
-        self.viewer.prediction = pred
+    model = _ViewerField("model", "The active EcgModel (``viewer.model``), or None.")
+    current_row = _ViewerField("row", "Row of the exam on screen (``viewer.row``); None without a row.")
+    current_exam = _ViewerField("exam", "The Exam on screen (``viewer.exam``), or None.")
+    current_prediction = _ViewerField("prediction", "Prediction of the exam on screen (``viewer``).")
 
     def add_panel(
         self, title: str, widget: QWidget, area: Qt.DockWidgetArea, *, scroll: bool = False
