@@ -51,6 +51,7 @@ def main() -> int:
     import ecgviewer.report as report
     from ecgviewer.explain import Saliency
     from ecgviewer.model.runtime import load_model
+    from ecgviewer.report import writer
     from ecgviewer.synth import synth_exam
 
     model = load_model(prefer_cuda=False)
@@ -82,7 +83,7 @@ def main() -> int:
         out = Path(tmp)
 
         def empty() -> None:
-            with report._pdf(out / "empty.pdf", args.paper, "empty") as c:
+            with writer.open_pdf(out / "empty.pdf", args.paper, "empty") as c:
                 c.text(10, 10, "empty")
 
         def page1() -> None:
@@ -107,7 +108,7 @@ def main() -> int:
                 out / "setp.pdf", exams, preds, model=model, paper=args.paper, exam_pages=True
             )
 
-        report._ensure_gui_app()
+        writer.ensure_gui_app()
         base = _best(empty, args.repeat)
         rows = [("baseline: empty 1-page PDF", base, out / "empty.pdf")]
         for name, fn, f in (

@@ -73,6 +73,7 @@ import numpy as np
 
 from ecgviewer.errors import Cancelled, EcgViewerError, ModelError
 from ecgviewer.leads import LEADS
+from ecgviewer.shap_numpy import import_shap, numba_free_partition
 
 if TYPE_CHECKING:  # pragma: no cover
     from ecgviewer.model.runtime import EcgModel
@@ -890,103 +891,6 @@ def explain(
     )
 
 
-# shap's PartitionExplainer calls three numba-compiled helpers; compiling them costs 10–30 s
-# on the first explanation of every process (numba cannot cache the recursive ones). These
-# plain NumPy equivalents (same results; the trees here have < 10^4 nodes) are swapped in
-# while ecgviewer runs the explainer, so the first explanation is as fast as the others.
-
-
-def _make_masks_py(cluster_matrix: np.ndarray):
-    """Node × leaf boolean CSR matrix of a linkage (as ``shap.utils.make_masks``)."""
-    import scipy.sparse
-
-    M = cluster_matrix.shape[0] + 1
-    leaves: list[np.ndarray] = [np.array([i]) for i in range(M)]
-    for row in cluster_matrix:
-        leaves.append(np.concatenate([leaves[int(row[0])], leaves[int(row[1])]]))
-    indptr = np.zeros(2 * M, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(v) for v in leaves])
-    indices = np.concatenate(leaves).astype(np.int64)
-    return scipy.sparse.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=(2 * M - 1, M))
-
-
-def _lower_credit_py(i: int, value: float, M: int, values: np.ndarray, clustering: np.ndarray) -> None:
-    """Push each internal node's credit down to its leaves in proportion to their count
-    (as shap's ``lower_credit``, iteratively)."""
-    stack: list[tuple[int, Any]] = [(i, value)]
-    while stack:
-        node, v = stack.pop()
-        if node < M:
-            values[node] += v
-            continue
-        li, ri = int(clustering[node - M, 0]), int(clustering[node - M, 1])
-        size = clustering[node - M, 3]
-        lsize = clustering[li - M, 3] if li >= M else 1
-        rsize = clustering[ri - M, 3] if ri >= M else 1
-        values[node] += v
-        stack.append((ri, values[node] * rsize / size))
-        stack.append((li, values[node] * lsize / size))
-
-
-def _build_fixed_output_py(
-    averaged_outs,
-    last_outs,
-    outputs,
-    batch_positions,
-    varying_rows,
-    num_varying_rows,
-    link,
-    linearizing_weights,
-) -> None:
-    """As shap's ``_build_fixed_output`` (average the masked samples' outputs per mask)."""
-    sample_count = last_outs.shape[0]
-    for i in range(len(averaged_outs)):
-        if batch_positions[i] < batch_positions[i + 1]:
-            chunk = outputs[batch_positions[i] : batch_positions[i + 1]]
-            if num_varying_rows[i] == sample_count:
-                last_outs[:] = chunk
-            else:
-                last_outs[varying_rows[i]] = chunk
-            if linearizing_weights is not None:
-                averaged_outs[i] = np.mean(linearizing_weights * link(last_outs), axis=0)
-            else:
-                averaged_outs[i] = link(np.mean(last_outs, axis=0))
-        else:
-            averaged_outs[i] = averaged_outs[i - 1]
-
-
-class _numba_free_partition:  # noqa: N801 - a context manager used like a function
-    """Swap shap's numba helpers of the partition path for the NumPy ones above (restored on exit)."""
-
-    def __enter__(self) -> None:
-        import shap.explainers._partition as part
-        import shap.utils._masked_model as mm
-
-        self._saved = [
-            (part, "make_masks", part.make_masks),
-            (part, "lower_credit", part.lower_credit),
-            (mm, "_build_fixed_output", mm._build_fixed_output),
-        ]
-        part.make_masks = _make_masks_py
-        part.lower_credit = _lower_credit_py
-        mm._build_fixed_output = _build_fixed_output_py
-
-    def __exit__(self, *exc: object) -> None:
-        for module, name, value in self._saved:
-            setattr(module, name, value)
-
-
-def _import_shap():
-    """``import shap`` without the deprecation notices its plotting module prints on import."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import shap
-    return shap
-
-
 def warm_up() -> float:
     """Import shap and run a tiny explanation, so the first real one starts at once.
 
@@ -994,10 +898,10 @@ def warm_up() -> float:
     starts. Returns the seconds it took.
     """
     start = time.perf_counter()
-    shap = _import_shap()
+    shap = import_shap()
     players, link = partition_tree(LEADS, 2, np.ones((len(LEADS), 2), dtype=bool))
     masker = _PlayerMasker(len(players), link)
-    with _shap_lock, _numba_free_partition():
+    with _shap_lock, numba_free_partition():
         explainer = shap.PartitionExplainer(lambda m: np.asarray(m, dtype=np.float64)[:, :2], masker)
         explainer(np.zeros((1, len(players))), max_evals=20, batch_size=8, silent=True, fixed_context=0)
     return time.perf_counter() - start
@@ -1017,7 +921,7 @@ def _run_shap(
     batch_size: int,
 ) -> np.ndarray:
     """(M, C) SHAP values of the players, exactly additive to ``f_x − f_base``."""
-    shap = _import_shap()
+    shap = import_shap()
 
     def scaled(masks: np.ndarray) -> np.ndarray:
         return ev(masks) / scale
@@ -1026,7 +930,7 @@ def _run_shap(
     dummy = np.zeros((1, M), dtype=np.float32)
     batch = max(2, int(batch_size))
     passes: list[np.ndarray] = []
-    with _shap_lock, _numba_free_partition():
+    with _shap_lock, numba_free_partition():
         state = np.random.get_state()
         try:
             if method == "partition":

@@ -51,6 +51,7 @@ __all__ = [
     "map_findings",
     "read_class_table",
     "reference_of",
+    "short_name",
     "source_name",
 ]
 
@@ -242,6 +243,25 @@ _SOURCE_ORDER: tuple[str, ...] = (
 )
 GOLD_NAME = "Gold standard"
 DX_NAME = "Dx (header)"
+
+
+SHORT_NAMES: dict[str, str] = {
+    "gold standard": "Gold std.",
+    "cardiologist 1": "Cardiol. 1",
+    "cardiologist 2": "Cardiol. 2",
+    "cardiology residents": "Cardiol. resid.",
+    "emergency residents": "Emerg. resid.",
+    "medical students": "Med. students",
+    "dx (header)": "Dx header",
+    "dx (metadata)": "Dx metadata",
+    "synthetic (generator)": "Generator",
+}
+"""Short titles of the usual label sources, for narrow table columns (panel and report)."""
+
+
+def short_name(name: str) -> str:
+    """A column title that fits a narrow column ("Cardiology residents" → "Cardiol. resid.")."""
+    return SHORT_NAMES.get(name.lower(), name)
 
 
 def source_name(path: str | Path) -> str:

@@ -18,6 +18,7 @@ from ecgviewer import explain as E  # noqa: N812
 from ecgviewer.errors import Cancelled, ModelError
 from ecgviewer.explain import CONTEXTS, ExplainError, Saliency, explain, explain_cached
 from ecgviewer.leads import LEADS
+from ecgviewer.shap_numpy import lower_credit, make_masks
 
 # class → [(lead index, first sample, stop sample)] in the 4096-sample input
 SUPPORTS = [
@@ -124,7 +125,7 @@ def test_partition_tree_is_a_valid_linkage(holes: bool) -> None:
         assert sizes[M + k] == n
     assert sizes[-1] == M
     # the first split is in time: each half of the root holds all leads of one half of the exam
-    masks = E._make_masks_py(link).toarray()
+    masks = make_masks(link).toarray()
     left = players[masks[int(link[-1, 0])]]
     assert set((left % 32).tolist()) == set(range(5 if holes else 0, 16))
     assert set((left // 32).tolist()) == set(range(12))
@@ -133,12 +134,12 @@ def test_partition_tree_is_a_valid_linkage(holes: bool) -> None:
 def test_numpy_helpers_match_shap_semantics() -> None:
     players, link = E.partition_tree(LEADS, 8, np.ones((12, 8), dtype=bool))
     M = len(players)
-    masks = E._make_masks_py(link).toarray()
+    masks = make_masks(link).toarray()
     assert masks.shape == (2 * M - 1, M)
     assert (masks[:M] == np.eye(M, dtype=bool)).all() and masks[-1].all()
     v = np.zeros((2 * M - 1, 2))
     v[-1] = [1.0, -2.0]
-    E._lower_credit_py(2 * M - 2, 0, M, v, link)
+    lower_credit(2 * M - 2, 0, M, v, link)
     np.testing.assert_allclose(v[:M].sum(axis=0), [1.0, -2.0])  # credit conserved
     np.testing.assert_allclose(v[:M, 0], 1.0 / M)  # spread by size
 

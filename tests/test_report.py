@@ -409,7 +409,7 @@ def test_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_failure_mid_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ecgviewer.report as report
+    import ecgviewer.report.exam_page as exam_page
 
     exam = square_exam()
     pred = make_prediction(exam)
@@ -419,7 +419,7 @@ def test_failure_mid_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mo
         raise RuntimeError("simulated failure while drawing")
 
     # the first page is drawn, the failure comes while drawing the SHAP page
-    monkeypatch.setattr(report, "_draw_shap_page", boom)
+    monkeypatch.setattr(exam_page, "draw_shap_page", boom)
     with pytest.raises(ReportError, match="simulated failure") as err:
         write_exam_report(out, exam, pred, saliency=fake_saliency(), model=CONTRACT)
     assert str(out) in str(err.value)

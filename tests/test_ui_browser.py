@@ -10,14 +10,13 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from conftest import new_main_window
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 
 from ecgviewer.classes import CLASSES
 from ecgviewer.synth import synth_exam
 from ecgviewer.ui.browser import BASE_COLUMNS, COL_FS, ExamBrowser
-from ecgviewer.ui.mainwindow import MainWindow
-from ecgviewer.ui.workspace import Workspace
+from ecgviewer.viewer.workspace import Workspace
 
 pytestmark = pytest.mark.gui
 WAIT_MS = 120_000
@@ -45,15 +44,9 @@ def big_hdf5(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
+def window(qtbot, tmp_path, monkeypatch, dialogs):
     monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
-    for kind in ("critical", "warning", "information"):
-        monkeypatch.setattr(QMessageBox, kind, staticmethod(lambda *a, **k: QMessageBox.StandardButton.Ok))
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitUntil(lambda: w.model is not None, timeout=WAIT_MS)
+    w = new_main_window(qtbot)
     yield w
     w.close()
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ecgviewer.classes import CLASSES
-from ecgviewer.ui.filtering import FilterError, evaluate, fields_used, parse_filter
+from ecgviewer.viewer.filtering import FilterError, evaluate, fields_used, parse_filter
 
 N = 6
 PROBS = np.array(

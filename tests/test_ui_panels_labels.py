@@ -178,7 +178,7 @@ def test_wfdb_header_labels_are_the_reference(shared_data):
 
 
 def test_filter_words_for_the_label_agreement():
-    from ecgviewer.ui.filtering import FilterError, evaluate, fields_used, parse_filter
+    from ecgviewer.viewer.filtering import FilterError, evaluate, fields_used, parse_filter
 
     cols = {
         "flag:disagrees": np.array([True, False, False]),

@@ -9,41 +9,21 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from conftest import new_main_window
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from ecgviewer.classes import CLASSES
 from ecgviewer.leads import LEADS
 from ecgviewer.synth import synth_exam, write_wfdb
-from ecgviewer.ui.mainwindow import MainWindow
 
 pytestmark = pytest.mark.gui
 WAIT_MS = 120_000
 
 
 @pytest.fixture
-def dialogs(monkeypatch) -> list[tuple[str, str, str]]:
-    calls: list[tuple[str, str, str]] = []
-
-    def recorder(kind):
-        def show(parent, title, text, *args, **kwargs):
-            calls.append((kind, title, text))
-            return QMessageBox.StandardButton.Ok
-
-        return staticmethod(show)
-
-    for kind in ("critical", "warning", "information"):
-        monkeypatch.setattr(QMessageBox, kind, recorder(kind))
-    return calls
-
-
-@pytest.fixture
 def window(qtbot, tmp_path, monkeypatch, dialogs):
     monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1500, 950)
-    w.show()
-    qtbot.waitUntil(lambda: w.model is not None, timeout=WAIT_MS)
+    w = new_main_window(qtbot, (1500, 950))
     yield w
     w.close()
 
@@ -61,27 +41,31 @@ def wfdb_exam(tmp_path_factory) -> Path:
 
 
 def test_docks_and_actions_are_installed(window):
-    ext = window.extensions
     assert (
-        ext.saliency_dock.widget().widget() is ext.saliency
-        and ext.labels_dock.widget().widget() is ext.labels
+        window.explanation.dock.widget().widget() is window.explanation.saliency
+        and window.label_sources.dock.widget().widget() is window.label_sources.labels
     )
     file_menu = [a.text() for a in window.menu_file.actions()]
     assert "Load &Labels…" in file_menu and "&Export Report…" in file_menu
-    assert ext.act_setstats in window.menu_exam.actions() and ext.act_explain in window.menu_exam.actions()
+    exam_menu = window.menu_exam.actions()
+    assert window.set_statistics.act_setstats in exam_menu and window.explanation.act_explain in exam_menu
+    # each feature part registered its own actions, in the order of the menus
+    assert file_menu.index("Load &Labels…") < file_menu.index("&Export Report…")
+    explain, setstats = window.explanation.act_explain, window.set_statistics.act_setstats
+    assert exam_menu.index(explain) < exam_menu.index(setstats)
+    assert window.explanation.act_heatmap in window.toolbar.actions()
 
 
 def test_heatmap_of_the_selected_class_on_the_grid(qtbot, window, wfdb_exam):
     from ecgviewer.explain import explain_cached
 
-    ext = window.extensions
     open_and_wait(qtbot, window, [wfdb_exam])
-    panel = ext.saliency
+    panel = window.explanation.saliency
     assert panel.model is window.model and panel.x is window.current_prediction.input
     # a real explanation, at a small budget to keep the test quick
     panel._explain_fn = lambda m, x, **kw: explain_cached(m, x, **{**kw, "segments": 8, "max_evals": 24})
     with qtbot.waitSignal(panel.saliency_changed, timeout=WAIT_MS) as blocker:
-        window.extensions.act_explain.trigger()
+        window.explanation.act_explain.trigger()
     sal = blocker.args[0]
     assert sal is not None and sal.values.shape == (6, 12, 8)
     np.testing.assert_allclose(sal.additivity_error(), 0, atol=1e-4)
@@ -94,9 +78,9 @@ def test_heatmap_of_the_selected_class_on_the_grid(qtbot, window, wfdb_exam):
     v1 = window.grid.cell("V1").overlay.image[:, 0]  # the segment values of V1 within its cell
     assert v1.any() and np.isin(v1, np.append(sal.values[k, LEADS.index("V1")], 0)).all()
     # H toggles it; a new layout keeps it; another exam clears it
-    ext.act_heatmap.trigger()
+    window.explanation.act_heatmap.trigger()
     assert all(c.overlay is None for c in window.grid.cells) and not panel.heatmap_on
-    ext.act_heatmap.trigger()
+    window.explanation.act_heatmap.trigger()
     window.set_layout("12x1")
     assert all(c.overlay is not None for c in window.grid.cells)
     with qtbot.waitSignal(window.exam_shown, timeout=WAIT_MS):
@@ -105,34 +89,32 @@ def test_heatmap_of_the_selected_class_on_the_grid(qtbot, window, wfdb_exam):
 
 
 def test_code_exam_labels_found_and_compared(qtbot, window, shared_data):
-    ext = window.extensions
     exam = shared_data / "code-test" / "exams" / "pacient_2.hdf5"
     open_and_wait(qtbot, window, [exam])
-    qtbot.waitUntil(lambda: len(ext.store) == 7, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(window.label_sources.store) == 7, timeout=WAIT_MS)
     qtbot.waitUntil(
-        lambda: ext.labels.comparison is not None and ext.labels.comparison.reference is not None,
+        lambda: (comp := window.label_sources.labels.comparison) is not None and comp.reference is not None,
         timeout=WAIT_MS,
     )
-    comp = ext.labels.comparison
+    comp = window.label_sources.labels.comparison
     assert comp.columns[0] == window.model.contract.name and comp.reference == "Gold standard"
     assert comp.values[CLASSES.index("LBBB"), comp.columns.index("Gold standard")] == 1  # exam 2 is LBBB
-    assert ext.labels.table.isVisibleTo(ext.labels)
+    assert window.label_sources.labels.table.isVisibleTo(window.label_sources.labels)
     # the browser's label column and the "model disagrees" data
     assert window.ws.agreement[0].startswith(("agrees", "differs"))
     assert window.ws.label_disagrees[0] == comp.disagrees[:, 0].any()
 
 
 def test_load_labels_names_the_source(qtbot, window, wfdb_exam, tmp_path, monkeypatch):
-    ext = window.extensions
     open_and_wait(qtbot, window, [wfdb_exam])
     csv = tmp_path / "reads.csv"
     csv.write_text("exam_id,1dAVb,RBBB,LBBB,SB,AF,ST\nsynth_rbbb,0,1,0,0,0,0\nother,0,0,0,0,1,0\n")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(csv), "")))
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Dr. House", True)))
-    with qtbot.waitSignal(ext.labels_changed, timeout=WAIT_MS):
-        window.extensions.act_load_labels.trigger()
-    assert "Dr. House" in ext.store.names()
-    comp = ext.labels.comparison
+    with qtbot.waitSignal(window.label_sources.labels_changed, timeout=WAIT_MS):
+        window.label_sources.act_load_labels.trigger()
+    assert "Dr. House" in window.label_sources.store.names()
+    comp = window.label_sources.labels.comparison
     assert "Dr. House" in comp.columns
     assert comp.values[CLASSES.index("RBBB"), comp.columns.index("Dr. House")] == 1
     # the WFDB header's own #Dx labels are a source too, and the reference when there is no gold standard
@@ -144,21 +126,20 @@ def test_bad_label_file_gives_an_error_dialog(qtbot, window, wfdb_exam, tmp_path
     open_and_wait(qtbot, window, [wfdb_exam])
     bad = tmp_path / "notes.csv"
     bad.write_text("a,b\n1,2\n")
-    window.extensions.load_labels(bad, "Notes")
+    window.label_sources.load_labels(bad, "Notes")
     qtbot.waitUntil(lambda: bool(dialogs), timeout=WAIT_MS)
     assert dialogs and dialogs[-1][1] == "Cannot load labels" and "notes.csv" in dialogs[-1][2]
-    assert "Notes" not in window.extensions.store.names()
+    assert "Notes" not in window.label_sources.store.names()
 
 
 def test_set_statistics_over_the_code_exams(qtbot, window, shared_data):
-    ext = window.extensions
     with qtbot.waitSignal(window.batch_finished, timeout=WAIT_MS):
         open_and_wait(qtbot, window, [shared_data / "code-test" / "exams"])
     assert len(window.ws) == 10 and window.ws.analysed().all()
-    qtbot.waitUntil(lambda: len(ext.store) == 7, timeout=WAIT_MS)
-    inp = ext.setstats_input()
+    qtbot.waitUntil(lambda: len(window.label_sources.store) == 7, timeout=WAIT_MS)
+    inp = window.set_statistics.setstats_input()
     assert [k[0] for k in inp.keys][:2] == ["pacient_1", "pacient_10"] or inp.keys[0][0] == "pacient_1"
-    dlg = ext.show_setstats()
+    dlg = window.set_statistics.show_setstats()
     with qtbot.waitSignal(dlg.computed, timeout=WAIT_MS) as blocker:
         pass
     ev = blocker.args[0].evaluation
@@ -171,7 +152,6 @@ def test_set_statistics_over_the_code_exams(qtbot, window, shared_data):
 def test_export_report_asks_before_replacing(qtbot, window, wfdb_exam, tmp_path, monkeypatch):
     import ecgviewer.report as report
 
-    ext = window.extensions
     open_and_wait(qtbot, window, [wfdb_exam])
     window.set_gain(20.0)
     window.set_speed(50.0)
@@ -190,8 +170,8 @@ def test_export_report_asks_before_replacing(qtbot, window, wfdb_exam, tmp_path,
         return real(path, exam, pred, **kw)
 
     monkeypatch.setattr(report, "write_exam_report", spy)
-    with qtbot.waitSignal(ext.report_written, timeout=WAIT_MS):
-        ext.act_export_report.trigger()
+    with qtbot.waitSignal(window.report_export.report_written, timeout=WAIT_MS):
+        window.report_export.act_export_report.trigger()
     assert out.read_bytes().startswith(b"%PDF")
     assert seen["paper"] == "Letter" and seen["gain_mm_mv"] == 20.0 and seen["speed_mm_s"] == 50.0
     assert seen["rhythm_lead"] == "V1" and seen["model"] is window.model
@@ -203,16 +183,16 @@ def test_export_report_asks_before_replacing(qtbot, window, wfdb_exam, tmp_path,
         "question",
         staticmethod(lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No),
     )
-    assert ext.export_report_dialog() is None
+    assert window.report_export.export_report_dialog() is None
     assert asked and "r.pdf" in asked[0] and out.read_bytes() == b"%PDF keep"
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
-    with qtbot.waitSignal(ext.report_written, timeout=WAIT_MS):
-        ext.export_report_dialog()
+    with qtbot.waitSignal(window.report_export.report_written, timeout=WAIT_MS):
+        window.report_export.export_report_dialog()
     assert out.read_bytes() != b"%PDF keep" and out.read_bytes().startswith(b"%PDF")
 
 
 def test_export_report_without_an_exam_says_so(window, dialogs):
-    assert window.extensions.export_report_dialog() is None
+    assert window.report_export.export_report_dialog() is None
     assert dialogs and dialogs[-1][1] == "Nothing to report"
 
 
@@ -254,4 +234,4 @@ def test_label_column_and_disagree_filter_after_a_batch(qtbot, window, tmp_path)
         assert "model" in ws.agreement_details[r] and "Dx (header)" in ws.agreement_details[r]
     # Close All forgets the labels
     window.close_all()
-    assert len(window.extensions.store) == 0 and not window.extensions.store.exam_labels
+    assert len(window.label_sources.store) == 0 and not window.label_sources.store.exam_labels

@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from conftest import new_main_window
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QMessageBox
 
 from ecgviewer.classes import CLASS_NAMES, CLASSES
 from ecgviewer.leads import LEADS
@@ -32,30 +32,8 @@ def home(tmp_path, monkeypatch) -> Path:
     return path
 
 
-@pytest.fixture
-def dialogs(monkeypatch) -> list[tuple[str, str, str]]:
-    """Record message boxes instead of blocking on them."""
-    calls: list[tuple[str, str, str]] = []
-
-    def recorder(kind):
-        def show(parent, title, text, *args, **kwargs):
-            calls.append((kind, title, text))
-            return QMessageBox.StandardButton.Ok
-
-        return staticmethod(show)
-
-    for kind in ("critical", "warning", "information"):
-        monkeypatch.setattr(QMessageBox, kind, recorder(kind))
-    return calls
-
-
 def _new_window(qtbot) -> MainWindow:
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitUntil(lambda: w.model is not None, timeout=WAIT_MS)
-    return w
+    return new_main_window(qtbot)
 
 
 @pytest.fixture

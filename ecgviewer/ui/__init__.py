@@ -1,22 +1,26 @@
-"""The Qt viewer (PySide6 + pyqtgraph): a thin presentation layer over the core.
+"""The Qt viewer (PySide6 + pyqtgraph): presents the core and runs its slow work off the UI thread.
 
 Modules:
     app         ``run_app(args)``: QApplication set-up, command-line paths, ``--screenshot``.
-    mainwindow  the main window: menus, toolbar, docks, background jobs, drag and drop.
+    mainwindow  the main window composed of the feature parts below: menus, toolbar, docks,
+                background jobs, drag and drop.
     leadgrid    the 12 leads on ECG paper (layouts, gain, speed, calipers, per-lead overlays).
     findings    the six probability bars, the active model and the model selector.
     browser     the exam table (virtualised, sortable, filterable).
     infopanel   the exam's facts and the preprocessing report.
     workers     QRunnable tasks with progress, cancel and results delivered on the UI thread.
-    workspace   the open exam sets and the per-exam predictions (no Qt).
-    filtering   the browser's filter language, e.g. ``AF > 0.5 and fs >= 500`` (no Qt).
     settings    QSettings in an ini file under :func:`ecgviewer.paths.user_data_dir`.
     saliency_panel  SHAP heatmap strips in exam time, legend, lead-importance bars, explain worker.
     labels_panel    label sources with scopes, the per-exam comparison, the browser's agreement data.
     setstats        the "Set statistics" view (Table 2, kappa, McNemar, precision-recall curves).
-    extensions      wires explanation, labels, set statistics and report export into the main window.
+    explanation_dock  the Explanation dock and its actions (Explain, SHAP heatmap).
+    labels_dock       the Labels dock, Load Labels…, label discovery, the browser's label column.
+    set_statistics    Set Statistics… (the dialog of :mod:`setstats` over the open exams).
+    report_export     Export Report… (the PDF of the exam on screen, written in the background).
 
-Nothing outside this package imports it; the core never imports Qt widgets.
+The state it shows (open sets, current exam, model, results, labels, view settings) lives in
+the Qt-free :mod:`ecgviewer.viewer`; the window keeps it in ``window.viewer``. Nothing outside
+this package imports it; the core never imports Qt widgets.
 """
 
 from ecgviewer.ui import _compat

@@ -36,8 +36,8 @@ from PySide6.QtWidgets import (
 
 from ecgviewer.classes import CLASS_NAMES, CLASSES
 from ecgviewer.exam import ExamHeader
-from ecgviewer.ui.filtering import FilterError, Node, evaluate, fields_used, parse_filter
-from ecgviewer.ui.workspace import Workspace
+from ecgviewer.viewer.filtering import FilterError, Node, evaluate, fields_used, parse_filter
+from ecgviewer.viewer.workspace import Workspace
 
 BASE_COLUMNS: tuple[str, ...] = (
     "#",
@@ -202,7 +202,7 @@ class ExamTableModel(QAbstractTableModel):
         self.endResetModel()
 
     def set_filter(self, text: str) -> None:
-        """Apply a filter (see :mod:`ecgviewer.ui.filtering`); raises FilterError and keeps the old one."""
+        """Apply a filter (:mod:`ecgviewer.viewer.filtering`); raises FilterError and keeps the old one."""
         node = parse_filter(text)
         self.beginResetModel()
         self._filter, self.filter_text = node, text
@@ -294,7 +294,7 @@ class ExamTableModel(QAbstractTableModel):
         return int(pos.min()), int(pos.max())
 
     def _column(self, name: str) -> np.ndarray:
-        """A column for the filter language (see :func:`ecgviewer.ui.filtering.evaluate`)."""
+        """A column for the filter language (see :func:`ecgviewer.viewer.filtering.evaluate`)."""
         n = len(self.ws)
         if name.startswith("flag:"):
             disagrees = _padded(self.ws.label_disagrees, n)

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from ecgviewer.classes import CLASS_DEFINITIONS, CLASS_NAMES, CLASSES
-from ecgviewer.labels import ExamComparison, LabelSet, compare_exam
+from ecgviewer.labels import ExamComparison, LabelSet, compare_exam, short_name
 
 DISAGREE_BG = QColor("#ffcdd2")
 REFERENCE_BG = QColor("#e8f5e9")
@@ -278,24 +278,6 @@ def _replace_ids(own: LabelSet, ids: list[str] | None, index: int = 0) -> LabelS
 
 
 # --------------------------------------------------------------------------- widgets
-
-
-SHORT_NAMES: dict[str, str] = {
-    "gold standard": "Gold std.",
-    "cardiologist 1": "Cardiol. 1",
-    "cardiologist 2": "Cardiol. 2",
-    "cardiology residents": "Cardiol. resid.",
-    "emergency residents": "Emerg. resid.",
-    "medical students": "Med. students",
-    "dx (header)": "Dx header",
-    "dx (metadata)": "Dx metadata",
-    "synthetic (generator)": "Generator",
-}
-
-
-def short_name(name: str) -> str:
-    """A column title that fits a narrow panel ("Cardiology residents" → "Cardiol. resid.")."""
-    return SHORT_NAMES.get(name.lower(), name)
 
 
 def wrap_header(name: str, width: int = 12) -> str:

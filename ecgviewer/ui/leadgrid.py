@@ -26,13 +26,8 @@ from ecgviewer.errors import PreprocessError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import LEADS
 from ecgviewer.preprocess import PreprocessReport, complete_leads
+from ecgviewer.viewer.view import GAINS, LAYOUT_NAMES, LAYOUTS, SPEEDS  # noqa: F401 - re-exported
 
-LAYOUTS: tuple[str, ...] = ("3x4", "6x2", "12x1")
-LAYOUT_NAMES: dict[str, str] = {"3x4": "3×4 + rhythm strip", "6x2": "6×2", "12x1": "12×1"}
-GAINS: tuple[float, ...] = (5.0, 10.0, 20.0)
-"""mm per mV."""
-SPEEDS: tuple[float, ...] = (25.0, 50.0)
-"""mm per s."""
 PAGE_SECONDS = 10.0
 """Seconds of signal on a 3×4 or 6×2 page (the rhythm strip and 12×1 show the whole recording)."""
 ROW_PITCH_MV: dict[str, float] = {"3x4": 3.0, "6x2": 2.5, "12x1": 2.0}

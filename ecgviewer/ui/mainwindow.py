@@ -5,11 +5,18 @@ model, analysing a whole file) runs on worker threads (:mod:`ecgviewer.ui.worker
 window only presents results. A failed open or read shows a dialog naming the file and the
 problem and leaves the current exam on screen.
 
-Extension points (for the explanation overlay, label comparison, set statistics, export):
-``add_panel(title, widget, area)`` adds a dock; File-menu actions go before
-``file_export_separator``; ``exam_shown``/``prediction_shown`` tell what is on screen;
-``grid.set_overlay(lead, ...)`` draws behind a lead; ``findings.class_selected`` says which
-class the user picked.
+The window is composed of feature parts, one module each, built in ``__init__``: the lead grid
+(:mod:`~ecgviewer.ui.leadgrid`), the findings panel (:mod:`~ecgviewer.ui.findings`), the exam
+browser (:mod:`~ecgviewer.ui.browser`), the explanation dock
+(:mod:`~ecgviewer.ui.explanation_dock`), the labels dock (:mod:`~ecgviewer.ui.labels_dock`),
+the set statistics (:mod:`~ecgviewer.ui.set_statistics`) and the report export
+(:mod:`~ecgviewer.ui.report_export`). A part adds its dock with ``add_panel(title, widget,
+area)``, makes its actions with ``make_action`` and registers them with
+``register_action(action, "file" | "exam" | "view" | "toolbar")``, and observes the window's
+signals: ``exam_shown``/``prediction_shown`` (what is on screen), ``model_changed``,
+``open_finished``, ``rows_analysed``/``batch_finished`` (a batch), ``exams_closed``. The
+state itself (open sets, current exam, model, prediction, view settings) is
+``window.viewer``, a Qt-free :class:`~ecgviewer.viewer.ViewerModel`.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ from ecgviewer.ui.findings import FindingsPanel
 from ecgviewer.ui.infopanel import ExamInfoPanel
 from ecgviewer.ui.leadgrid import GAINS, LAYOUT_NAMES, LAYOUTS, SPEEDS, LeadGrid, Measurement
 from ecgviewer.ui.workers import Task, TaskRunner
-from ecgviewer.ui.workspace import Workspace
+from ecgviewer.viewer import ViewerModel
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +112,19 @@ def _icon() -> QIcon:
     return icon
 
 
+class _ViewerField:
+    """A window attribute that reads and writes an attribute of ``window.viewer``."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.name, self.__doc__ = name, doc
+
+    def __get__(self, window, owner=None):
+        return self if window is None else getattr(window.viewer, self.name)
+
+    def __set__(self, window, value) -> None:
+        setattr(window.viewer, self.name, value)
+
+
 class MainWindow(QMainWindow):
     """The viewer's main window.
 
@@ -121,6 +141,8 @@ class MainWindow(QMainWindow):
     open_finished = Signal(bool)  # an open job ended; True if exams were added
     model_changed = Signal(object)  # EcgModel now active
     batch_finished = Signal(str)  # "done", "cancelled" or "failed"
+    rows_analysed = Signal(object, object)  # (rows, {row: the LabelSet the exam carries, or None})
+    exams_closed = Signal()  # Close All: every exam is gone
 
     def __init__(
         self,
@@ -133,20 +155,18 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else S.open_settings()
         self.interactive = interactive
         self.errors: list[str] = []
-        self.ws = Workspace()
+        self.viewer = ViewerModel()  # what is open and shown, without Qt
+        self.ws = self.viewer.workspace
         self.runner = TaskRunner(2, self)
         self.batch_runner = TaskRunner(1, self)
-        self.model = None
         self._model_path: Path | None = Path(model_path) if model_path else None
         self._model_from_cli = model_path is not None
-        self.current_row: int | None = None
-        self.current_exam: Exam | None = None
         self.current_input: tuple[np.ndarray, PreprocessReport] | None = None
-        self.current_prediction = None
         self._generation = 0
         self._pending_row: int | None = None
         self._reading = False  # a read task is in flight
         self._predict_task: Task | None = None
+        self._exam_features: list[QAction] = []
         self._batch_task: Task | None = None
         self._tracked: list[tuple[Task, str]] = []
         self.timings: dict[str, float] = {}
@@ -214,12 +234,65 @@ class MainWindow(QMainWindow):
         self._build_menus_and_toolbar()
         self._restore_settings()
         self._update_banners()
-        from ecgviewer.ui.extensions import install
-
-        self.extensions = install(self)  # explanation, labels, set statistics, report export
+        self._compose_features()
         self.load_model(self._model_path)
 
+    # ================================================================== feature parts
+    def _compose_features(self) -> None:
+        """Explanation, labels, set statistics and report export; each registers its own actions."""
+        from ecgviewer.ui.explanation_dock import ExplanationDock
+        from ecgviewer.ui.labels_dock import LabelsDock
+        from ecgviewer.ui.report_export import ReportExport
+        from ecgviewer.ui.set_statistics import SetStatistics
+
+        self.explanation = ExplanationDock(self)
+        self.label_sources = LabelsDock(self)
+        self.report_export = ReportExport(self, self.explanation, self.label_sources)
+        self.set_statistics = SetStatistics(self, self.label_sources)
+        self.tabifyDockWidget(self.explanation.dock, self.label_sources.dock)
+        self.explanation.dock.raise_()
+        state = self.settings.value(S.STATE) if self.interactive else None
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)  # again: these docks did not exist at the first restore
+        else:  # first start: findings above, explanation and labels below
+            # the findings keep their natural height; the explanation and labels take the rest
+            docks = [self.findings_dock, self.explanation.dock]
+            findings_h = self.findings.sizeHint().height() + 8
+            self.resizeDocks(
+                docks, [findings_h, max(120, self.height() - findings_h - 330)], Qt.Orientation.Vertical
+            )
+
+    def register_action(self, action: QAction, place: str) -> None:
+        """Show a feature's action: "file" (before the File menu's last group), "exam" (the Exam
+        menu, after a separator for the first one), "view" (above View → Panels), "toolbar"."""
+        if place == "file":
+            self.menu_file.insertAction(self.file_export_separator, action)
+        elif place == "exam":
+            if not self._exam_features:
+                self.menu_exam.addSeparator()
+            self._exam_features.append(action)
+            self.menu_exam.addAction(action)
+        elif place == "view":
+            before = next((x for x in self.menu_view.actions() if x.menu() is self.menu_panels), None)
+            self.menu_view.insertAction(before, action)
+            self.menu_view.insertSeparator(before)
+        elif place == "toolbar":
+            self.toolbar.addSeparator()
+            self.toolbar.addAction(action)
+        else:
+            raise ValueError(f"unknown place {place!r} for action {action.text()!r}")
+
+    def track_task(self, task: Task, label: str) -> None:
+        """Show a feature's background job in the status bar (progress, Cancel)."""
+        self._track(task, label)
+
     # ================================================================== panels and actions
+    # -- the state lives in the viewer model; these names are the window's view of it ------
+    model = _ViewerField("model", "The active EcgModel (``viewer.model``), or None.")
+    current_row = _ViewerField("row", "Row of the exam on screen (``viewer.row``); None without a row.")
+    current_exam = _ViewerField("exam", "The Exam on screen (``viewer.exam``), or None.")
+    current_prediction = _ViewerField("prediction", "Prediction of the exam on screen (``viewer``).")
+
     def add_panel(
         self, title: str, widget: QWidget, area: Qt.DockWidgetArea, *, scroll: bool = False
     ) -> QDockWidget:
@@ -248,7 +321,7 @@ class MainWindow(QMainWindow):
             self.menu_panels.addAction(dock.toggleViewAction())
         return dock
 
-    def _action(
+    def make_action(
         self,
         text: str,
         slot,
@@ -257,6 +330,7 @@ class MainWindow(QMainWindow):
         checkable: bool = False,
         tip: str = "",
     ) -> QAction:
+        """A window-wide action (its shortcut works wherever the focus is in the window)."""
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -270,7 +344,7 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
-        a = self._action
+        a = self.make_action
         self.act_open = a(
             "&Open…",
             self.open_dialog,
@@ -516,6 +590,7 @@ class MainWindow(QMainWindow):
         self.layout_combo.setCurrentIndex(LAYOUTS.index(name))
         self.rhythm_combo.setEnabled(name == "3x4")
         self.menu_rhythm.setEnabled(name == "3x4")
+        self.viewer.view.layout = name
         if save:
             self._save_view_settings()
 
@@ -523,6 +598,7 @@ class MainWindow(QMainWindow):
         self.grid.set_gain(float(gain))
         self.gain_actions[float(gain)].setChecked(True)
         self.gain_combo.setCurrentIndex(GAINS.index(float(gain)))
+        self.viewer.view.gain = float(gain)
         if save:
             self._save_view_settings()
 
@@ -530,6 +606,7 @@ class MainWindow(QMainWindow):
         self.grid.set_speed(float(speed))
         self.speed_actions[float(speed)].setChecked(True)
         self.speed_combo.setCurrentIndex(SPEEDS.index(float(speed)))
+        self.viewer.view.speed = float(speed)
         if save:
             self._save_view_settings()
 
@@ -537,6 +614,7 @@ class MainWindow(QMainWindow):
         self.grid.set_rhythm_lead(lead)
         self.rhythm_actions[lead].setChecked(True)
         self.rhythm_combo.setCurrentIndex(LEADS.index(lead))
+        self.viewer.view.rhythm_lead = lead
         if save:
             self._save_view_settings()
 
@@ -683,7 +761,7 @@ class MainWindow(QMainWindow):
         self._pending_row = None
         self.cancel_all_jobs(wait=True)
         self.ws.clear()
-        self.extensions.on_closed_all()
+        self.exams_closed.emit()
         self.browser.refresh()
         self.current_row = None
         self.current_exam = None
@@ -976,8 +1054,7 @@ class MainWindow(QMainWindow):
         self.ws.row_errors.update({r: f"analysis: {m}" for r, m in errors.items()})
         changed = np.concatenate([rows, np.array(list(errors), dtype=np.int64)])
         self.browser.probabilities_changed(changed)
-        self.extensions.on_exam_labels(own)
-        self.extensions.refresh_agreement([int(r) for r in rows])
+        self.rows_analysed.emit(rows, own)
 
     def _on_batch_end(self, how: str) -> None:
         if self._batch_task is not None:

@@ -680,7 +680,7 @@ class SaliencyPanel(QWidget):
         self.status.setText(
             f"Explaining all six classes at {segment_text(segments)}, up to {budget} network evaluations…"
         )
-        self.runner.start(task)
+        self.runner.start(task, self)
         self._update_enabled()
         return task
 

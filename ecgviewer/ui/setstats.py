@@ -583,7 +583,7 @@ class SetStatsDialog(QDialog):
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.status.setText(f"Computing over {len(inp)} exams with {b} bootstrap resamples…")
-        self.runner.start(task)
+        self.runner.start(task, self)
         self._update_enabled()
         return task
 
@@ -797,7 +797,7 @@ class SetStatsDialog(QDialog):
             )
         )
         self._export_task = task
-        self.runner.start(task)
+        self.runner.start(task, self)
         return task
 
     def _update_enabled(self, *_: Any) -> None:

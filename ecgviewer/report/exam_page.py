@@ -1,0 +1,323 @@
+"""The exam report: page 1 (header, findings table, labels, 12-lead printout) and
+:func:`write_exam_report`, which adds one SHAP page per chosen class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ecgviewer.classes import CLASS_NAMES, CLASSES
+from ecgviewer.errors import ReportError
+from ecgviewer.exam import Exam
+from ecgviewer.model.contract import ModelContract
+from ecgviewer.report.page import (
+    Footer,
+    age_sex,
+    check_prediction,
+    check_rhythm_lead,
+    contract_for,
+    header_lines,
+    label_cell,
+    labels_for,
+    local_now,
+)
+from ecgviewer.report.paper import ExamPageGeometry, display_window, draw_printout, exam_page_geometry
+from ecgviewer.report.shap_page import choose_shap_classes, draw_shap_page
+from ecgviewer.report.style import AGREE, DISAGREE, MARGIN_MM, MUTED, POSITIVE, RULE, TEXT, format_probability
+from ecgviewer.report.writer import Canvas, open_pdf
+
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    from ecgviewer.labels import LabelSet
+    from ecgviewer.model.runtime import EcgModel, Prediction
+
+
+def _draw_exam_header(
+    c: Canvas,
+    g: ExamPageGeometry,
+    exam: Exam,
+    prediction: Any,
+    labels: Sequence[LabelSet],
+    saliency: Any | None,
+    t0_s: float,
+    title: str | None,
+) -> None:
+    x0 = MARGIN_MM
+    y = g.header_y + 4.2
+    left_w = 104.0
+    heading = title or f"12-lead ECG — {exam.exam_id or (exam.source.name if exam.source else 'exam')}"
+    c.text(x0, y, heading, size=12.0, bold=True, max_w=left_w)
+    y += 5.0
+
+    def field(name: str, value: str, *, elide: str = "right") -> None:
+        nonlocal y
+        c.text(x0, y, name, size=7.0, bold=True, rgb=MUTED)
+        c.text(x0 + 22, y, value, size=7.0, max_w=left_w - 22, elide=elide)
+        y += 3.25
+
+    where = f"   (exam {exam.index + 1} of its file)" if exam.index else ""
+    field("Exam id", f"{exam.exam_id or '—'}{where}")
+    field("Source", str(exam.source) if exam.source is not None else "in memory", elide="middle")
+    field("Patient", age_sex(exam.age, exam.sex))
+    acq = f"{exam.fs:g} Hz, {exam.duration_s:.2f} s, {len(exam.leads)} leads"
+    if exam.format:
+        acq += f" ({exam.format})"
+    if exam.recorded is not None:
+        acq += f", recorded {exam.recorded:%Y-%m-%d %H:%M}"
+    field("Acquisition", acq)
+    report = getattr(prediction, "report", None)
+    c.text(x0, y, "Network input", size=7.0, bold=True, rgb=MUTED)
+    lines = report.describe() if report is not None else ["not available"]
+    yy = y
+    for line in lines:
+        yy = c.wrap(x0 + 22, yy, left_w - 22, line, size=6.3, rgb=TEXT, indent=2.0)
+        if yy > g.grid_y - 1.2:
+            break
+    # -- findings table
+    _draw_findings(c, g, x0 + left_w + 4, exam, prediction, labels, saliency)
+
+
+def _draw_findings(
+    c: Canvas,
+    g: ExamPageGeometry,
+    x0: float,
+    exam: Exam,
+    prediction: Any,
+    labels: Sequence[LabelSet],
+    saliency: Any | None,
+) -> None:
+    right = g.page_w - MARGIN_MM
+    y_top = g.header_y + 4.2
+    classes = tuple(getattr(prediction, "classes", CLASSES))
+    probs = np.asarray(prediction.probabilities, dtype=np.float64)
+    thr = np.asarray(prediction.thresholds, dtype=np.float64)
+    dec = np.asarray(prediction.decisions, dtype=bool)
+    rows = labels_for(labels, exam.exam_id, exam.index)
+    positives = [cl for cl, d in zip(classes, dec, strict=True) if d]
+    summary = (
+        ("Findings of the network: " + ", ".join(positives))
+        if positives
+        else "Findings of the network: none of the six above threshold"
+    )
+    c.text(x0, y_top, summary, size=9.0, bold=True, rgb=POSITIVE if positives else TEXT, max_w=right - x0)
+    # columns: fixed part, then one column per label source; the probability bar and then the
+    # full names give way when many label sources are attached
+    label_w = 11.0
+    c.font(7.2)
+    name_w = max(c.text_width(CLASS_NAMES.get(cl, cl)) for cl in classes) + 2.0
+    with_bar = right - x0 - (93.0 + name_w) >= label_w * len(rows)
+    with_name = with_bar or right - x0 - (66.0 + name_w) >= label_w * len(rows)
+    col_x: dict[str, float] = {"class": x0}
+    x = x0 + 12.0
+    if with_name:
+        col_x["name"] = x
+        x += name_w
+    col_x["prob"] = x
+    x += 18.0
+    if with_bar:
+        col_x["bar"] = x
+        x += 27.0
+    col_x["thr"] = x
+    x += 16.0
+    col_x["dec"] = x
+    x += 18.0
+    lx0 = x
+    max_label_cols = int(max(0.0, right - lx0 + 0.01) // label_w)
+    shown_rows = rows[:max_label_cols]
+    y = y_top + 6.0
+    c.text(col_x["class"], y, "Class", size=6.8, bold=True, rgb=MUTED)
+    if with_name:
+        c.text(col_x["name"], y, "Finding", size=6.8, bold=True, rgb=MUTED)
+    c.text(col_x["prob"] + 14, y, "Probability", size=6.8, bold=True, rgb=MUTED, align="right")
+    c.text(col_x["thr"] + 13, y, "Threshold", size=6.8, bold=True, rgb=MUTED, align="right")
+    c.text(col_x["dec"] + 1, y, "Decision", size=6.8, bold=True, rgb=MUTED)
+    for j, (ls, _) in enumerate(shown_rows):
+        parts = header_lines(c, ls.name, label_w - 0.8, 5.8)
+        for k, part in enumerate(parts):
+            c.text(
+                lx0 + j * label_w + label_w / 2,
+                y - 2.5 * (len(parts) - 1 - k),
+                part,
+                size=5.8,
+                bold=True,
+                rgb=MUTED,
+                align="center",
+            )
+    c.pen(RULE, 0.15)
+    c.line(x0, y + 1.2, right, y + 1.2)
+    row_h = 4.25
+    for i, cl in enumerate(classes):
+        yb = y + 1.2 + row_h * (i + 1) - 1.2
+        pos = bool(dec[i])
+        rgb = POSITIVE if pos else TEXT
+        c.text(col_x["class"], yb, cl, size=7.5, bold=True, rgb=rgb)
+        if with_name:
+            c.text(col_x["name"], yb, CLASS_NAMES.get(cl, cl), size=7.2, rgb=rgb)
+        c.text(
+            col_x["prob"] + 14, yb, format_probability(probs[i]), size=7.5, bold=pos, rgb=rgb, align="right"
+        )
+        if with_bar:  # probability bar with a tick at the threshold
+            bx, bw, bh = col_x["bar"] + 1.5, 23.0, 2.2
+            c.fill(bx, yb - bh, bw, bh, (236, 236, 236))
+            if np.isfinite(probs[i]):
+                c.fill(
+                    bx,
+                    yb - bh,
+                    bw * float(np.clip(probs[i], 0, 1)),
+                    bh,
+                    (196, 60, 60) if pos else (120, 120, 120),
+                )
+            if np.isfinite(thr[i]):
+                tx = bx + bw * float(np.clip(thr[i], 0, 1))
+                c.pen(TEXT, 0.25)
+                c.line(tx, yb - bh - 0.7, tx, yb + 0.5)
+        c.text(col_x["thr"] + 13, yb, format_probability(thr[i]), size=7.5, rgb=MUTED, align="right")
+        c.text(col_x["dec"] + 1, yb, "POSITIVE" if pos else "negative", size=7.2, bold=pos, rgb=rgb)
+        for j, (_ls, vals) in enumerate(shown_rows):
+            v = int(vals[i]) if i < len(vals) else -1
+            cx = lx0 + j * label_w
+            if v in (0, 1):
+                c.fill(cx + 0.5, yb - 3.0, label_w - 1.0, 3.9, AGREE if bool(v) == pos else DISAGREE)
+            c.text(
+                cx + label_w / 2,
+                yb,
+                label_cell(v if v in (0, 1) else None),
+                size=7.0,
+                bold=v == 1,
+                rgb=POSITIVE if v == 1 else TEXT,
+                align="center",
+            )
+    y_end = y + 1.2 + row_h * len(classes) + 0.6
+    c.pen(RULE, 0.15)
+    c.line(x0, y_end - 1.0, right, y_end - 1.0)
+    y = y_end + 2.4
+    notes: list[str] = []
+    if rows:
+        agree = []
+        for ls, vals in shown_rows:
+            known = (vals == 0) | (vals == 1)
+            n_ok = int(((vals == 1) == dec)[known].sum())
+            agree.append(f"{ls.name} {n_ok}/{int(known.sum())}")
+        notes.append(
+            "Agreement of the network with the labels (classes): "
+            + "; ".join(agree)
+            + ". Green: same as the network; amber: different."
+        )
+        if len(rows) > len(shown_rows):
+            notes.append(
+                f"{len(rows) - len(shown_rows)} more label source(s) not shown: "
+                + ", ".join(ls.name for ls, _ in rows[len(shown_rows) :])
+                + "."
+            )
+        for ls, _ in rows:
+            other = []
+            try:
+                row = ls.row_of(exam.exam_id, exam.index)
+                if row is not None and ls.other_findings:
+                    other = list(ls.other_findings[row])
+            except Exception:
+                other = []
+            if other:
+                notes.append(f"{ls.name}, other findings: " + ", ".join(other) + ".")
+    elif labels:
+        notes.append("No attached label source has a row for this exam.")
+    else:
+        notes.append("No labels attached.")
+    seconds = getattr(prediction, "seconds", None)
+    prov = getattr(prediction, "provider", "")
+    decision_rule = "Decision: POSITIVE when probability > threshold."
+    if seconds:
+        decision_rule += f" Inference {seconds * 1000:.0f} ms on {prov or 'CPU'}."
+    if saliency is None:
+        decision_rule += " SHAP saliency not computed for this report."
+    notes.append(decision_rule)
+    for note in notes:
+        y = c.wrap(x0, y, right - x0, note, size=6.3, rgb=MUTED, max_lines=2)
+        if y > g.grid_y - 1.0:
+            break
+
+
+def draw_exam_page(
+    c: Canvas,
+    exam: Exam,
+    prediction: Any,
+    labels: Sequence[LabelSet],
+    saliency: Any | None,
+    g: ExamPageGeometry,
+    rhythm_lead: str,
+    title: str | None,
+) -> None:
+    t0 = display_window(exam, prediction, g.window_s)
+    _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title)
+    draw_printout(c, g, exam, t0, rhythm_lead)
+
+
+def write_exam_report(
+    out: str | Path,
+    exam: Exam,
+    prediction: Prediction,
+    *,
+    saliency: Any | None = None,
+    labels: Sequence[LabelSet] = (),
+    paper: str = "A4",
+    gain_mm_mv: float = 10,
+    speed_mm_s: float = 25,
+    rhythm_lead: str = "II",
+    model: EcgModel | ModelContract | None = None,
+    shap_classes: Sequence[str] | None = None,
+    title: str | None = None,
+    when: datetime | None = None,
+) -> Path:
+    """Write the PDF report of one exam.
+
+    Args:
+        out: destination ``.pdf``; replaced atomically (a failure leaves the old file, or none).
+        exam: the exam as read (signal in mV at its own rate).
+        prediction: the network's output for it (``model.predict_exam(exam)``); its
+            ``input`` (4096, 12) in mV and ``report`` are used for the SHAP page and header.
+        saliency: SHAP values (:class:`ecgviewer.explain.Saliency`); adds one page per shown class.
+        labels: label sources; each with a row for the exam becomes a column of the findings table.
+        paper: "A4" or "Letter" (landscape).
+        gain_mm_mv, speed_mm_s: printout scale (10 mm/mV and 25 mm/s by default).
+        rhythm_lead: lead of the rhythm strip.
+        model: the model (or its contract) for the footer's provenance and notice; by
+            default the bundled model's when the prediction names it.
+        shap_classes: classes to explain (default: the positive ones, else the most probable).
+        title: heading of page 1 (default "12-lead ECG — <exam id>").
+        when: the report date (default now).
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        ReportError: bad arguments, or the file could not be written (message names it).
+    """
+    out = Path(out)
+    check_prediction(prediction, str(out))
+    rhythm = check_rhythm_lead(rhythm_lead)
+    g = exam_page_geometry(paper, speed_mm_s, gain_mm_mv)
+    if saliency is not None:
+        sp = np.asarray(getattr(saliency, "probabilities", prediction.probabilities), dtype=np.float64)
+        pp = np.asarray(prediction.probabilities, dtype=np.float64)
+        if sp.shape != pp.shape or not np.allclose(sp, pp, atol=2e-3, equal_nan=True):
+            raise ReportError(
+                f"{out}: the SHAP values were computed for other probabilities "
+                f"({', '.join(f'{v:.3f}' for v in sp)}) than the prediction's "
+                f"({', '.join(f'{v:.3f}' for v in pp)}): another exam or model; recompute them"
+            )
+    shap = choose_shap_classes(prediction, saliency, shap_classes) if saliency is not None else []
+    footer = Footer(contract_for(model, prediction), when or local_now(), getattr(prediction, "provider", ""))
+    pages = 1 + len(shap)
+    doc_title = f"ECG report {exam.exam_id}".strip()
+    with open_pdf(out, paper, doc_title) as c:
+        draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title)
+        footer.draw(c, g.page_w, g.page_h, 1, pages)
+        for i, (k, why) in enumerate(shap, start=2):
+            c.new_page()
+            draw_shap_page(c, paper, prediction, saliency, k, why)
+            footer.draw(c, g.page_w, g.page_h, i, pages)
+    return out

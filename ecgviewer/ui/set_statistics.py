@@ -1,0 +1,92 @@
+"""Exam → Set Statistics… (Ctrl+T): the paper's comparison over the open exams.
+
+:class:`SetStatistics` owns the action and the :class:`~ecgviewer.ui.setstats.SetStatsDialog`
+(Table 2, kappa, McNemar, precision-recall curves). Its input is every open exam's decisions
+and probabilities (from the workspace) and the label sources of the Labels dock; it refreshes
+when labels are added and closes when every exam is closed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject
+
+from ecgviewer.ui.labels_dock import row_key
+from ecgviewer.ui.setstats import SetStatsDialog, SetStatsInput
+
+
+class SetStatistics(QObject):
+    """The set statistics of one main window (``window.set_statistics``).
+
+    Args:
+        window: the main window.
+        label_sources: its :class:`~ecgviewer.ui.labels_dock.LabelsDock` (the label store).
+    """
+
+    def __init__(self, window: Any, label_sources: Any) -> None:
+        super().__init__(window)
+        self.w = window
+        self.label_sources = label_sources
+        self.dialog: SetStatsDialog | None = None
+        self.act_setstats = window.make_action(
+            "Set &Statistics…",
+            self.show_setstats,
+            "Ctrl+T",
+            tip="The paper's comparison over the open exams: Table 2, kappa, McNemar, "
+            "precision-recall curves",
+        )
+        window.register_action(self.act_setstats, "exam")
+        label_sources.labels_changed.connect(self._on_labels_changed)
+        window.exams_closed.connect(self._on_exams_closed)
+
+    def setstats_input(self) -> SetStatsInput:
+        """The open exams, their predictions and labels, for the Set statistics view."""
+        ws = self.w.ws
+        n = len(ws)
+        keys: list[tuple[str | None, int]] = []
+        sources: list[Path | None] = []
+        for r in range(n):
+            src, exam_id, j = row_key(ws, r)
+            keys.append((exam_id, j))
+            sources.append(src)
+        analysed = ws.analysed()
+        dec = ws.decisions().astype(np.int8)
+        dec[~analysed] = -1
+        label = ws.model_label or "Model"
+        return SetStatsInput(
+            keys=keys,
+            sources=sources,
+            decisions=dec,
+            probabilities=np.asarray(ws.probabilities, dtype=np.float64),
+            store=self.label_sources.store,
+            rows=list(range(n)),
+            model_name=label,
+            thresholds=np.asarray(ws.thresholds),
+        )
+
+    def show_setstats(self) -> SetStatsDialog:
+        """Open (or raise) the Set statistics window and compute over the open exams."""
+        if self.dialog is None:
+            self.dialog = SetStatsDialog(
+                self.w, provider=self.setstats_input, runner=self.label_sources.runner
+            )
+            self.dialog.analyse_requested.connect(self.w.analyse_all)
+        dlg = self.dialog
+        dlg.show()
+        dlg.raise_()
+        if len(self.w.ws):
+            dlg.compute()
+        else:
+            dlg.status.setText("No exam open.")
+        return dlg
+
+    def _on_labels_changed(self) -> None:
+        if self.dialog is not None and self.dialog.isVisible():
+            self.dialog.refresh_input()
+
+    def _on_exams_closed(self) -> None:
+        if self.dialog is not None:
+            self.dialog.close()

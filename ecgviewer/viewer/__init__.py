@@ -1,0 +1,18 @@
+"""The viewer without Qt: what is open, what is shown, what the model said, how it is drawn.
+
+Modules:
+    model       :class:`ViewerModel`: open exam sets, the current exam, the active model, its
+                prediction and explanation, label sources, view settings; psygnal events.
+    view        :class:`ViewSettings` (layout, gain, speed, rhythm lead, filter) and the values offered.
+    workspace   the open exam sets as rows and the per-row predictions and label agreement.
+    filtering   the browser's filter language, e.g. ``AF > 0.5 and fs >= 500``.
+
+The Qt window (:mod:`ecgviewer.ui`) observes this package; nothing here imports Qt, so the
+viewer can be driven from a test or a notebook.
+"""
+
+from ecgviewer.viewer.model import ViewerEvents, ViewerModel
+from ecgviewer.viewer.view import ViewSettings
+from ecgviewer.viewer.workspace import Workspace
+
+__all__ = ["ViewSettings", "ViewerEvents", "ViewerModel", "Workspace"]
