@@ -27,6 +27,7 @@ import itertools
 import os
 import socket
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -247,14 +248,16 @@ def connect(spec: str, *, timeout_s: float = 60.0) -> Iterator[Any]:
             n = 0
         if n < 1:
             raise ClusterError(f"--cluster {spec}: expected local:N with N ≥ 1 worker processes")
-        cluster = distributed.LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+        with warnings.catch_warnings():  # "Port 8787 is already in use": its status page moves elsewhere
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            cluster = distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
         client = distributed.Client(cluster, timeout=timeout_s)
     else:
         address = spec if "://" in spec else f"tcp://{spec}"
