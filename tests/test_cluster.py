@@ -94,6 +94,21 @@ def assert_same_rows(got: list[dict[str, str]], want: list[dict[str, str]]) -> N
             np.testing.assert_allclose([float(g[p]) for p in probs], [float(w[p]) for p in probs], atol=1e-6)
 
 
+def test_the_cli_does_not_import_dask() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ecgviewer.cli as c; c._command_modules(); "
+        "print(sorted(m for m in ('dask', 'distributed', 'pyarrow', 'ecgviewer.cluster') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
 def test_plan_partitions_cuts_large_files_and_groups_small_ones() -> None:
     parts = cluster.plan_partitions(
         [("big.h5", 1000), ("a.hea", 1), ("b.hea", 1), ("c.hea", 1), ("d.h5", 3)], exams_per_partition=400

@@ -201,6 +201,7 @@ class _ParquetWriter:
     def __init__(self, out: Path, classes: tuple[str, ...], rows_per_file: int = 100_000) -> None:
         try:
             import pyarrow as pa
+            import pyarrow.parquet as pq
         except ImportError:
             raise EcgViewerError(
                 f'{out}: Parquet output needs pyarrow: pip install "ecgviewer[cluster]"'
@@ -211,7 +212,7 @@ class _ParquetWriter:
             raise EcgViewerError(
                 f"{out}: exists and is not a Parquet dataset written by ecgviewer; not replaced"
             )
-        self.pa = pa
+        self.pa, self.pq = pa, pq
         self.out = out
         self.classes = classes
         self.rows_per_file = rows_per_file
@@ -240,9 +241,7 @@ class _ParquetWriter:
             self._flush()
 
     def _flush(self) -> None:
-        import pyarrow.parquet as pq
-
-        pa, rows, k = self.pa, self.rows, len(self.classes)
+        pa, pq, rows, k = self.pa, self.pq, self.rows, len(self.classes)
         missing = np.array([r[3] is None for r in rows], dtype=bool)
         probs = np.full((len(rows), k), np.nan, np.float32)
         decisions = np.zeros((len(rows), k), np.int8)
@@ -409,7 +408,10 @@ def _predict_on_cluster(
     args: argparse.Namespace, exams, write: Callable[..., None], bar: ProgressBar
 ) -> None:
     """Score ``exams`` (opened here only to list them) on ``args.cluster``; ``write`` rows in input order."""
-    from ecgviewer import cluster
+    try:
+        from ecgviewer import cluster
+    except ImportError:  # the frozen desktop build leaves the cluster layer out
+        raise EcgViewerError('--cluster needs the cluster extra: pip install "ecgviewer[cluster]"') from None
     from ecgviewer.model.runtime import read_contract
 
     parts = cluster.plan_partitions(
@@ -451,7 +453,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".npy", ".parquet"):
-        raise ModelError(f"{out}: --out must end in .csv, .npy or .parquet")
+        raise ModelError(f"{out}: --out must end in .csv or .npy, or name a .parquet folder")
     if args.batch_size < 1:
         raise ModelError(f"--batch-size must be ≥ 1, got {args.batch_size}")
     if args.exams_per_task < 1:
