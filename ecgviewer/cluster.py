@@ -270,12 +270,13 @@ def connect(spec: str, *, timeout_s: float = 60.0) -> Iterator[Any]:
             ) from None
     try:
         if not client.scheduler_info().get("workers"):
-            client.wait_for_workers(1, timeout=timeout_s)
+            try:
+                client.wait_for_workers(1, timeout=timeout_s)
+            except TimeoutError:
+                raise ClusterError(
+                    f"--cluster {spec}: the scheduler has no workers (waited {timeout_s:g} s)"
+                ) from None
         yield client
-    except TimeoutError:
-        raise ClusterError(
-            f"--cluster {spec}: the scheduler has no workers (waited {timeout_s:g} s)"
-        ) from None
     finally:
         client.close()
         if cluster is not None:

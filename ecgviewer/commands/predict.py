@@ -436,14 +436,15 @@ def _predict_on_cluster(
         )
         if not args.quiet:
             print(f"cluster {args.cluster}: {n_workers} workers, {len(parts)} tasks", file=sys.stderr)
-        position = 0
+        position = 0  # every exam exactly once, in input order: no gap, no repeat
         for part, rows in cluster.map_partitions(client, parts, fn, progress=bar.update):
-            for k, (i, *row) in enumerate(rows):
-                # every exam exactly once, in input order
-                assert i == k and part.first + k == position, (part.index, i, k, position)
-                write(position, *row)
+            if part.first != position or [row[0] for row in rows] != list(range(len(rows))):
+                raise cluster.ClusterError(f"partition {part.index} ({part.describe()}) is out of place")
+            for row in rows:
+                write(position, *row[1:])
                 position += 1
-        assert position == len(exams), (position, len(exams))
+        if position != len(exams):
+            raise cluster.ClusterError(f"{position} of {len(exams)} exams came back from the cluster")
 
 
 def run(args: argparse.Namespace) -> int:
