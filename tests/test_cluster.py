@@ -247,3 +247,31 @@ def test_a_path_a_worker_cannot_see_is_named(client, tmp_path: Path) -> None:
         cluster.ClusterError, match=r"archive\.h5: worker tcp://127\.0\.0\.1:\d+ .*cannot read"
     ):
         cluster.check_workers_see(client, [str(missing)])
+
+
+def test_parquet_writer_round_trip_replace_and_refuse(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from ecgviewer.commands.predict import open_writer
+    from ecgviewer.errors import EcgViewerError
+
+    out = tmp_path / "p.parquet"
+    probs = np.linspace(0.1, 0.6, 6, dtype=np.float32)
+    for run in range(2):  # the second run replaces the first dataset
+        w = open_writer(out, CLASSES, 3)
+        w.rows_per_file = 2
+        w.write(0, "a", "a.hea", 0, probs, probs > 0.3)
+        w.write(1, "b", "b.hea", 0, None, None, "damaged header")
+        w.write(2, f"c{run}", "c.h5", 5, probs, probs > 0.3)
+        w.finish()
+    assert sorted(p.name for p in out.iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
+    rows = pq.read_table(out).to_pylist()
+    assert [r["exam_id"] for r in rows] == ["a", "b", "c1"] and rows[2]["index"] == 5
+    assert rows[1]["error"] == "damaged header" and rows[1]["prob_AF"] is None and rows[1]["AF"] is None
+    assert [rows[0][f"prob_{c}"] for c in CLASSES] == pytest.approx(probs.tolist())
+    assert [rows[0][c] for c in CLASSES] == [0, 0, 0, 1, 1, 1]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    (tmp_path / "notes.parquet").mkdir()
+    (tmp_path / "notes.parquet" / "mine.txt").write_text("keep")
+    with pytest.raises(EcgViewerError, match="not a Parquet dataset written by ecgviewer"):
+        open_writer(tmp_path / "notes.parquet", CLASSES, 1)
