@@ -408,3 +408,48 @@ def map_partitions(
         client.cancel([f for f in futures if not f.done()])
     if next_index != len(partitions) or waiting:
         raise ClusterError(f"only {next_index} of {len(partitions)} partitions came back")
+
+
+def map_exams(
+    spec: str,
+    exams: Any,
+    fn: Callable[[PartitionExams], list],
+    *,
+    exams_per_task: int = DEFAULT_EXAMS_PER_PARTITION,
+    fs: float | None = None,
+    units: str | None = None,
+    model: str | None = None,
+    bundled: str | None = None,
+    retries: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Iterator[tuple[int, Any]]:
+    """A whole job: yield ``(position, row)`` for every exam of ``exams``, in input order, scored on ``spec``.
+
+    ``exams``: the :class:`~ecgviewer.io.ExamSet` of the inputs (opened here only to list its files;
+    ``exams.sources`` in order). ``fn``: the picklable per-partition function (see :func:`map_partitions`).
+    Plans the partitions, connects (:func:`connect`), checks that every worker reads every file (and
+    ``model``; ``bundled`` as in :func:`check_workers_see`), runs the tasks and checks that the positions
+    come back without gap or repeat. ``log`` receives one line about the cluster.
+    """
+    parts = plan_partitions(
+        [(src.path, src.n_exams) for src in exams.sources],
+        exams_per_partition=exams_per_task,
+        fs=fs,
+        units=units,
+    )
+    with connect(spec) as client:
+        n_workers = check_workers_see(
+            client, [seg.path for p in parts for seg in p.segments], model=model, bundled=bundled
+        )
+        if log is not None:
+            log(f"cluster {spec}: {n_workers} worker{'s' if n_workers != 1 else ''}, {len(parts)} tasks")
+        position = 0  # every exam exactly once, in input order: no gap, no repeat
+        for part, rows in map_partitions(client, parts, fn, retries=retries, progress=progress):
+            if part.first != position:
+                raise ClusterError(f"partition {part.index} ({part.describe()}) is out of place")
+            for row in rows:
+                yield position, row
+                position += 1
+    if position != len(exams):
+        raise ClusterError(f"{position} of {len(exams)} exams came back from the cluster")

@@ -401,6 +401,10 @@ class PredictPartition:
         model = load_model(self.model, prefer_cuda=self.prefer_cuda, threads=self.threads)
         rows: list[tuple] = []
         predict_exams(model, exams, lambda *row: rows.append(row), batch_size=self.batch_size)
+        if [row[0] for row in rows] != list(
+            range(len(exams))
+        ):  # predict_exams writes each exam once, in order
+            raise EcgViewerError("predict_exams returned rows out of order")
         return rows
 
 
@@ -414,12 +418,6 @@ def _predict_on_cluster(
         raise EcgViewerError('--cluster needs the cluster extra: pip install "ecgviewer[cluster]"') from None
     from ecgviewer.model.runtime import read_contract
 
-    parts = cluster.plan_partitions(
-        [(src.path, src.n_exams) for src in exams.sources],
-        exams_per_partition=args.exams_per_task,
-        fs=args.fs,
-        units=args.units,
-    )
     model = str(Path(args.model).absolute()) if args.model else None
     bundled = None
     if model is None:
@@ -430,21 +428,19 @@ def _predict_on_cluster(
     fn = PredictPartition(
         model, prefer_cuda=not args.cpu, threads=args.threads or 1, batch_size=args.batch_size
     )
-    with cluster.connect(args.cluster) as client:
-        n_workers = cluster.check_workers_see(
-            client, [seg.path for p in parts for seg in p.segments], model=model, bundled=bundled
-        )
-        if not args.quiet:
-            print(f"cluster {args.cluster}: {n_workers} workers, {len(parts)} tasks", file=sys.stderr)
-        position = 0  # every exam exactly once, in input order: no gap, no repeat
-        for part, rows in cluster.map_partitions(client, parts, fn, progress=bar.update):
-            if part.first != position or [row[0] for row in rows] != list(range(len(rows))):
-                raise cluster.ClusterError(f"partition {part.index} ({part.describe()}) is out of place")
-            for row in rows:
-                write(position, *row[1:])
-                position += 1
-        if position != len(exams):
-            raise cluster.ClusterError(f"{position} of {len(exams)} exams came back from the cluster")
+    for position, row in cluster.map_exams(
+        args.cluster,
+        exams,
+        fn,
+        exams_per_task=args.exams_per_task,
+        fs=args.fs,
+        units=args.units,
+        model=model,
+        bundled=bundled,
+        progress=bar.update,
+        log=None if args.quiet else lambda line: print(line, file=sys.stderr),
+    ):
+        write(position, *row[1:])  # row[0]: the position within its partition
 
 
 def run(args: argparse.Namespace) -> int:
