@@ -387,8 +387,8 @@ def map_partitions(
             part = which[future.key]
             try:
                 rows = future.result()
-            except EcgViewerError:
-                raise
+            except EcgViewerError as err:  # e.g. the model cannot be loaded on that worker
+                raise ClusterError(f"partition {part.index} ({part.describe()}): {err}") from None
             except Exception as err:
                 raise ClusterError(
                     f"partition {part.index} ({part.describe()}) failed on the cluster: "
