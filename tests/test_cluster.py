@@ -56,17 +56,20 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def client():
     """A LocalCluster of 2 worker processes (1 thread each, loopback, no dashboard), always closed."""
     import logging
+    import warnings
 
     import distributed
 
-    local = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    with warnings.catch_warnings():  # "Port 8787 is already in use" when another cluster runs here
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        local = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
     try:
         with distributed.Client(local, timeout=120) as c:
             c.wait_for_workers(2, timeout=120)
