@@ -5,6 +5,8 @@ Prints exams/s (reading + preprocessing + inference, rows gathered in input orde
 * ``1 process``: :func:`ecgviewer.commands.predict.predict_exams` here, onnxruntime on all cores
   (the baseline; ratios are variant / baseline);
 * ``1 process, 1 thread``: the same with one onnxruntime thread (what one worker gets);
+* exams per CPU-second (this process, or the sum over the workers), which a loaded machine does not
+  change much: the cost of the cluster layer per exam;
 * ``local:1`` and ``local:2``: :func:`ecgviewer.cluster.map_partitions` on a LocalCluster of 1 and 2
   worker processes of 1 thread each, timed from submission to the last row (the cluster start-up,
   reported apart, is paid once per job).
@@ -26,7 +28,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _single(model_path: str | None, path: Path, threads: int | None) -> float:
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process so far, all threads."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _single(model_path: str | None, path: Path, threads: int | None) -> tuple[float, float]:
     from ecgviewer.commands.predict import predict_exams
     from ecgviewer.io import open_exams
     from ecgviewer.model.runtime import create_model
@@ -34,11 +44,11 @@ def _single(model_path: str | None, path: Path, threads: int | None) -> float:
     model = create_model(model_path or _bundled(), prefer_cuda=False, threads=threads)
     rows: list[tuple] = []
     with open_exams(path) as exams:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         predict_exams(model, exams, lambda *r: rows.append(r), batch_size=32)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     assert len(rows) == len(exams)
-    return len(rows) / seconds
+    return len(rows) / seconds, len(rows) / cpu
 
 
 def _bundled() -> str:
@@ -47,7 +57,7 @@ def _bundled() -> str:
     return str(bundled_model_path())
 
 
-def _cluster(n_workers: int, model_path: str | None, path: Path, per_task: int) -> tuple[float, float]:
+def _cluster(n_workers: int, model_path: str | None, path: Path, per_task: int) -> tuple[float, float, float]:
     from ecgviewer import cluster
     from ecgviewer.commands.predict import PredictPartition
     from ecgviewer.io import open_exams
@@ -63,11 +73,13 @@ def _cluster(n_workers: int, model_path: str | None, path: Path, per_task: int) 
         client.wait_for_workers(n_workers, timeout=300)
         startup = time.perf_counter() - t0
         cluster.check_workers_see(client, [str(path)], model=model_path)
+        cpu = sum(client.run(_cpu_seconds).values())
         start = time.perf_counter()
         got = sum(len(rows) for _, rows in cluster.map_partitions(client, parts, fn))
         seconds = time.perf_counter() - start
+        cpu = sum(client.run(_cpu_seconds).values()) - cpu
     assert got == n
-    return n / seconds, startup
+    return n / seconds, n / cpu, startup
 
 
 def main() -> int:
