@@ -164,6 +164,11 @@ def test_runtime_dependencies_are_not_excluded(spec):
         assert not _excluded(module, spec["EXCLUDES"]), f"shap needs {module}"
 
 
+def test_cluster_extra_is_left_out(spec):
+    for module in ("ecgviewer.cluster", "dask", "distributed", "pyarrow"):
+        assert _excluded(module, spec["EXCLUDES"]), f"{module} (the cluster extra) would be frozen"
+
+
 def test_hidden_imports_exist(spec):
     for name in spec["HIDDEN_IMPORTS"]:
         assert importlib.util.find_spec(name) is not None, f"hidden import {name} not found"

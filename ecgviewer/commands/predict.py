@@ -1,10 +1,12 @@
-"""``ecgviewer predict PATH... --out FILE.csv|FILE.npy``: batch prediction, streamed with bounded memory."""
+"""``ecgviewer predict PATH... --out FILE.csv|FILE.npy|DIR.parquet``: batch prediction, streamed with bounded
+memory, in this process or on a Dask cluster (``--cluster``, see :mod:`ecgviewer.cluster`)."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -22,7 +24,8 @@ HELP = (
     "Run the network on every exam in the given files and folders and write one row per exam: "
     "a CSV (exam id, source, six probabilities, six decisions) or an .npy array (N, 6) float32 "
     "as the paper's predict.py writes. Exit status 1 when some exams could not be read "
-    "(they get an 'error' column in the CSV, NaN rows in the .npy)."
+    "(they get an 'error' column in the CSV, NaN rows in the .npy). With --cluster the exams are "
+    "scored by the workers of a Dask cluster (the 'cluster' extra) and written in the same order."
 )
 
 
@@ -33,9 +36,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         required=True,
-        metavar="FILE.csv|FILE.npy",
-        help="output: .csv (one row per exam) or .npy ((N, 6) float32, NaN rows for exams "
-        "that could not be read)",
+        metavar="FILE.csv|FILE.npy|DIR.parquet",
+        help="output: .csv (one row per exam), .npy ((N, 6) float32, NaN rows for exams "
+        "that could not be read) or a .parquet folder (a partitioned dataset with the CSV's columns)",
     )
     parser.add_argument("--model", metavar="MODEL.onnx", help="model to use (default: the bundled model)")
     parser.add_argument("--batch-size", type=int, default=32, help="exams per inference call (default 32)")
@@ -44,6 +47,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fs", type=float, help="sampling rate in Hz for files that do not state it")
     parser.add_argument("--units", help="amplitude unit for files that do not state it (mV, uV, 1e-4 V, ...)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS|local:N",
+        help="score on a Dask cluster: a running scheduler (tcp://host:8786) or local:N worker "
+        "processes on this machine; every worker must see the inputs at the same paths",
+    )
+    parser.add_argument(
+        "--exams-per-task",
+        type=int,
+        default=512,
+        help="with --cluster: exams per task (large HDF5 files are cut into ranges; default 512)",
+    )
 
 
 # --------------------------------------------------------------------------- progress bar
@@ -177,6 +192,104 @@ class _NpyWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+class _ParquetWriter:
+    """A folder of ``part-NNNNN.parquet`` files (the CSV's columns), ``rows_per_file`` rows each.
+
+    Written into a hidden folder beside ``out`` and moved into place at the end; an existing dataset
+    folder at ``out`` (only part files) is replaced, anything else there is refused."""
+
+    def __init__(self, out: Path, classes: tuple[str, ...], rows_per_file: int = 100_000) -> None:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise EcgViewerError(
+                f'{out}: Parquet output needs pyarrow: pip install "ecgviewer[cluster]"'
+            ) from None
+        if out.exists() and not (
+            out.is_dir() and all(p.name.startswith("part-") and p.suffix == ".parquet" for p in out.iterdir())
+        ):
+            raise EcgViewerError(
+                f"{out}: exists and is not a Parquet dataset written by ecgviewer; not replaced"
+            )
+        self.pa, self.pq = pa, pq
+        self.out = out
+        self.classes = classes
+        self.rows_per_file = rows_per_file
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        self.schema = pa.schema(
+            [("exam_id", pa.string()), ("source", pa.string()), ("index", pa.int64())]
+            + [(f"prob_{c}", pa.float32()) for c in classes]
+            + [(c, pa.int8()) for c in classes]
+            + [("error", pa.string())]
+        )
+        self.rows: list[tuple] = []
+        self.n_files = 0
+
+    def write(
+        self,
+        i: int,
+        exam_id: str,
+        source: str,
+        index: int,
+        probs: np.ndarray | None,
+        decisions: np.ndarray | None,
+        error: str = "",
+    ) -> None:
+        self.rows.append((exam_id, source, index, probs, decisions, error))
+        if len(self.rows) >= self.rows_per_file:
+            self._flush()
+
+    def _flush(self) -> None:
+        pa, pq, rows, k = self.pa, self.pq, self.rows, len(self.classes)
+        missing = np.array([r[3] is None for r in rows], dtype=bool)
+        probs = np.full((len(rows), k), np.nan, np.float32)
+        decisions = np.zeros((len(rows), k), np.int8)
+        for j, r in enumerate(rows):
+            if r[3] is not None:
+                probs[j], decisions[j] = r[3], r[4]
+        columns = [
+            pa.array([r[0] for r in rows], pa.string()),
+            pa.array([r[1] for r in rows], pa.string()),
+            pa.array([int(r[2]) for r in rows], pa.int64()),
+            *[pa.array(probs[:, c], pa.float32(), mask=missing) for c in range(k)],
+            *[pa.array(decisions[:, c], pa.int8(), mask=missing) for c in range(k)],
+            pa.array([r[5] for r in rows], pa.string()),
+        ]
+        table = pa.Table.from_arrays(columns, schema=self.schema)
+        pq.write_table(table, self.tmp / f"part-{self.n_files:05d}.parquet")
+        self.n_files += 1
+        rows.clear()
+
+    def finish(self) -> None:
+        if self.rows or not self.n_files:
+            self._flush()
+        old = None
+        if self.out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".old", dir=self.out.parent))
+            os.replace(self.out, old / "dataset")
+        os.replace(self.tmp, self.out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def open_writer(out: Path, classes: tuple[str, ...], n: int):
+    """The writer for ``out`` by its suffix (.csv, .npy, .parquet); ``write(i, exam_id, source, index,
+    probs, decisions, error)`` per exam in order, then ``finish()`` (atomic) or ``abort()``."""
+    suffix = out.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return _CsvWriter(out, classes)
+        if suffix == ".npy":
+            return _NpyWriter(out, n, len(classes))
+        return _ParquetWriter(out, classes)
+    except OSError as err:
+        raise EcgViewerError(f"{out}: cannot write the output ({err.strerror or err})") from None
+
+
 # --------------------------------------------------------------------------- streaming
 
 
@@ -268,21 +381,95 @@ def predict_exams(
     return ok, failed
 
 
+@dataclass(frozen=True)
+class PredictPartition:
+    """The per-partition work of ``predict --cluster``: picklable, pure (a retry gives the same rows).
+
+    Called on a worker with the partition's exams; the model is loaded once per worker process
+    (``load_model`` caches it per file, provider and threads) and every exam goes through
+    :func:`predict_exams`, as in a single-process run. Returns ``(i, exam_id, source, index, probs,
+    decisions, error)`` per exam, ``i`` counting from 0 within the partition."""
+
+    model: str | None
+    prefer_cuda: bool = False
+    threads: int = 1
+    batch_size: int = 32
+
+    def __call__(self, exams) -> list[tuple]:
+        from ecgviewer.model.runtime import load_model
+
+        model = load_model(self.model, prefer_cuda=self.prefer_cuda, threads=self.threads)
+        rows: list[tuple] = []
+        predict_exams(model, exams, lambda *row: rows.append(row), batch_size=self.batch_size)
+        if [row[0] for row in rows] != list(
+            range(len(exams))
+        ):  # predict_exams writes each exam once, in order
+            raise EcgViewerError("predict_exams returned rows out of order")
+        return rows
+
+
+def _predict_on_cluster(
+    args: argparse.Namespace, exams, write: Callable[..., None], bar: ProgressBar
+) -> None:
+    """Score ``exams`` (opened here only to list them) on ``args.cluster``; ``write`` rows in input order."""
+    try:
+        from ecgviewer import cluster
+    except ImportError:  # the frozen desktop build leaves the cluster layer out
+        raise EcgViewerError('--cluster needs the cluster extra: pip install "ecgviewer[cluster]"') from None
+    from ecgviewer.model.runtime import read_contract
+
+    model = str(Path(args.model).absolute()) if args.model else None
+    bundled = None
+    if model is None:
+        from ecgviewer.model.runtime import bundled_model_path
+
+        contract, _ = read_contract(bundled_model_path())
+        bundled = f"{contract.name} {contract.version}"
+    fn = PredictPartition(
+        model, prefer_cuda=not args.cpu, threads=args.threads or 1, batch_size=args.batch_size
+    )
+    for position, row in cluster.map_exams(
+        args.cluster,
+        exams,
+        fn,
+        exams_per_task=args.exams_per_task,
+        fs=args.fs,
+        units=args.units,
+        model=model,
+        bundled=bundled,
+        progress=bar.update,
+        log=None if args.quiet else lambda line: print(line, file=sys.stderr),
+    ):
+        write(position, *row[1:])  # row[0]: the position within its partition
+
+
 def run(args: argparse.Namespace) -> int:
     from ecgviewer.io import NotAnExamError, open_exams
-    from ecgviewer.model.runtime import load_model
+    from ecgviewer.model.runtime import load_model, read_contract
 
     out = Path(args.out)
     suffix = out.suffix.lower()
-    if suffix not in (".csv", ".npy"):
-        raise ModelError(f"{out}: --out must end in .csv or .npy")
+    if suffix not in (".csv", ".npy", ".parquet"):
+        raise ModelError(f"{out}: --out must end in .csv or .npy, or name a .parquet folder")
     if args.batch_size < 1:
         raise ModelError(f"--batch-size must be ≥ 1, got {args.batch_size}")
+    if args.exams_per_task < 1:
+        raise ModelError(f"--exams-per-task must be ≥ 1, got {args.exams_per_task}")
     if not out.parent.exists():
         raise ModelError(f"{out.parent}: the output folder does not exist")
-    model = load_model(args.model, prefer_cuda=not args.cpu, threads=args.threads)
     quiet = args.quiet
-    for w in model.warnings:
+    if args.cluster:
+        # the workers load the model; here only its contract (classes, name) is needed
+        from ecgviewer.model.runtime import bundled_model_path
+
+        contract, warnings = read_contract(Path(args.model) if args.model else bundled_model_path())
+        classes = tuple(contract.classes)
+        described = f"{contract.name} (version {contract.version}) on cluster {args.cluster}"
+        model = None
+    else:
+        model = load_model(args.model, prefer_cuda=not args.cpu, threads=args.threads)
+        warnings, classes, described = model.warnings, model.classes, model.describe()
+    for w in warnings:
         print(f"ecgviewer: warning: {w}", file=sys.stderr)
     exams = open_exams(args.paths, fs=args.fs, units=args.units)
     try:
@@ -297,29 +484,33 @@ def run(args: argparse.Namespace) -> int:
         if n == 0:
             raise ModelError("no readable exams in " + ", ".join(map(str, args.paths)))
         if not quiet:
-            print(f"{model.describe()}: {n} exams, batch {args.batch_size}", file=sys.stderr)
-        try:
-            writer = (
-                _CsvWriter(out, model.classes) if suffix == ".csv" else _NpyWriter(out, n, len(model.classes))
-            )
-        except OSError as err:
-            raise EcgViewerError(f"{out}: cannot write the output ({err.strerror or err})") from None
+            print(f"{described}: {n} exams, batch {args.batch_size}", file=sys.stderr)
+        writer = open_writer(out, classes, n)
         bar = ProgressBar(n, enabled=not quiet)
         start = time.perf_counter()
         shown = 0
+        ok = failed = 0
 
         def write(i, exam_id, source, index, probs, decisions, error=""):
-            nonlocal shown
-            if error and not quiet and shown < 5:
-                shown += 1
-                lead = "\n" if bar.tty else ""
-                print(
-                    f"{lead}ecgviewer: exam {i} ({exam_id or source}) not predicted: {error}", file=sys.stderr
-                )
+            nonlocal shown, ok, failed
+            if error:
+                failed += 1
+                if not quiet and shown < 5:
+                    shown += 1
+                    lead = "\n" if bar.tty else ""
+                    print(
+                        f"{lead}ecgviewer: exam {i} ({exam_id or source}) not predicted: {error}",
+                        file=sys.stderr,
+                    )
+            else:
+                ok += 1
             writer.write(i, exam_id, source, index, probs, decisions, error)
 
         try:
-            ok, failed = predict_exams(model, exams, write, batch_size=args.batch_size, progress=bar.update)
+            if args.cluster:
+                _predict_on_cluster(args, exams, write, bar)
+            else:
+                predict_exams(model, exams, write, batch_size=args.batch_size, progress=bar.update)
             writer.finish()
         except OSError as err:
             writer.abort()
@@ -333,7 +524,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         exams.close()
     if not quiet:
-        where = "see the 'error' column" if suffix == ".csv" else "NaN rows"
+        where = "NaN rows" if suffix == ".npy" else "see the 'error' column"
         print(
             f"wrote {out}: {ok} exams in {seconds:.1f} s ({ok / seconds if seconds else 0:.1f} exams/s)"
             + (f"; {failed} could not be read ({where})" if failed else ""),
