@@ -128,6 +128,7 @@ def test_plan_partitions_cuts_large_files_and_groups_small_ones() -> None:
     assert all(Path(s.path).is_absolute() for p in parts for s in p.segments)
 
 
+@pytest.mark.slow  # a 2-process cluster and a 2,000-exam archive: minutes on a loaded 2-core machine
 def test_cluster_predict_equals_single_process(
     inputs: dict[str, Path], client, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -176,6 +177,7 @@ def test_cluster_predict_equals_single_process(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary output left behind"
 
 
+@pytest.mark.slow  # a 2-process cluster and a 2,000-exam archive: minutes on a loaded 2-core machine
 def test_local_cluster_started_by_the_command(inputs: dict[str, Path], tmp_path: Path) -> None:
     """``--cluster local:2`` starts (and stops) its own 2-process cluster; rows equal single-process."""
     wfdb = inputs["data"] / "wfdb"
@@ -211,6 +213,7 @@ class DieOnce:
         return self.inner(exams)
 
 
+@pytest.mark.slow  # a 2-process cluster and a 2,000-exam archive: minutes on a loaded 2-core machine
 def test_a_dying_worker_is_retried_and_every_exam_comes_back_once(
     inputs: dict[str, Path], client, tmp_path: Path
 ) -> None:
@@ -244,6 +247,7 @@ def test_a_dying_worker_is_retried_and_every_exam_comes_back_once(
     assert set(client.run(lambda: len(runtime._cache)).values()) == {1}
 
 
+@pytest.mark.slow  # a 2-process cluster and a 2,000-exam archive: minutes on a loaded 2-core machine
 def test_a_path_a_worker_cannot_see_is_named(client, tmp_path: Path) -> None:
     missing = tmp_path / "elsewhere" / "archive.h5"
     with pytest.raises(
@@ -278,3 +282,16 @@ def test_parquet_writer_round_trip_replace_and_refuse(tmp_path: Path) -> None:
     (tmp_path / "notes.parquet" / "mine.txt").write_text("keep")
     with pytest.raises(EcgViewerError, match="not a Parquet dataset written by ecgviewer"):
         open_writer(tmp_path / "notes.parquet", CLASSES, 1)
+
+
+@pytest.mark.slow  # a 2-process cluster and a 2,000-exam archive: minutes on a loaded 2-core machine
+def test_cluster_measure_equals_single_process(inputs: dict[str, Path], client, tmp_path: Path) -> None:
+    """``measure --cluster``: the rows of a single-process run, in input order (one bad file included)."""
+    wfdb_dir = inputs["data"] / "wfdb"
+    single, clustered = tmp_path / "single.csv", tmp_path / "cluster.csv"
+    assert main(["measure", str(wfdb_dir), "--out", str(single), "--quiet"]) == 0
+    args = ["measure", str(wfdb_dir), "--out", str(clustered), "--quiet", "--exams-per-task", "1"]
+    assert main([*args, "--cluster", client.scheduler.address]) == 0
+    rows = read_csv(clustered)
+    assert rows == read_csv(single)
+    assert [r["exam_id"] for r in rows] == ["rec0", "rec1", "rec2"] and all(r["hr_bpm"] for r in rows)
