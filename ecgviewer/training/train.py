@@ -52,16 +52,19 @@ def lowpass_taps() -> np.ndarray:
     return firwin(LOWPASS_TAPS, LOWPASS_HZ, fs=400.0).astype(np.float32)
 
 
+def random_gain(n: int, gen: torch.Generator, gain_range: tuple[float, float] = (0.5, 2.0)) -> torch.Tensor:
+    """(n, 1, 12) amplitude factors: log-uniform over ``gain_range`` per exam, times ±10 % per lead."""
+    lo, hi = math.log(gain_range[0]), math.log(gain_range[1])
+    gain = torch.exp(lo + (hi - lo) * torch.rand(n, 1, 1, generator=gen))
+    return gain * (0.9 + 0.2 * torch.rand(n, 1, 12, generator=gen))
+
+
 def augment(
     x: torch.Tensor, gen: torch.Generator, gain_range: tuple[float, float] = (0.5, 2.0)
 ) -> torch.Tensor:
     """Random, label-preserving changes to a batch (N, 4096, 12) in mV."""
     n, length, _ = x.shape
-    # gain log-uniform over gain_range per exam, times a ±10 % jitter per lead
-    lo, hi = math.log(gain_range[0]), math.log(gain_range[1])
-    gain = torch.exp(lo + (hi - lo) * torch.rand(n, 1, 1, generator=gen))
-    jitter = 0.9 + 0.2 * torch.rand(n, 1, 12, generator=gen)
-    x = x * gain * jitter
+    x = x * random_gain(n, gen, gain_range)
     # shorten some recordings to 7–10 s (the CODE exams are 7–10 s, zero-padded and centred)
     short = torch.rand(n, generator=gen) < 0.3
     keep = (2800 + torch.rand(n, generator=gen) * 1200).long()
