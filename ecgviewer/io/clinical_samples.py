@@ -92,9 +92,7 @@ def write_muse_xml(
         + "</PatientDemographics>\n"
         f"  <TestDemographics><AcquisitionDevice>{escape(device)}</AcquisitionDevice>"
         "<AcquisitionDate>01-02-2024</AcquisitionDate><AcquisitionTime>10:00:00</AcquisitionTime>"
-        "</TestDemographics>\n"
-        + diagnosis
-        + "  <Waveform>\n"
+        "</TestDemographics>\n" + diagnosis + "  <Waveform>\n"
         "    <WaveformType>Rhythm</WaveformType>\n"
         f"    <SampleBase>{exam.fs:g}</SampleBase>\n"
         "    <SampleExponent>0</SampleExponent>\n"

@@ -3,7 +3,8 @@
 :class:`ReportExport` owns the action. The report is drawn with the viewer's gain, speed and
 rhythm lead, the explanation on the grid (its class first, then the positive ones), the
 label sources of the exam, and the patient identifiers only when View → Show Patient Identifiers
-is on; the user picks the file and the paper (A4 or US Letter), is asked before a file is replaced, and the PDF is written in the background
+is on; the user picks the file and the paper (A4 or US Letter), is asked before a file is
+replaced, and the PDF is written in the background
 (:func:`ecgviewer.report.write_exam_report`, atomic).
 """
 
