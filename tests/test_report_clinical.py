@@ -39,7 +39,7 @@ def test_viewer_texts_of_a_clinical_exam(muse_file: Path) -> None:
     reading = device_reading(exam)
     assert reading is not None and reading.heading == "device (MAC 5500)"
     assert reading.statements == tuple(f"device (MAC 5500): {s}" for s in STATEMENTS)
-    assert reading.source == "the cart's automatic analysis"
+    assert reading.source == "automatic analysis"
     rows = dict(info_rows(exam))
     assert rows["Device"] == "MAC 5500" and rows["Acquired"] == "2024-01-02T10:00:00"
     assert "Patient name" not in rows and rows["Patient identifiers"].startswith("hidden")

@@ -59,7 +59,7 @@ def test_device_reading_beside_the_findings_and_identifiers_on_request(qtbot, wi
     layout = w.findings.layout()
     assert layout.indexOf(w.findings.bars[-1]) < layout.indexOf(panel) < layout.indexOf(w.findings.model_box)
     assert panel.isVisibleTo(w.findings)
-    assert "device (MAC 5500)" in panel.heading.text() and "not the network" in panel.heading.text()
+    assert "device (MAC 5500)" in panel.heading.text() and "not the network's" in panel.heading.text()
     assert all(f"device:</span> {s}" in panel.statements.text() for s in STATEMENTS)
     assert panel.text().splitlines()[:2] == [f"device (MAC 5500): {s}" for s in STATEMENTS]
     # identifiers: hidden by default, the acquisition always shown

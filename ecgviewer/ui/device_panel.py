@@ -65,9 +65,8 @@ class DeviceReadingPanel(QFrame):
         who = reading.source + (f" ({reading.interpreter})" if reading.interpreter else "")
         self.heading.setText(
             f"<b>{e(reading.heading)}</b>"
-            + (f" — {e(who)}" if who else "")
-            + "<br><span style='color:#546e7a'>the device's own reading, from the file; "
-            "not the network's findings</span>"
+            + (f" · {e(who)}" if who else "")
+            + "<br><span style='color:#546e7a'>the cart's reading in the file, not the network's</span>"
         )
         # each line names the device once in the heading: "device: ATRIAL FIBRILLATION"
         short = [line.split(": ", 1)[1] if ": " in line else line for line in reading.statements]
@@ -141,6 +140,23 @@ class ClinicalDisplay(QObject):
 
     def _refresh(self, exam: Any) -> None:
         self.device.set_exam(exam, identifiers=self.show_identifiers)
+        if self.device.reading is not None:
+            self._fit_findings_dock()
+
+    def _fit_findings_dock(self) -> None:
+        """Grow the findings dock (never shrink it) so that the device's statements are not
+        scrolled out of sight under the bars; the docks below give up the height."""
+        w = self.w
+        dock = getattr(w, "findings_dock", None)
+        if dock is None or dock.isFloating() or not dock.isVisible():
+            return
+        findings = w.findings
+        needed = findings.layout().totalHeightForWidth(max(200, findings.width()))
+        needed = needed if needed > 0 else findings.sizeHint().height()
+        needed += 60 - findings.model_box.sizeHint().height()  # down to the device section; title bar
+        limit = int(w.height() * 0.75)  # leave the docks below something
+        if dock.height() < min(needed, limit):
+            w.resizeDocks([dock], [min(needed, limit)], Qt.Orientation.Vertical)
 
     def _banner_bits(self, exam: Any) -> list[str]:
         bits = []

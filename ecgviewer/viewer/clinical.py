@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ecgviewer.clinical import ClinicalInfo, DeviceReport, clinical_info
 
 SOURCE_TEXT = {
-    "machine": "the cart's automatic analysis",
+    "machine": "automatic analysis",
     "confirmed": "confirmed by a physician",
     "overread": "over-read by a physician",
 }
