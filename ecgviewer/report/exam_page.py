@@ -29,7 +29,17 @@ from ecgviewer.report.page import (
 )
 from ecgviewer.report.paper import ExamPageGeometry, display_window, draw_printout, exam_page_geometry
 from ecgviewer.report.shap_page import choose_shap_classes, draw_shap_page
-from ecgviewer.report.style import AGREE, DISAGREE, MARGIN_MM, MUTED, POSITIVE, RULE, TEXT, format_probability
+from ecgviewer.report.style import (
+    AGREE,
+    DISAGREE,
+    HEADER_MM,
+    MARGIN_MM,
+    MUTED,
+    POSITIVE,
+    RULE,
+    TEXT,
+    format_probability,
+)
 from ecgviewer.report.writer import Canvas, open_pdf
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
@@ -294,20 +304,26 @@ def _draw_device_reading(
     if identifiers and report.interpreter:
         who = f"{report.source or 'read'} by {report.interpreter}"
     heading = "The cart's own reading" + (f", {who}" if who else "") + " — not the network's:"
+
+    def room() -> int:  # lines left above the printout (the set report's exam pages have less)
+        return int((g.grid_y - 1.5 - y) // 2.8)
+
+    if room() < 2:
+        return y
     c.text(x0, y, heading, size=6.8, bold=True, rgb=TEXT, max_w=right - x0)
     y += 3.0
     lines = report.lines()  # "device (GE MAC55): ATRIAL FIBRILLATION", ...
     who_prefix = lines[0].split(": ", 1)[0] + ": " if lines else ""
     if lines and all(line.startswith(who_prefix) for line in lines):  # one paragraph, the device named once
         text = who_prefix + " · ".join(line[len(who_prefix) :] for line in lines)
-        y = c.wrap(x0, y, right - x0, text, size=6.6, rgb=TEXT, max_lines=4, indent=3.0)
+        y = c.wrap(x0, y, right - x0, text, size=6.6, rgb=TEXT, max_lines=min(4, room()), indent=3.0)
     else:
-        for line in lines[:4]:
+        for line in lines[: min(4, room())]:
             y = c.wrap(x0, y, right - x0, line, size=6.6, rgb=TEXT, max_lines=1)
-    if report.measurements:
+    if report.measurements and room() >= 1:
         who = f"device ({report.device})" if report.device and report.device != "device" else "device"
         text = f"{who} measurements: " + " · ".join(report.measurement_lines())
-        y = c.wrap(x0, y, right - x0, text, size=6.3, rgb=MUTED, max_lines=2, indent=3.0)
+        y = c.wrap(x0, y, right - x0, text, size=6.3, rgb=MUTED, max_lines=min(2, room()), indent=3.0)
     return y + 0.8
 
 
@@ -322,6 +338,9 @@ def draw_exam_page(
     title: str | None,
     identifiers: bool = False,
 ) -> None:
+    if clinical_info(exam) is not None and g.grid_y < g.header_y + HEADER_MM + DEVICE_HEADER_MM - 1e-6:
+        # a cart's file (e.g. a page of the set report): room for its acquisition and own reading
+        g = exam_page_geometry(g.paper, g.speed_mm_s, g.gain_mm_mv, extra_header_mm=DEVICE_HEADER_MM)
     t0 = display_window(exam, prediction, g.window_s)
     _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title, identifiers)
     draw_printout(c, g, exam, t0, rhythm_lead)

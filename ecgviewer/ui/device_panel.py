@@ -72,8 +72,8 @@ class DeviceReadingPanel(QFrame):
         short = [line.split(": ", 1)[1] if ": " in line else line for line in reading.statements]
         self.statements.setText(
             "<br>".join(f"<span style='color:#455a64'>device:</span> {e(line)}" for line in short)
-            or "<i>no statements</i>"
         )
+        self.statements.setVisible(bool(short))  # some files keep the measurements only
         self.measurements.setText(
             "device measurements: " + " · ".join(e(m) for m in reading.measurements)
             if reading.measurements

@@ -108,7 +108,7 @@ class MedianBeatsPanel(QWidget):
                 self._items.append(item)
             self.traces[lead] = trace
         width = max(x for x, _ in origin.values()) + (origin["V4"][0] - origin["V1"][0])
-        rect = QRectF(0.0, -3 * ROW_MV, width, 3 * ROW_MV)
+        rect = QRectF(0.0, -3 * ROW_MV - 0.5, width, 3 * ROW_MV + 0.5)  # room for deep S waves
         self.paper.set_paper(rect, 1.0 / SPEED_MM_S, 1.0 / GAIN_MM_MV)
         self.paper.show()
         self.plot.getViewBox().setRange(rect=rect, padding=0.02)
