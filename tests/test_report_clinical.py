@@ -76,6 +76,12 @@ def test_report_cli_device_statements_and_identifiers_only_on_request(
     text = pdf_text(named)
     assert "Jane Doe, ID SELFTEST" in text and "patient identifiers: included" in text
     assert f"device (MAC 5500): {STATEMENTS[0]}" in text
+    # the set report's exam pages carry the device's reading too, and no name
+    pages = tmp_path / "set.pdf"
+    args = ["report", str(muse_file), "--all", "--pages", "--out", str(pages), "--cpu", "--quiet"]
+    assert main(args) == 0
+    text = pdf_text(pages)
+    assert f"device (MAC 5500): {STATEMENTS[0]}" in text and "Doe" not in text
 
 
 def test_viewer_model_report_follows_the_view(muse_file: Path, tmp_path: Path) -> None:
