@@ -123,3 +123,24 @@ def test_cli_predict_and_report_on_real_dicom_and_muse(shared_data: Path, tmp_pa
     assert main(["report", str(muse), "--out", str(out), "--no-shap", "--cpu", "--quiet"]) == 0
     text = pdf_text(out)  # measurements only (the interpretation was stripped from this file)
     assert "device measurements: Heart rate (bpm): 48" in text and "0.16–150 Hz, notch 60 Hz" in text
+
+
+@needs_pdftotext
+def test_confirming_physician_named_only_with_identifiers(shared_data: Path, tmp_path: Path) -> None:
+    from ecgviewer.cli import main
+
+    philips = shared_data / "clinical" / "philips-sierra-xml" / "ad4d3d80-d165_1-04_orig.xml"
+    if not philips.is_file():
+        pytest.skip("clinical samples absent")
+    exam = read_exam(philips)
+    assert device_reading(exam).interpreter == ""  # a person's name: only on request
+    assert device_reading(exam, identifiers=True).interpreter == "Masoudi, Frederick, MD,MSPH"
+    assert device_reading(exam).source == "confirmed by a physician"
+    plain, named = tmp_path / "plain.pdf", tmp_path / "named.pdf"
+    base = ["report", str(philips), "--no-shap", "--cpu", "--quiet", "--out"]
+    assert main([*base, str(plain)]) == 0 and main([*base, str(named), "--identifiers"]) == 0
+    text = pdf_text(plain)
+    assert "confirmed by a physician: SINUS BRADYCARDIA" in text and "Masoudi" not in text
+    assert "ZZDEMO" not in text and "1976-01-01" not in text  # birth date of this file
+    text = pdf_text(named)
+    assert "confirmed by Masoudi" in text and "born 1976-01-01" in text
