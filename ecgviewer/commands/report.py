@@ -95,6 +95,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not attach labels found beside the files or in their headers",
     )
+    parser.add_argument(
+        "--identifiers",
+        action="store_true",
+        help="print the patient's name, id and birth date from clinical files (default: left out; "
+        "the report says which)",
+    )
     parser.add_argument("--model", metavar="MODEL.onnx", help="model to use (default: the bundled model)")
     parser.add_argument("--cpu", action="store_true", help="do not try CUDA")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
@@ -183,6 +189,7 @@ def _exam_report(
         rhythm_lead=args.rhythm_lead,
         model=model,
         shap_classes=args.shap_classes,
+        identifiers=bool(getattr(args, "identifiers", False)),
     )
     return out, prediction
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,22 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_muse_xml(exam: Exam, path: str | os.PathLike) -> Path:
-    """Write ``exam`` as a GE MUSE ``<RestingECG>`` file with its 8 independent leads; returns the path."""
+def write_muse_xml(
+    exam: Exam,
+    path: str | os.PathLike,
+    *,
+    statements: Sequence[str] = (),
+    last_name: str = "",
+    first_name: str = "",
+    device: str = "ecgviewer self-test",
+) -> Path:
+    """Write ``exam`` as a GE MUSE ``<RestingECG>`` file with its 8 independent leads; returns the path.
+
+    ``statements`` become the cart's interpretation (``<Diagnosis>``); ``last_name``/``first_name``
+    the patient's name (for tests of what is shown only on request).
+    """
+    from xml.sax.saxutils import escape
+
     path = Path(path)
     counts = _counts(exam, INDEPENDENT_LEADS, MUSE_UV_PER_COUNT)
     leads = []
@@ -56,15 +71,28 @@ def write_muse_xml(exam: Exam, path: str | os.PathLike) -> Path:
             f"      <WaveFormData>{base64.b64encode(payload).decode('ascii')}</WaveFormData>\n"
             "    </LeadData>\n"
         )
+    diagnosis = (
+        "  <Diagnosis><Modality>RESTING</Modality>"
+        + "".join(
+            f"<DiagnosisStatement><StmtFlag>ENDSLINE</StmtFlag><StmtText>{escape(t)}</StmtText>"
+            "</DiagnosisStatement>"
+            for t in statements
+        )
+        + "</Diagnosis>\n"
+        if statements
+        else ""
+    )
     text = (
         '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
         "<RestingECG>\n"
         "  <MuseInfo><MuseVersion>9.0.9</MuseVersion></MuseInfo>\n"
-        "  <PatientDemographics><PatientID>SELFTEST</PatientID></PatientDemographics>\n"
-        "  <TestDemographics><AcquisitionDevice>ecgviewer self-test</AcquisitionDevice>"
+        "  <PatientDemographics><PatientID>SELFTEST</PatientID>"
+        + (f"<PatientLastName>{escape(last_name)}</PatientLastName>" if last_name else "")
+        + (f"<PatientFirstName>{escape(first_name)}</PatientFirstName>" if first_name else "")
+        + "</PatientDemographics>\n"
+        f"  <TestDemographics><AcquisitionDevice>{escape(device)}</AcquisitionDevice>"
         "<AcquisitionDate>01-02-2024</AcquisitionDate><AcquisitionTime>10:00:00</AcquisitionTime>"
-        "</TestDemographics>\n"
-        "  <Waveform>\n"
+        "</TestDemographics>\n" + diagnosis + "  <Waveform>\n"
         "    <WaveformType>Rhythm</WaveformType>\n"
         f"    <SampleBase>{exam.fs:g}</SampleBase>\n"
         "    <SampleExponent>0</SampleExponent>\n"

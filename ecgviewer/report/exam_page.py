@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ecgviewer.classes import CLASS_NAMES, CLASSES
+from ecgviewer.clinical import clinical_info
 from ecgviewer.errors import ReportError
 from ecgviewer.exam import Exam
 from ecgviewer.model.contract import ModelContract
@@ -28,12 +29,46 @@ from ecgviewer.report.page import (
 )
 from ecgviewer.report.paper import ExamPageGeometry, display_window, draw_printout, exam_page_geometry
 from ecgviewer.report.shap_page import choose_shap_classes, draw_shap_page
-from ecgviewer.report.style import AGREE, DISAGREE, MARGIN_MM, MUTED, POSITIVE, RULE, TEXT, format_probability
+from ecgviewer.report.style import (
+    AGREE,
+    DISAGREE,
+    HEADER_MM,
+    MARGIN_MM,
+    MUTED,
+    POSITIVE,
+    RULE,
+    TEXT,
+    format_probability,
+)
 from ecgviewer.report.writer import Canvas, open_pdf
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from ecgviewer.labels import LabelSet
     from ecgviewer.model.runtime import EcgModel, Prediction
+
+DEVICE_HEADER_MM = 11.0
+"""Extra header height for a cart's file: its acquisition and own reading (the printout's rows shrink)."""
+
+
+def patient_text(exam: Exam, identifiers: bool) -> tuple[str, str]:
+    """The report's patient line and what it says of the identifiers.
+
+    Returns ``("49 y, male", "not included")`` or, with ``identifiers``,
+    ``("Clark, ID SBJ-123, born 1953-05-08 · 49 y, male", "included")``.
+    """
+    demo = age_sex(exam.age, exam.sex)
+    if not identifiers:
+        return demo, "not included"
+    info = clinical_info(exam)
+    p = info.patient if info is not None else None
+    ids = []
+    if p is not None:
+        ids = [p.name] if p.name else []
+        ids += [f"ID {p.patient_id}"] if p.patient_id else []
+        ids += [f"born {p.birth_date.isoformat()}"] if p.birth_date is not None else []
+    if not ids:
+        return demo, "included (the file names none)"
+    return f"{', '.join(ids)} · {demo}", "included"
 
 
 def _draw_exam_header(
@@ -45,6 +80,7 @@ def _draw_exam_header(
     saliency: Any | None,
     t0_s: float,
     title: str | None,
+    identifiers: bool = False,
 ) -> None:
     x0 = MARGIN_MM
     y = g.header_y + 4.2
@@ -62,13 +98,25 @@ def _draw_exam_header(
     where = f"   (exam {exam.index + 1} of its file)" if exam.index else ""
     field("Exam id", f"{exam.exam_id or '—'}{where}")
     field("Source", str(exam.source) if exam.source is not None else "in memory", elide="middle")
-    field("Patient", age_sex(exam.age, exam.sex))
+    patient, included = patient_text(exam, identifiers)
+    info = clinical_info(exam)
+    if info is not None:
+        field("Patient", patient)
+        field("Identifiers", f"patient identifiers: {included}")
+    else:
+        field("Patient", f"{patient} · patient identifiers: {included}")
     acq = f"{exam.fs:g} Hz, {exam.duration_s:.2f} s, {len(exam.leads)} leads"
     if exam.format:
         acq += f" ({exam.format})"
-    if exam.recorded is not None:
+    if info is None and exam.recorded is not None:
         acq += f", recorded {exam.recorded:%Y-%m-%d %H:%M}"
     field("Acquisition", acq)
+    if info is not None:  # a cart's file: when (ISO 8601, with its UTC offset if any), where, filters
+        field("Acquired", " · ".join(b for b in (info.acquired, info.device) if b) or "not stated")
+        if info.site:
+            field("Site", info.site)
+        if filters := info.filter_text():
+            field("Cart filters", filters)
     report = getattr(prediction, "report", None)
     c.text(x0, y, "Network input", size=7.0, bold=True, rgb=MUTED)
     lines = report.describe() if report is not None else ["not available"]
@@ -78,7 +126,7 @@ def _draw_exam_header(
         if yy > g.grid_y - 1.2:
             break
     # -- findings table
-    _draw_findings(c, g, x0 + left_w + 4, exam, prediction, labels, saliency)
+    _draw_findings(c, g, x0 + left_w + 4, exam, prediction, labels, saliency, identifiers)
 
 
 def _draw_findings(
@@ -89,6 +137,7 @@ def _draw_findings(
     prediction: Any,
     labels: Sequence[LabelSet],
     saliency: Any | None,
+    identifiers: bool = False,
 ) -> None:
     right = g.page_w - MARGIN_MM
     y_top = g.header_y + 4.2
@@ -195,6 +244,7 @@ def _draw_findings(
     c.pen(RULE, 0.15)
     c.line(x0, y_end - 1.0, right, y_end - 1.0)
     y = y_end + 2.4
+    y = _draw_device_reading(c, g, x0, right, y, exam, identifiers)
     notes: list[str] = []
     if rows:
         agree = []
@@ -236,9 +286,45 @@ def _draw_findings(
         decision_rule += " SHAP saliency not computed for this report."
     notes.append(decision_rule)
     for note in notes:
-        y = c.wrap(x0, y, right - x0, note, size=6.3, rgb=MUTED, max_lines=2)
-        if y > g.grid_y - 1.0:
+        if y > g.grid_y - 1.5:  # no room left above the printout
             break
+        y = c.wrap(x0, y, right - x0, note, size=6.3, rgb=MUTED, max_lines=2)
+
+
+def _draw_device_reading(
+    c: Canvas, g: ExamPageGeometry, x0: float, right: float, y: float, exam: Exam, identifiers: bool
+) -> float:
+    """The cart's own reading under the network's findings, each line ``device (<name>): …``;
+    returns the next baseline (``y`` unchanged when the file has none)."""
+    info = clinical_info(exam)
+    report = info.device_report if info is not None else None
+    if report is None or report.empty:
+        return y
+    who = "automatic analysis" if report.source == "machine" else ""  # else each line says who
+    if identifiers and report.interpreter:
+        who = f"{report.source or 'read'} by {report.interpreter}"
+    heading = "The cart's own reading" + (f", {who}" if who else "") + " — not the network's:"
+
+    def room() -> int:  # lines left above the printout (the set report's exam pages have less)
+        return int((g.grid_y - 1.5 - y) // 2.8)
+
+    if room() < 2:
+        return y
+    c.text(x0, y, heading, size=6.8, bold=True, rgb=TEXT, max_w=right - x0)
+    y += 3.0
+    lines = report.lines()  # "device (GE MAC55): ATRIAL FIBRILLATION", ...
+    who_prefix = lines[0].split(": ", 1)[0] + ": " if lines else ""
+    if lines and all(line.startswith(who_prefix) for line in lines):  # one paragraph, the device named once
+        text = who_prefix + " · ".join(line[len(who_prefix) :] for line in lines)
+        y = c.wrap(x0, y, right - x0, text, size=6.6, rgb=TEXT, max_lines=min(4, room()), indent=3.0)
+    else:
+        for line in lines[: min(4, room())]:
+            y = c.wrap(x0, y, right - x0, line, size=6.6, rgb=TEXT, max_lines=1)
+    if report.measurements and room() >= 1:
+        who = f"device ({report.device})" if report.device and report.device != "device" else "device"
+        text = f"{who} measurements: " + " · ".join(report.measurement_lines())
+        y = c.wrap(x0, y, right - x0, text, size=6.3, rgb=MUTED, max_lines=min(2, room()), indent=3.0)
+    return y + 0.8
 
 
 def draw_exam_page(
@@ -250,9 +336,13 @@ def draw_exam_page(
     g: ExamPageGeometry,
     rhythm_lead: str,
     title: str | None,
+    identifiers: bool = False,
 ) -> None:
+    if clinical_info(exam) is not None and g.grid_y < g.header_y + HEADER_MM + DEVICE_HEADER_MM - 1e-6:
+        # a cart's file (e.g. a page of the set report): room for its acquisition and own reading
+        g = exam_page_geometry(g.paper, g.speed_mm_s, g.gain_mm_mv, extra_header_mm=DEVICE_HEADER_MM)
     t0 = display_window(exam, prediction, g.window_s)
-    _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title)
+    _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title, identifiers)
     draw_printout(c, g, exam, t0, rhythm_lead)
 
 
@@ -271,6 +361,7 @@ def write_exam_report(
     shap_classes: Sequence[str] | None = None,
     title: str | None = None,
     when: datetime | None = None,
+    identifiers: bool = False,
 ) -> Path:
     """Write the PDF report of one exam.
 
@@ -289,6 +380,10 @@ def write_exam_report(
         shap_classes: classes to explain (default: the positive ones, else the most probable).
         title: heading of page 1 (default "12-lead ECG — <exam id>").
         when: the report date (default now).
+        identifiers: print the patient's name, id and birth date from a clinical file (off by
+            default); the header says either way whether they are included. The cart's own
+            statements (``exam.clinical.device_report``) are printed under the findings as
+            ``device (<name>): …`` lines.
 
     Returns:
         ``out`` as a Path.
@@ -299,7 +394,8 @@ def write_exam_report(
     out = Path(out)
     check_prediction(prediction, str(out))
     rhythm = check_rhythm_lead(rhythm_lead)
-    g = exam_page_geometry(paper, speed_mm_s, gain_mm_mv)
+    extra = DEVICE_HEADER_MM if clinical_info(exam) is not None else 0.0
+    g = exam_page_geometry(paper, speed_mm_s, gain_mm_mv, extra_header_mm=extra)
     if saliency is not None:
         sp = np.asarray(getattr(saliency, "probabilities", prediction.probabilities), dtype=np.float64)
         pp = np.asarray(prediction.probabilities, dtype=np.float64)
@@ -314,7 +410,7 @@ def write_exam_report(
     pages = 1 + len(shap)
     doc_title = f"ECG report {exam.exam_id}".strip()
     with open_pdf(out, paper, doc_title) as c:
-        draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title)
+        draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title, identifiers)
         footer.draw(c, g.page_w, g.page_h, 1, pages)
         for i, (k, why) in enumerate(shap, start=2):
             c.new_page()

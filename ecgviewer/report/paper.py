@@ -81,11 +81,12 @@ class ExamPageGeometry:
 
 
 def exam_page_geometry(
-    paper: str = "A4", speed_mm_s: float = 25.0, gain_mm_mv: float = 10.0
+    paper: str = "A4", speed_mm_s: float = 25.0, gain_mm_mv: float = 10.0, *, extra_header_mm: float = 0.0
 ) -> ExamPageGeometry:
     """Geometry of page 1 of an exam report for a paper size (A4 or Letter, landscape).
 
-    The strip shows 10 s, or what fits at the chosen speed (5 s at 50 mm/s).
+    The strip shows 10 s, or what fits at the chosen speed (5 s at 50 mm/s). ``extra_header_mm``
+    makes the header taller (and the printout's rows shorter), e.g. for a cart's own statements.
     """
     key = paper_key(paper)
     if not (0 < speed_mm_s <= 200 and 0 < gain_mm_mv <= 100):
@@ -102,7 +103,7 @@ def exam_page_geometry(
     trace_w = window_s * speed_mm_s
     grid_w = MAJOR_MM * math.ceil((cal_w + trace_w) / MAJOR_MM - 1e-9)
     grid_x = round((page_w - grid_w) / 2, 1)
-    grid_y = TOP_MM + HEADER_MM
+    grid_y = TOP_MM + HEADER_MM + max(0.0, float(extra_header_mm))
     free_h = page_h - grid_y - FACTS_MM - FOOTER_MM - BOTTOM_MM
     grid_h = MAJOR_MM * math.floor(free_h / MAJOR_MM)
     row_h = grid_h / 4

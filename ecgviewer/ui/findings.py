@@ -190,10 +190,16 @@ class FindingsPanel(QWidget):
         for w in (self.selector, self.model_info, self.provider, self.timing, self.notice):
             box_layout.addWidget(w)
         layout.addWidget(box)
+        self.model_box = box
         layout.addStretch(1)
         self.selected_class: str | None = None
         self._entries: list = []
         self.prediction = None
+
+    def add_section(self, widget: QWidget) -> None:
+        """Add a feature's section under the findings, above the Model box (e.g. the device's reading)."""
+        layout = self.layout()
+        layout.insertWidget(layout.indexOf(self.model_box), widget)
 
     # ------------------------------------------------------------------ predictions
     def set_prediction(self, prediction) -> None:

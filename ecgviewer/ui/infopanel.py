@@ -10,8 +10,20 @@ from ecgviewer.exam import Exam
 from ecgviewer.preprocess import PreprocessReport
 
 
-def exam_html(exam: Exam | None, report: PreprocessReport | None, prediction=None, model=None) -> str:
-    """HTML describing the exam, the preprocessing and (if any) the model that analysed it."""
+def exam_html(
+    exam: Exam | None,
+    report: PreprocessReport | None,
+    prediction=None,
+    model=None,
+    *,
+    identifiers: bool = False,
+) -> str:
+    """HTML describing the exam, the preprocessing and (if any) the model that analysed it.
+
+    For a clinical file, its acquisition rows (time, device, site, cart filters) are listed, and the
+    patient identifiers only with ``identifiers`` (View → Show Patient Identifiers)."""
+    from ecgviewer.viewer.clinical import info_rows
+
     if exam is None:
         return "<p>No exam open.</p>"
     e = html.escape
@@ -36,7 +48,10 @@ def exam_html(exam: Exam | None, report: PreprocessReport | None, prediction=Non
     for key, value in (exam.raw_labels or {}).items():
         text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
         rows.append((f"Labels ({key})", text or "—"))
-    for key, value in list((exam.meta or {}).items())[:12]:
+    clinical_rows = info_rows(exam, identifiers=identifiers)
+    rows += clinical_rows
+    shown = {"device", "cart filters"} if clinical_rows else set()  # already in the clinical rows
+    for key, value in [kv for kv in (exam.meta or {}).items() if kv[0] not in shown][:12]:
         rows.append((str(key), str(value)))
     parts = ["<h3 style='margin-bottom:2px'>Exam</h3><table cellspacing='0' cellpadding='2'>"]
     parts += [
@@ -99,12 +114,20 @@ class ExamInfoPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.browser)
+        self.show_identifiers = False
+        self._shown: tuple = (None, None, None, None)
         self.show_exam(None, None)
 
     def show_exam(
         self, exam: Exam | None, report: PreprocessReport | None, prediction=None, model=None
     ) -> None:
-        self.browser.setHtml(exam_html(exam, report, prediction, model))
+        self._shown = (exam, report, prediction, model)
+        self.browser.setHtml(exam_html(exam, report, prediction, model, identifiers=self.show_identifiers))
+
+    def set_show_identifiers(self, on: bool) -> None:
+        """Show the patient identifiers of clinical files (redraws the page)."""
+        self.show_identifiers = bool(on)
+        self.show_exam(*self._shown)
 
     def text(self) -> str:
         return self.browser.toPlainText()

@@ -170,6 +170,7 @@ class MainWindow(QMainWindow):
         self._batch_task: Task | None = None
         self._tracked: list[tuple[Task, str]] = []
         self.timings: dict[str, float] = {}
+        self.banner_parts: list = []  # features' f(exam) -> [html bits] for the exam header
 
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(_icon())
@@ -249,6 +250,7 @@ class MainWindow(QMainWindow):
         self.label_sources = LabelsDock(self)
         self.report_export = ReportExport(self, self.explanation, self.label_sources)
         self.set_statistics = SetStatistics(self, self.label_sources)
+        self._compose_clinical()
         self.tabifyDockWidget(self.explanation.dock, self.label_sources.dock)
         self.explanation.dock.raise_()
         state = self.settings.value(S.STATE) if self.interactive else None
@@ -261,6 +263,14 @@ class MainWindow(QMainWindow):
             self.resizeDocks(
                 docks, [findings_h, max(120, self.height() - findings_h - 330)], Qt.Orientation.Vertical
             )
+
+    def _compose_clinical(self) -> None:
+        """The clinical file's own content: the device's reading, patient identifiers, median beats."""
+        from ecgviewer.ui.device_panel import ClinicalDisplay
+        from ecgviewer.ui.median_beats import MedianBeatsDock
+
+        self.clinical = ClinicalDisplay(self)
+        self.median_beats = MedianBeatsDock(self)
 
     def register_action(self, action: QAction, place: str) -> None:
         """Show a feature's action: "file" (before the File menu's last group), "exam" (the Exam
@@ -349,7 +359,7 @@ class MainWindow(QMainWindow):
             "&Open…",
             self.open_dialog,
             QKeySequence.StandardKey.Open,
-            tip="Open ECG files (HDF5, WFDB, CSV); several at once",
+            tip="Open ECG files (HDF5, WFDB, CSV, GE MUSE, Philips, HL7 aECG, DICOM, SCP-ECG, EDF)",
         )
         self.act_open_folder = a(
             "Open &Folder…",
@@ -730,7 +740,8 @@ class MainWindow(QMainWindow):
             else:
                 self.show_error(
                     "No ECG files",
-                    f"{', '.join(map(str, paths))}: no ECG files found (HDF5, WFDB .hea/.dat/.mat or CSV)",
+                    f"{', '.join(map(str, paths))}: no ECG files found "
+                    "(HDF5, WFDB, CSV, or a cart's XML, DICOM, SCP-ECG or EDF)",
                     keep_note=self._shown_name(),
                 )
             self.open_finished.emit(False)
@@ -1180,6 +1191,8 @@ class MainWindow(QMainWindow):
                         x for x in (f"{exam.age:g} y" if exam.age is not None else "", exam.sex or "") if x
                     )
                 )
+            for part in self.banner_parts:
+                bits += part(exam)
             dx = (exam.raw_labels or {}).get("dx")
             if dx:
                 bits.append("Dx: " + html.escape(_dx_text(dx)))

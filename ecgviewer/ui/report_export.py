@@ -1,9 +1,10 @@
 """File → Export Report… (Ctrl+P): the PDF of the exam on screen, as the viewer shows it.
 
 :class:`ReportExport` owns the action. The report is drawn with the viewer's gain, speed and
-rhythm lead, the explanation on the grid (its class first, then the positive ones) and the
-label sources of the exam; the user picks the file and the paper (A4 or US Letter), is asked
-before a file is replaced, and the PDF is written in the background
+rhythm lead, the explanation on the grid (its class first, then the positive ones), the
+label sources of the exam, and the patient identifiers only when View → Show Patient Identifiers
+is on; the user picks the file and the paper (A4 or US Letter), is asked before a file is
+replaced, and the PDF is written in the background
 (:func:`ecgviewer.report.write_exam_report`, atomic).
 """
 
@@ -123,6 +124,8 @@ class ReportExport(QObject):
             "rhythm_lead": w.grid.rhythm_lead,
             "model": w.model,
             "shap_classes": shap_classes,
+            # patient names and ids of a clinical file only when the viewer shows them
+            "identifiers": bool(w.viewer.view.show_identifiers),
         }
 
     def export_report(

@@ -29,6 +29,8 @@ MODEL = "model/path"
 GEOMETRY = "window/geometry"
 STATE = "window/state"
 AUTO_ANALYSE_MAX = "browser/auto_analyse_max"
+SHOW_IDENTIFIERS = "privacy/show_patient_identifiers"  # off by default: names and ids of clinical files
+SHOW_MEDIAN_BEATS = "view/show_median_beats"
 
 
 def settings_path() -> Path:

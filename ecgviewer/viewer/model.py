@@ -200,8 +200,9 @@ class ViewerModel:
 
     # -- report ----------------------------------------------------------------------------
     def report(self, out: PathLike, **kwargs: Any) -> Path:
-        """Write the PDF report of the current exam at the view's gain and speed
-        (:func:`ecgviewer.report.write_exam_report` arguments); returns the written path."""
+        """Write the PDF report of the current exam at the view's gain and speed, with the patient
+        identifiers only when the view shows them (:func:`ecgviewer.report.write_exam_report`
+        arguments); returns the written path."""
         from ecgviewer.report import write_exam_report
 
         self._need("report")
@@ -211,6 +212,7 @@ class ViewerModel:
         kwargs.setdefault("speed_mm_s", float(self.view.speed))
         kwargs.setdefault("rhythm_lead", self.view.rhythm_lead)
         kwargs.setdefault("labels", self.exam_labels())
+        kwargs.setdefault("identifiers", bool(self.view.show_identifiers))
         return Path(
             write_exam_report(
                 out, self.exam, self.prediction, saliency=self.saliency, model=self.model, **kwargs

@@ -31,6 +31,9 @@ class ViewSettings:
         rhythm_lead: the lead of the 3×4 layout's rhythm strip.
         show_input: draw the network input (4096 samples at 400 Hz) instead of the recording.
         filter_text: the exam browser's filter (:mod:`ecgviewer.viewer.filtering`).
+        show_identifiers: show patient names, ids and birth dates of clinical files (window
+            header, info panel, report); off by default (:mod:`ecgviewer.viewer.clinical`).
+        show_median_beats: show the cart's median beats, where the file has them.
     """
 
     layout: str = "3x4"
@@ -39,6 +42,8 @@ class ViewSettings:
     rhythm_lead: str = "II"
     show_input: bool = False
     filter_text: str = ""
+    show_identifiers: bool = False
+    show_median_beats: bool = False
 
     def __post_init__(self) -> None:
         self.check()
