@@ -50,7 +50,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="P.csv|P.npy",
         help="the model's output: (N, 6) probabilities (.npy, or a CSV such as "
-        "'ecgviewer predict' writes) thresholded with --thresholds, or 0/1 decisions",
+        "'ecgviewer predict' writes, for an ensemble its mean columns) thresholded with --thresholds, "
+        "or 0/1 decisions; an (M, N, 6) .npy of ensemble members is scored as their mean",
     )
     parser.add_argument(
         "--gold",
@@ -102,6 +103,7 @@ class Predictions:
     kind: str  # "probabilities" or "decisions"
     exam_ids: list[str] | None = None
     index: list[int] | None = None
+    note: str = ""
 
 
 def _loose_class_columns(header: Sequence[str]) -> dict[int, int]:
@@ -121,11 +123,16 @@ def read_predictions(path: str | Path) -> Predictions:
         raise LabelError(f"{path}: no such file")
     ids: list[str] | None = None
     index: list[int] | None = None
+    note = ""
     if path.suffix.lower() == ".npy":
         try:
             values = np.load(path, allow_pickle=False).astype(np.float64)
         except (OSError, ValueError) as err:
             raise LabelError(f"{path}: not a readable .npy array ({err})") from err
+        if values.ndim == 3 and values.shape[2] == K:
+            # an ensemble's members (M, N, C), as 'predict --npy-members' writes: scored as their mean
+            note = f"{path.name}: {values.shape[0]} members' probabilities, scored as their mean"
+            values = values.mean(axis=0)
         if values.ndim != 2 or values.shape[1] != K:
             raise LabelError(
                 f"{path}: expected an (N, {K}) array of {', '.join(CLASSES)}, got {values.shape}"
@@ -167,7 +174,7 @@ def read_predictions(path: str | Path) -> Predictions:
             "expected probabilities or 0/1 decisions"
         )
     kind = "decisions" if finite.size and np.isin(finite, (0.0, 1.0)).all() else "probabilities"
-    return Predictions(path, values, kind, ids, index)
+    return Predictions(path, values, kind, ids, index, note)
 
 
 def _align(
@@ -515,6 +522,8 @@ def run(args: argparse.Namespace) -> int:
     gold = load_label_file(args.gold)
     pred = read_predictions(args.predictions)
     rows, notes = _align(gold, pred.exam_ids, pred.index, len(pred.values), f"{pred.path.name}")
+    if pred.note:
+        notes.insert(0, pred.note)
     values = _take(pred.values, rows, np.nan)
     thresholds = _parse_thresholds(args.thresholds)
     model = args.model_name

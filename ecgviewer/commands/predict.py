@@ -20,8 +20,10 @@ from ecgviewer.errors import EcgViewerError, ModelError
 NAME = "predict"
 HELP = (
     "Run the network on every exam in the given files and folders and write one row per exam: "
-    "a CSV (exam id, source, six probabilities, six decisions) or an .npy array (N, 6) float32 "
-    "as the paper's predict.py writes. Exit status 1 when some exams could not be read "
+    "a CSV (exam id, source, a probability and a decision per class of the model) or an .npy array "
+    "(N, C) float32 as the paper's predict.py writes. With several --model (or --ensemble NAME) the "
+    "ensemble mean, its min/max and member agreement, and each member's probabilities. "
+    "Exit status 1 when some exams could not be read "
     "(they get an 'error' column in the CSV, NaN rows in the .npy)."
 )
 
@@ -37,7 +39,26 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="output: .csv (one row per exam) or .npy ((N, 6) float32, NaN rows for exams "
         "that could not be read)",
     )
-    parser.add_argument("--model", metavar="MODEL.onnx", help="model to use (default: the bundled model)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="MODEL",
+        help="model to use: an .onnx path, or an installed model's file or name (default: the bundled "
+        "model); repeat it for an ensemble (mean probability plus per-member columns)",
+    )
+    parser.add_argument(
+        "--ensemble", metavar="NAME", help="a saved ensemble (its name or its .json file) instead of --model"
+    )
+    parser.add_argument(
+        "--save-ensemble",
+        metavar="NAME",
+        help="save the models given with --model as a named ensemble (for --ensemble NAME and the viewer)",
+    )
+    parser.add_argument(
+        "--npy-members",
+        action="store_true",
+        help="with an ensemble and --out FILE.npy: write every member's (M, N, C) instead of the mean (N, C)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="exams per inference call (default 32)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
     parser.add_argument("--cpu", action="store_true", help="do not try CUDA")
@@ -111,14 +132,29 @@ def _temp_beside(out: Path) -> Path:
 
 
 class _CsvWriter:
-    def __init__(self, out: Path, classes: tuple[str, ...]) -> None:
+    """One row per exam; for an ensemble, the mean's columns then ``min_``/``max_``/``agree_<class>``
+    and each member's ``prob_<class>@<member name>``."""
+
+    def __init__(
+        self,
+        out: Path,
+        classes: tuple[str, ...],
+        member_names: tuple[str, ...] = (),
+        member_thresholds: np.ndarray | None = None,
+    ) -> None:
         self.tmp = _temp_beside(out)
         self.out = out
         self.fh = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finish/abort
         self.writer = csv.writer(self.fh)
         self.classes = classes
+        self.member_names = member_names
+        self.member_thresholds = member_thresholds
+        extra: list[str] = []
+        if member_names:
+            extra += [f"{w}_{c}" for w in ("min", "max", "agree") for c in classes]
+            extra += [f"prob_{c}@{m}" for m in member_names for c in classes]
         self.writer.writerow(
-            ["exam_id", "source", "index", *[f"prob_{c}" for c in classes], *classes, "error"]
+            ["exam_id", "source", "index", *[f"prob_{c}" for c in classes], *classes, *extra, "error"]
         )
 
     def write(
@@ -130,11 +166,21 @@ class _CsvWriter:
         probs: np.ndarray | None,
         decisions: np.ndarray | None,
         error: str = "",
+        members: np.ndarray | None = None,
     ) -> None:
+        n_cols = 2 * len(self.classes)
+        if self.member_names:
+            n_cols += (3 + len(self.member_names)) * len(self.classes)
         if probs is None or decisions is None:
-            values = [""] * (2 * len(self.classes))
+            values = [""] * n_cols
         else:
             values = [f"{p:.9g}" for p in probs] + [str(int(d)) for d in decisions]
+            if self.member_names and members is not None:
+                agree = (members > self.member_thresholds).sum(axis=0)
+                values += [f"{v:.9g}" for v in members.min(axis=0)]
+                values += [f"{v:.9g}" for v in members.max(axis=0)]
+                values += [str(int(v)) for v in agree]
+                values += [f"{v:.9g}" for v in members.reshape(-1)]
         self.writer.writerow([exam_id, source, index, *values, error])
 
     def finish(self) -> None:
@@ -147,10 +193,14 @@ class _CsvWriter:
 
 
 class _NpyWriter:
-    def __init__(self, out: Path, n: int, n_classes: int) -> None:
+    """(N, C) probabilities, or with ``n_members`` every member's (M, N, C)."""
+
+    def __init__(self, out: Path, n: int, n_classes: int, n_members: int = 0) -> None:
         self.tmp = _temp_beside(out)
         self.out = out
-        self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=(n, n_classes))
+        self.n_members = n_members
+        shape = (n_members, n, n_classes) if n_members else (n, n_classes)
+        self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=shape)
         self.array[:] = np.nan
 
     def write(
@@ -162,8 +212,12 @@ class _NpyWriter:
         probs: np.ndarray | None,
         decisions: np.ndarray | None,
         error: str = "",
+        members: np.ndarray | None = None,
     ) -> None:
-        if probs is not None:
+        if self.n_members:
+            if members is not None:
+                self.array[:, i] = members
+        elif probs is not None:
             self.array[i] = probs
 
     def finish(self) -> None:
@@ -224,10 +278,12 @@ def predict_exams(
     """Stream ``exams`` through ``model`` in batches.
 
     ``write(i, exam_id, source, index, probs, decisions, error)``
-    is called once per exam, in order. Memory holds one batch. Returns (n_ok, n_failed)."""
+    is called once per exam, in order, with ``members=`` (M, C) as well for an ensemble
+    (a model with ``predict_members``). Memory holds one batch. Returns (n_ok, n_failed)."""
     from ecgviewer.errors import Cancelled
 
     n = len(exams)
+    ensemble = hasattr(model, "predict_members")
     buf = np.empty((batch_size, model.n_samples, model.n_leads), dtype=np.float32)
     pending: list[_Item] = []
     ok = failed = done = 0
@@ -235,15 +291,31 @@ def predict_exams(
     def flush() -> None:
         nonlocal ok, failed, done
         ready = [item for item in pending if item.x is not None]
-        probs = model.predict(buf[: len(ready)], batch_size=batch_size) if ready else np.empty((0, 6))
+        n_classes = len(model.classes)
+        members = None
+        if not ready:
+            probs = np.empty((0, n_classes), np.float32)
+        elif ensemble:
+            members = model.predict_members(buf[: len(ready)], batch_size=batch_size)
+            probs = members.mean(axis=0, dtype=np.float64).astype(np.float32)
+        else:
+            probs = model.predict(buf[: len(ready)], batch_size=batch_size)
         k = 0
         for item in pending:
             if item.x is None:
                 write(item.position, item.exam_id, item.source, item.index, None, None, item.error)
                 failed += 1
             else:
+                extra = {} if members is None else {"members": members[:, k]}
                 write(
-                    item.position, item.exam_id, item.source, item.index, probs[k], model.decide(probs[k]), ""
+                    item.position,
+                    item.exam_id,
+                    item.source,
+                    item.index,
+                    probs[k],
+                    model.decide(probs[k]),
+                    "",
+                    **extra,
                 )
                 k += 1
                 ok += 1
@@ -268,9 +340,35 @@ def predict_exams(
     return ok, failed
 
 
+def _load(args: argparse.Namespace):
+    """The model of ``--model``, an ensemble (several ``--model`` or ``--ensemble``), or the bundled one."""
+    from ecgviewer.model.ensemble import load_ensemble, resolve_model, save_ensemble
+    from ecgviewer.model.runtime import load_model
+
+    refs = list(args.model or [])
+    if args.ensemble and refs:
+        raise ModelError("give either --ensemble NAME or --model (repeatable), not both")
+    if args.save_ensemble:
+        if len(refs) < 2:
+            raise ModelError("--save-ensemble NAME needs at least two --model")
+        saved = save_ensemble(args.save_ensemble, refs)
+        if not args.quiet:
+            print(f"saved ensemble '{args.save_ensemble}' ({len(refs)} models) as {saved}", file=sys.stderr)
+    if args.ensemble:
+        model = load_ensemble(args.ensemble, prefer_cuda=not args.cpu, threads=args.threads)
+    elif len(refs) > 1:
+        model = load_ensemble(refs, name=args.save_ensemble, prefer_cuda=not args.cpu, threads=args.threads)
+    else:
+        model = load_model(
+            resolve_model(refs[0]) if refs else None, prefer_cuda=not args.cpu, threads=args.threads
+        )
+    if hasattr(model, "members") and not args.quiet:
+        print(f"ensemble: {', '.join(model.member_names)}; {model.threshold_note}", file=sys.stderr)
+    return model
+
+
 def run(args: argparse.Namespace) -> int:
     from ecgviewer.io import NotAnExamError, open_exams
-    from ecgviewer.model.runtime import load_model
 
     out = Path(args.out)
     suffix = out.suffix.lower()
@@ -280,7 +378,10 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError(f"--batch-size must be ≥ 1, got {args.batch_size}")
     if not out.parent.exists():
         raise ModelError(f"{out.parent}: the output folder does not exist")
-    model = load_model(args.model, prefer_cuda=not args.cpu, threads=args.threads)
+    model = _load(args)
+    ensemble = hasattr(model, "predict_members")
+    if args.npy_members and not (ensemble and suffix == ".npy"):
+        raise ModelError("--npy-members needs an ensemble (several --model or --ensemble) and --out FILE.npy")
     quiet = args.quiet
     for w in model.warnings:
         print(f"ecgviewer: warning: {w}", file=sys.stderr)
@@ -299,16 +400,22 @@ def run(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"{model.describe()}: {n} exams, batch {args.batch_size}", file=sys.stderr)
         try:
-            writer = (
-                _CsvWriter(out, model.classes) if suffix == ".csv" else _NpyWriter(out, n, len(model.classes))
-            )
+            if suffix == ".csv":
+                writer = (
+                    _CsvWriter(out, model.classes, model.member_names, model.member_thresholds)
+                    if ensemble
+                    else _CsvWriter(out, model.classes)
+                )
+            else:
+                n_members = len(model.members) if args.npy_members else 0
+                writer = _NpyWriter(out, n, len(model.classes), n_members)
         except OSError as err:
             raise EcgViewerError(f"{out}: cannot write the output ({err.strerror or err})") from None
         bar = ProgressBar(n, enabled=not quiet)
         start = time.perf_counter()
         shown = 0
 
-        def write(i, exam_id, source, index, probs, decisions, error=""):
+        def write(i, exam_id, source, index, probs, decisions, error="", members=None):
             nonlocal shown
             if error and not quiet and shown < 5:
                 shown += 1
@@ -316,7 +423,7 @@ def run(args: argparse.Namespace) -> int:
                 print(
                     f"{lead}ecgviewer: exam {i} ({exam_id or source}) not predicted: {error}", file=sys.stderr
                 )
-            writer.write(i, exam_id, source, index, probs, decisions, error)
+            writer.write(i, exam_id, source, index, probs, decisions, error, members)
 
         try:
             ok, failed = predict_exams(model, exams, write, batch_size=args.batch_size, progress=bar.update)
