@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ecgviewer.commands.explain",
     "ecgviewer.commands.evaluate",
     "ecgviewer.commands.report",
+    "ecgviewer.commands.finetune",
 )
 
 
