@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 
 from ecgviewer.cli import main  # noqa: E402
 from ecgviewer.model.keras_import import convert_keras, save_onnx  # noqa: E402
@@ -66,9 +67,10 @@ def test_best_f1_thresholds_separate_perfectly() -> None:
     assert 0.3 < t[0] < 0.6
 
 
+@pytest.mark.slow  # the full network runs on 16 exams (features, export check, predict): ~20 s idle
 def test_two_class_model_end_to_end(converted: Path, tmp_path: Path) -> None:
     labels = tmp_path / "labels.csv"
-    data = write_hdf5_code(tmp_path / "set.h5", 24, seed=5, n_distinct=8, labels_csv=labels)
+    data = write_hdf5_code(tmp_path / "set.h5", 16, seed=5, n_distinct=8, labels_csv=labels)
     out = tmp_path / "af.onnx"
     cfg = FinetuneConfig(
         base=str(converted),
@@ -89,7 +91,7 @@ def test_two_class_model_end_to_end(converted: Path, tmp_path: Path) -> None:
     assert "by exam" in contract.metrics["validation"]["split"]  # no patient ids in these labels
     assert set(contract.metrics["validation"]["auroc"]) == {"AF", "no_AF"}
     assert contract.units == "mV"
-    assert result.n_train + result.n_valid == 24
+    assert result.n_train + result.n_valid == 16
     # resume: a second run with the same settings starts from the checkpoint (no epoch left to run)
     again = finetune(cfg)
     assert again.contract.thresholds == result.contract.thresholds
@@ -99,3 +101,43 @@ def test_two_class_model_end_to_end(converted: Path, tmp_path: Path) -> None:
     with open(pred, newline="") as fh:
         header = next(csv.reader(fh))
     assert header[3:7] == ["prob_AF", "prob_no_AF", "AF", "no_AF"]
+    # evaluate scores the model's own classes, with its thresholds; a class the labels lack is not available
+    ev = tmp_path / "ev"
+    code = main(
+        [
+            "evaluate",
+            "--predictions",
+            str(pred),
+            "--gold",
+            str(labels),
+            "--model",
+            str(out),
+            "--classes",
+            "AF",
+            "no_AF=!AF",
+            "--out",
+            str(ev),
+            "--no-figures",
+            "--bootstrap",
+            "0",
+        ]
+    )
+    assert code == 0
+    assert (ev / "decisions.csv").read_text().splitlines()[0] == "AF,no_AF"
+    code = main(
+        [
+            "evaluate",
+            "--predictions",
+            str(pred),
+            "--gold",
+            str(labels),
+            "--model",
+            str(out),
+            "--out",
+            str(ev),
+            "--no-figures",
+            "--bootstrap",
+            "0",
+        ]
+    )
+    assert code == 0  # no_AF is not a column of the labels: not available, not negative

@@ -21,7 +21,6 @@ A checkpoint after every epoch lets an interrupted run resume.
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import hashlib
 import json
@@ -35,19 +34,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecgviewer.errors import Cancelled, EcgViewerError, ModelError
+from ecgviewer.class_labels import ClassLabelError as FinetuneError
+from ecgviewer.class_labels import LabelTable, matches_values, parse_classes, read_labels, where_spec
+from ecgviewer.errors import Cancelled, ModelError
 from ecgviewer.model.contract import ModelContract
 from ecgviewer.training.architecture import RibeiroResNet
 from ecgviewer.training.base_weights import load_base
 
 FinetuneProgress = Callable[[str, int, int], None]
 """``progress(stage, done, total)`` with stage "features", "epoch" or "export"."""
-
-ID_COLUMNS = ("exam_id", "ecg_id", "id", "record", "filename")
-
-
-class FinetuneError(EcgViewerError):
-    """Bad fine-tuning input: labels, classes, data or options (the message names the file)."""
 
 
 @dataclass
@@ -89,105 +84,6 @@ class FinetuneResult:
     metrics: dict = field(default_factory=dict)
     epochs_run: int = 0
     seconds: float = 0.0
-
-
-# --------------------------------------------------------------------------- labels
-
-
-def parse_classes(specs: Sequence[str]) -> list[tuple[str, str, bool]]:
-    """``["normal=NORM", "abnormal=!NORM", "AF"]`` → [(name, column, negated)]."""
-    out: list[tuple[str, str, bool]] = []
-    for spec in [s.strip() for part in specs for s in part.split(",") if s.strip()]:
-        name, _, column = spec.partition("=")
-        column = column or name
-        negated = column.startswith("!")
-        out.append((name.strip(), column.lstrip("!").strip(), negated))
-    if not out:
-        raise FinetuneError("--classes: give at least one class")
-    names = [n for n, _, _ in out]
-    if len(set(names)) != len(names):
-        raise FinetuneError(f"--classes: a class name is given twice ({', '.join(names)})")
-    return out
-
-
-def _matches(value: str, spec: str) -> bool:
-    """``spec`` like ``1-8``, ``9`` or ``1,2,3``."""
-    for part in spec.split(","):
-        part = part.strip()
-        if "-" in part[1:]:
-            lo, hi = part.split("-", 1)
-            try:
-                if float(lo) <= float(value) <= float(hi):
-                    return True
-            except ValueError:
-                continue
-        elif value.strip() == part:
-            return True
-    return False
-
-
-@dataclass
-class LabelTable:
-    """exam id → (C,) float32 labels (NaN = not available), and per-id patient and selection columns."""
-
-    values: dict[str, np.ndarray]
-    patient: dict[str, str]
-    rows: dict[str, dict[str, str]]
-    classes: tuple[str, ...]
-    missing_columns: tuple[str, ...]
-
-
-def read_labels(path: str | Path, classes: Sequence[tuple[str, str, bool]]) -> LabelTable:
-    """A CSV of exam id → 0/1 per class column; a missing column or empty cell is NaN (not available)."""
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as err:
-        raise FinetuneError(f"{path}: cannot read the labels ({err.strerror or err})") from None
-    if not rows:
-        raise FinetuneError(f"{path}: no label rows")
-    header = list(rows[0])
-    id_col = next((c for c in header if c.strip().lower() in ID_COLUMNS), None)
-    if id_col is None:
-        raise FinetuneError(f"{path}: no exam id column (one of {', '.join(ID_COLUMNS)})")
-    missing = tuple(col for _, col, _ in classes if col not in header)
-    if len(missing) == len(classes):
-        raise FinetuneError(
-            f"{path}: none of the class columns {', '.join(c for _, c, _ in classes)} is in the header"
-        )
-    values: dict[str, np.ndarray] = {}
-    patient: dict[str, str] = {}
-    by_id: dict[str, dict[str, str]] = {}
-    pid_col = next((c for c in header if c.strip().lower() in ("patient_id", "patient")), None)
-    for i, row in enumerate(rows):
-        exam_id = str(row[id_col]).strip()
-        v = np.full(len(classes), np.nan, np.float32)
-        for k, (_, col, neg) in enumerate(classes):
-            cell = (row.get(col) or "").strip()
-            if not cell or cell.lower() in ("nan", "na"):
-                continue
-            try:
-                x = float(cell)
-            except ValueError:
-                raise FinetuneError(f"{path}: row {i + 2}, column {col!r}: {cell!r} is not 0 or 1") from None
-            if x not in (0.0, 1.0):
-                raise FinetuneError(f"{path}: row {i + 2}, column {col!r}: {cell!r} is not 0 or 1")
-            v[k] = 1.0 - x if neg else x
-        values[exam_id] = v
-        by_id[exam_id] = row
-        if pid_col and (row.get(pid_col) or "").strip():
-            patient[exam_id] = str(row[pid_col]).strip().removesuffix(".0")
-    return LabelTable(values, patient, by_id, tuple(n for n, _, _ in classes), missing)
-
-
-def _where(spec: str | None) -> tuple[str, str] | None:
-    if not spec:
-        return None
-    col, sep, values = spec.partition("=")
-    if not sep:
-        raise FinetuneError(f"{spec}: expected COLUMN=VALUES (e.g. strat_fold=9 or strat_fold=1-8)")
-    return col.strip(), values.strip()
 
 
 # --------------------------------------------------------------------------- the network in two parts
@@ -289,13 +185,13 @@ def _select(cfg: FinetuneConfig, table: LabelTable, exams) -> tuple[list[int], l
             f"{cfg.labels}: no exam of {', '.join(cfg.data)} has labels "
             f"(ids such as {ids[0] if ids else '?'})"
         )
-    tw, vw = _where(cfg.train_where), _where(cfg.valid_where)
+    tw, vw = where_spec(cfg.train_where), where_spec(cfg.valid_where)
     rng = np.random.default_rng(cfg.seed)
     if vw is not None:
         col, spec = vw
         if col not in table.rows[ids[labelled[0]]]:
             raise FinetuneError(f"{cfg.labels}: no column {col!r} for --valid-where")
-        valid = [i for i in labelled if _matches(table.rows[ids[i]].get(col, ""), spec)]
+        valid = [i for i in labelled if matches_values(table.rows[ids[i]].get(col, ""), spec)]
         rest = [i for i in labelled if i not in set(valid)]
         split = f"validation = rows with {col} {spec}"
     else:
@@ -311,7 +207,7 @@ def _select(cfg: FinetuneConfig, table: LabelTable, exams) -> tuple[list[int], l
         rest = [i for i in labelled if i not in set(valid)]
     if tw is not None:
         col, spec = tw
-        rest = [i for i in rest if _matches(table.rows[ids[i]].get(col, ""), spec)]
+        rest = [i for i in rest if matches_values(table.rows[ids[i]].get(col, ""), spec)]
     if cfg.limit and len(rest) > cfg.limit:
         rest = sorted(rng.choice(rest, cfg.limit, replace=False).tolist())
     if cfg.valid_limit and len(valid) > cfg.valid_limit:
@@ -527,7 +423,8 @@ def finetune(
         aucs = [
             v for v in split_metrics(y_valid, pv, np.full(n_classes, 0.5), table.classes)["auroc"].values()
         ]
-        score = float(np.nanmean([a if a is not None else np.nan for a in aucs]))
+        known = [a for a in aucs if a is not None]
+        score = float(np.mean(known)) if known else 0.0
         if score > best[0]:
             best = (score, {n: v.clone() for n, v in model.state_dict().items()})
         torch.save(
