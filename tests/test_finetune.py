@@ -101,6 +101,12 @@ def test_two_class_model_end_to_end(converted: Path, tmp_path: Path) -> None:
     with open(pred, newline="") as fh:
         header = next(csv.reader(fh))
     assert header[3:7] == ["prob_AF", "prob_no_AF", "AF", "no_AF"]
+    # the report lists the model's two classes (without SHAP, to stay fast)
+    pdf = tmp_path / "r.pdf"
+    assert (
+        main(["report", str(data), "--exam", "1", "--out", str(pdf), "--no-shap", "--model", str(out)]) == 0
+    )
+    assert pdf.stat().st_size > 1000
     # evaluate scores the model's own classes, with its thresholds; a class the labels lack is not available
     ev = tmp_path / "ev"
     code = main(

@@ -460,12 +460,14 @@ def finetune(
         classes=table.classes,
         thresholds=tuple(round(float(t), 6) for t in thresholds),
         provenance=(
-            "BASELINE: randomly initialised network of the architecture of " if cfg.random_init else ""
-        )
-        + (
-            f"fine-tuned from {base_contract.name} ({base_path.name}, sha256 {base_sha[:12]}) on {data_desc} "
-            f"with labels {Path(cfg.labels).name} ({len(train_i)} training exams; first convolution and "
-            f"{k} of 4 residual blocks frozen; new {n_classes}-class head)"
+            (
+                f"BASELINE, not fine-tuned: a randomly initialised network of the architecture of "
+                f"{base_contract.name}"
+                if cfg.random_init
+                else f"fine-tuned from {base_contract.name} ({base_path.name}, sha256 {base_sha[:12]})"
+            )
+            + f" on {data_desc} with labels {Path(cfg.labels).name} ({len(train_i)} training exams; "
+            f"first convolution and {k} of 4 residual blocks frozen; new {n_classes}-class head)"
         ),
         notice="A fine-tuned research model, not a medical device.",
         metrics={"validation": metrics},
