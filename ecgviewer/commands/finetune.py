@@ -79,16 +79,16 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import torch  # noqa: F401
-    except ModuleNotFoundError:
-        raise ModelError(
-            "finetune needs PyTorch, which is in the 'train' extra: pip install 'ecgviewer[train]'"
-        ) from None
     from pathlib import Path
 
     from ecgviewer.model.ensemble import resolve_model
-    from ecgviewer.training.finetune import FinetuneConfig, finetune
+
+    try:  # the train extra; the frozen app leaves it out
+        from ecgviewer.training.finetune import FinetuneConfig, finetune
+    except ImportError as err:
+        raise ModelError(
+            f"finetune needs PyTorch, which is in the 'train' extra: pip install 'ecgviewer[train]' ({err})"
+        ) from None
 
     base = args.base
     if not Path(base).is_file():
