@@ -60,6 +60,14 @@ def test_labels_missing_class_is_not_available(tmp_path: Path) -> None:
     assert table.missing_columns == ("AF",)
 
 
+def test_six_class_labels_aligned_to_a_models_classes() -> None:
+    from ecgviewer.labels import align_to_classes
+
+    six = np.array([[0, 0, 0, 0, 1, 0], [0, 1, 0, 0, 0, 0]], np.int8)
+    got = align_to_classes(six, ("AF", "abnormal", "RBBB"))
+    np.testing.assert_array_equal(got, [[1, -1, 0], [0, -1, 1]])  # a class the labels lack: unknown
+
+
 def test_best_f1_thresholds_separate_perfectly() -> None:
     y = np.array([[0], [0], [1], [1]], np.float32)
     p = np.array([[0.1], [0.3], [0.6], [0.9]], np.float32)
@@ -101,11 +109,13 @@ def test_two_class_model_end_to_end(converted: Path, tmp_path: Path) -> None:
     with open(pred, newline="") as fh:
         header = next(csv.reader(fh))
     assert header[3:7] == ["prob_AF", "prob_no_AF", "AF", "no_AF"]
-    # the report lists the model's two classes (without SHAP, to stay fast)
+    # the report lists the model's two classes (without SHAP, to stay fast), for an exam without
+    # six-class labels beside it (report.py's label table still assumes the paper's six classes)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    single = write_hdf5_code(bare / "one.h5", 1, seed=5, n_distinct=1)
     pdf = tmp_path / "r.pdf"
-    assert (
-        main(["report", str(data), "--exam", "1", "--out", str(pdf), "--no-shap", "--model", str(out)]) == 0
-    )
+    assert main(["report", str(single), "--out", str(pdf), "--no-shap", "--model", str(out)]) == 0
     assert pdf.stat().st_size > 1000
     # evaluate scores the model's own classes, with its thresholds; a class the labels lack is not available
     ev = tmp_path / "ev"
