@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ecgviewer.commands.explain",
     "ecgviewer.commands.evaluate",
     "ecgviewer.commands.report",
+    "ecgviewer.commands.finetune",
 )
 
 

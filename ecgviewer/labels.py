@@ -897,6 +897,22 @@ class ExamComparison:
         return not bool(self.disagrees[:, 0].any())
 
 
+def align_to_classes(values: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """(..., 6) labels in the paper's class order → (..., C) for a model's ``classes``.
+
+    A class that is not one of the paper's six is -1 (not available), never 0 (negative):
+    label sources here only know the six. Class names match case-insensitively.
+    """
+    values = np.asarray(values)
+    lookup = {c.lower(): k for k, c in enumerate(CLASSES)}
+    out = np.full((*values.shape[:-1], len(classes)), -1, dtype=np.int8)
+    for j, c in enumerate(classes):
+        k = lookup.get(str(c).lower())
+        if k is not None:
+            out[..., j] = values[..., k]
+    return out
+
+
 def compare_exam(
     exam_id: str | None,
     index: int,

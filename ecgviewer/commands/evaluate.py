@@ -50,7 +50,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="P.csv|P.npy",
         help="the model's output: (N, 6) probabilities (.npy, or a CSV such as "
-        "'ecgviewer predict' writes) thresholded with --thresholds, or 0/1 decisions",
+        "'ecgviewer predict' writes, for an ensemble its mean columns) thresholded with --thresholds, "
+        "or 0/1 decisions; an (M, N, 6) .npy of ensemble members is scored as their mean",
     )
     parser.add_argument(
         "--gold",
@@ -88,6 +89,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-figures", action="store_true", help="write the tables only (no PNG)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument(
+        "--classes",
+        nargs="+",
+        metavar="NAME[,NAME...]",
+        help="score these classes instead of the paper's six (e.g. a fine-tuned model's): predictions "
+        "columns prob_NAME (or an (N, C) .npy in this order), reference columns NAME, NAME=COLUMN or "
+        "NAME=!COLUMN; a class the reference lacks is not available, never negative",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="MODEL.onnx",
+        help="take the classes and thresholds from this model's contract (with or instead of --classes)",
+    )
 
 
 # --------------------------------------------------------------------------- reading
@@ -102,6 +116,7 @@ class Predictions:
     kind: str  # "probabilities" or "decisions"
     exam_ids: list[str] | None = None
     index: list[int] | None = None
+    note: str = ""
 
 
 def _loose_class_columns(header: Sequence[str]) -> dict[int, int]:
@@ -121,11 +136,16 @@ def read_predictions(path: str | Path) -> Predictions:
         raise LabelError(f"{path}: no such file")
     ids: list[str] | None = None
     index: list[int] | None = None
+    note = ""
     if path.suffix.lower() == ".npy":
         try:
             values = np.load(path, allow_pickle=False).astype(np.float64)
         except (OSError, ValueError) as err:
             raise LabelError(f"{path}: not a readable .npy array ({err})") from err
+        if values.ndim == 3 and values.shape[2] == K:
+            # an ensemble's members (M, N, C), as 'predict --npy-members' writes: scored as their mean
+            note = f"{path.name}: {values.shape[0]} members' probabilities, scored as their mean"
+            values = values.mean(axis=0)
         if values.ndim != 2 or values.shape[1] != K:
             raise LabelError(
                 f"{path}: expected an (N, {K}) array of {', '.join(CLASSES)}, got {values.shape}"
@@ -167,7 +187,7 @@ def read_predictions(path: str | Path) -> Predictions:
             "expected probabilities or 0/1 decisions"
         )
     kind = "decisions" if finite.size and np.isin(finite, (0.0, 1.0)).all() else "probabilities"
-    return Predictions(path, values, kind, ids, index)
+    return Predictions(path, values, kind, ids, index, note)
 
 
 def _align(
@@ -470,7 +490,7 @@ def write_evaluation(
     if decisions is not None:
         put(
             "decisions.csv",
-            _csv_bytes([list(CLASSES)] + [[("" if v < 0 else int(v)) for v in row] for row in decisions]),
+            _csv_bytes([list(ev.classes)] + [[("" if v < 0 else int(v)) for v in row] for row in decisions]),
         )
     t2md, kmd, mmd = table2_markdown(ev), kappa_markdown(ev), mcnemar_markdown(ev)
     put("table2.md", t2md.encode())
@@ -511,10 +531,126 @@ def write_evaluation(
 # --------------------------------------------------------------------------- command
 
 
+def _run_classes(args: argparse.Namespace) -> int:
+    """``evaluate`` for a model's own classes (not the paper's six)."""
+    from ecgviewer.class_labels import parse_classes, read_labels
+
+    thresholds = None
+    specs = list(args.classes or [])
+    if args.model:
+        from ecgviewer.model.runtime import read_contract
+
+        contract, _ = read_contract(args.model)
+        if not specs:
+            specs = list(contract.classes)
+        names = [s.partition("=")[0].strip() for part in specs for s in part.split(",") if s.strip()]
+        if names != list(contract.classes):
+            raise LabelError(
+                f"--classes {','.join(names)} differ from {args.model}'s {','.join(contract.classes)}"
+            )
+        thresholds = np.asarray(contract.thresholds, dtype=np.float64)
+    classes = parse_classes(specs)
+    names = [n for n, _, _ in classes]
+    table = read_labels(args.gold, classes)
+    notes = [
+        f"{Path(args.gold).name} has no column {c!r}: that class is not available"
+        for c in table.missing_columns
+    ]
+    path = Path(args.predictions)
+    if not path.is_file():
+        raise LabelError(f"{path}: no such file")
+    if path.suffix.lower() == ".npy":
+        values = np.load(path, allow_pickle=False).astype(np.float64)
+        if values.ndim == 3:
+            notes.append(f"{path.name}: {values.shape[0]} members' probabilities, scored as their mean")
+            values = values.mean(axis=0)
+        if values.ndim != 2 or values.shape[1] != len(names):
+            raise LabelError(
+                f"{path}: expected an (N, {len(names)}) array of {', '.join(names)}, got {values.shape}"
+            )
+        pred_ids = list(table.values)[: len(values)]
+        if len(values) != len(table.values):
+            raise LabelError(
+                f"{path}: {len(values)} rows but the reference has {len(table.values)} (no exam ids)"
+            )
+    else:
+        rows = _read_rows(path)
+        header, body = rows[0], rows[1:]
+        cols = []
+        for n in names:
+            col = next((j for j, h in enumerate(header) if h.strip() in (f"prob_{n}", n)), None)
+            if col is None:
+                raise LabelError(f"{path}: no column prob_{n} or {n}")
+            cols.append(col)
+        id_col = _find_column(header, ("exam_id", "ecg_id", "id", "record", "filename"))
+        if id_col is None:
+            raise LabelError(f"{path}: no exam_id column to match the reference")
+        pred_ids = [r[id_col].strip() for r in body]
+        values = np.array([[float(r[j]) if r[j].strip() else np.nan for j in cols] for r in body])
+    ref_ids = [i for i in pred_ids if i in table.values]
+    if not ref_ids:
+        raise LabelError(f"{path}: no exam id matches the reference {args.gold}")
+    if len(ref_ids) < len(pred_ids):
+        notes.append(
+            f"{path.name}: {len(pred_ids) - len(ref_ids)} rows match no exam of the reference (left out)"
+        )
+    keep = [k for k, i in enumerate(pred_ids) if i in table.values]
+    probs = values[keep]
+    ref = np.stack([table.values[i] for i in ref_ids])
+    reference = np.where(np.isfinite(ref), ref, -1).astype(np.int8)
+    if args.thresholds:
+        try:
+            thresholds = np.asarray([float(t) for t in args.thresholds.split(",")], dtype=np.float64)
+        except ValueError:
+            raise LabelError(f"--thresholds {args.thresholds}: not numbers") from None
+        if len(thresholds) != len(names):
+            raise LabelError(f"--thresholds: give {len(names)} values, for {', '.join(names)}")
+    if thresholds is None:
+        thresholds = np.full(len(names), 0.5)
+        notes.append("no thresholds given (--thresholds or --model): 0.5 for every class")
+    model = args.model_name
+    decisions = threshold(np.nan_to_num(probs, nan=-1.0), thresholds)
+    decisions[~np.isfinite(probs)] = -1
+    ev = evaluate(
+        reference,
+        {model: decisions},
+        probabilities={model: np.nan_to_num(probs, nan=0.0)},
+        thresholds={model: thresholds},
+        reference_name=source_name(args.gold),
+        classes=names,
+        n_resamples=max(0, args.bootstrap),
+        seed=args.seed,
+    )
+    ev.notes = notes + ev.notes
+    header_text = (
+        f"{model}: probabilities from `{path.name}`, decisions = probability > threshold "
+        f"({', '.join(f'{c} {t:g}' for c, t in zip(names, thresholds, strict=True))}).\n\n"
+    )
+    written = write_evaluation(
+        ev, args.out, decisions=decisions, header=header_text, figures=not getattr(args, "no_figures", False)
+    )
+    out = sys.stdout
+    out.write(f"{ev.n_exams} exams, reference: {ev.reference} ({Path(args.gold).name})\n")
+    for k, cls in enumerate(ev.classes):
+        curve = ev.curves[model][k]
+        out.write(
+            f"{cls:<10} F1 {_md_num(float(ev.scores[model]['f1'][k]))}  "
+            f"AUROC {_md_num(curve.auroc)}  AUPRC {_md_num(curve.auprc)}\n"
+        )
+    for n in ev.notes:
+        out.write(f"note: {n}\n")
+    out.write(f"wrote {len(written)} files to {Path(args.out)}\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "classes", None) or getattr(args, "model", None):
+        return _run_classes(args)
     gold = load_label_file(args.gold)
     pred = read_predictions(args.predictions)
     rows, notes = _align(gold, pred.exam_ids, pred.index, len(pred.values), f"{pred.path.name}")
+    if pred.note:
+        notes.insert(0, pred.note)
     values = _take(pred.values, rows, np.nan)
     thresholds = _parse_thresholds(args.thresholds)
     model = args.model_name

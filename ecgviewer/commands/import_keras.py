@@ -1,4 +1,9 @@
-"""``ecgviewer import-keras MODEL.hdf5``: convert the published Keras weights to ONNX, without TensorFlow."""
+"""``ecgviewer import-keras MODEL.hdf5|model.zip|MODEL.onnx``: convert and install models, without TensorFlow.
+
+A zip (Zenodo 3625017's ``model.zip``) or an ``.onnx`` with a contract is installed through
+:func:`ecgviewer.model.install.import_models`; a single Keras file with ``--out``/``--name``
+keeps the one-file conversion below.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,19 @@ from ecgviewer.errors import ModelError
 NAME = "import-keras"
 HELP = (
     "Convert a Keras HDF5 model of Ribeiro et al. (2020), e.g. model.hdf5 from Zenodo record 3625017, "
-    "to ONNX (no TensorFlow needed) and install it for the viewer. The converted model carries the "
-    "paper's per-class thresholds and provenance."
+    "to ONNX (no TensorFlow needed) and install it for the viewer. Also takes the authors' model.zip as "
+    "downloaded (main model, ten seeds, three splits; each installed under a name that says what it is) "
+    "and an .onnx file with an ecgviewer contract. The same file installed again is recognised by its "
+    "sha256. Exit status 1 when some member could not be converted (the others are installed)."
 )
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL.hdf5", help="Keras model file written by model.save()")
+    parser.add_argument(
+        "model",
+        metavar="MODEL.hdf5|model.zip|MODEL.onnx",
+        help="Keras model file written by model.save(), a zip of them, or an ONNX model with a contract",
+    )
     parser.add_argument(
         "--out",
         metavar="MODEL.onnx",
@@ -59,6 +70,12 @@ def run(args: argparse.Namespace) -> int:
     from ecgviewer.paths import user_models_dir
 
     src = Path(args.model)
+    if src.suffix.lower() in (".zip", ".onnx"):
+        if args.out or args.check or args.provenance:
+            raise ModelError(
+                f"{src}: --out, --check and --provenance apply to one Keras file, not a zip or .onnx"
+            )
+        return _run_install(src, args)
     if args.no_install and not args.out:
         raise ModelError("--no-install needs --out MODEL.onnx (otherwise the conversion would go nowhere)")
     proto = convert_keras(src, name=args.name, provenance=args.provenance)
@@ -118,3 +135,30 @@ def run(args: argparse.Namespace) -> int:
         if not ok:
             return 1
     return 0
+
+
+def _run_install(src: Path, args: argparse.Namespace) -> int:
+    """Install through :func:`ecgviewer.model.install.import_models`, one line per model."""
+    from ecgviewer.model.install import import_models
+
+    if args.no_install:
+        raise ModelError("--no-install needs --out MODEL.onnx (otherwise the conversion would go nowhere)")
+
+    def progress(done: int, total: int, label: str) -> None:
+        if label and done < total:
+            print(f"[{done + 1}/{total}] {label} …", file=sys.stderr, flush=True)
+
+    results = import_models(src, progress=progress, name=args.name)
+    failed = 0
+    for r in results:
+        if r.status == "failed":
+            failed += 1
+            print(f"ecgviewer: failed: {r.message}", file=sys.stderr)
+        else:
+            print(f"{r.status}: {r.name} ← {r.source} ({r.path})")
+    ok = len(results) - failed
+    print(
+        f"{ok} of {len(results)} model(s) installed or already installed"
+        + (f"; {failed} failed" if failed else "")
+    )
+    return 1 if failed else 0

@@ -22,8 +22,10 @@ from ecgviewer.errors import EcgViewerError, ModelError
 NAME = "predict"
 HELP = (
     "Run the network on every exam in the given files and folders and write one row per exam: "
-    "a CSV (exam id, source, six probabilities, six decisions) or an .npy array (N, 6) float32 "
-    "as the paper's predict.py writes. Exit status 1 when some exams could not be read "
+    "a CSV (exam id, source, a probability and a decision per class of the model) or an .npy array "
+    "(N, C) float32 as the paper's predict.py writes. With several --model (or --ensemble NAME) the "
+    "ensemble mean, its min/max and member agreement, and each member's probabilities. "
+    "Exit status 1 when some exams could not be read "
     "(they get an 'error' column in the CSV, NaN rows in the .npy). With --cluster the exams are "
     "scored by the workers of a Dask cluster (the 'cluster' extra) and written in the same order."
 )
@@ -40,7 +42,26 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="output: .csv (one row per exam), .npy ((N, 6) float32, NaN rows for exams "
         "that could not be read) or a .parquet folder (a partitioned dataset with the CSV's columns)",
     )
-    parser.add_argument("--model", metavar="MODEL.onnx", help="model to use (default: the bundled model)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        metavar="MODEL",
+        help="model to use: an .onnx path, or an installed model's file or name (default: the bundled "
+        "model); repeat it for an ensemble (mean probability plus per-member columns)",
+    )
+    parser.add_argument(
+        "--ensemble", metavar="NAME", help="a saved ensemble (its name or its .json file) instead of --model"
+    )
+    parser.add_argument(
+        "--save-ensemble",
+        metavar="NAME",
+        help="save the models given with --model as a named ensemble (for --ensemble NAME and the viewer)",
+    )
+    parser.add_argument(
+        "--npy-members",
+        action="store_true",
+        help="with an ensemble and --out FILE.npy: write every member's (M, N, C) instead of the mean (N, C)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="exams per inference call (default 32)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
     parser.add_argument("--cpu", action="store_true", help="do not try CUDA")
@@ -126,14 +147,29 @@ def _temp_beside(out: Path) -> Path:
 
 
 class _CsvWriter:
-    def __init__(self, out: Path, classes: tuple[str, ...]) -> None:
+    """One row per exam; for an ensemble, the mean's columns then ``min_``/``max_``/``agree_<class>``
+    and each member's ``prob_<class>@<member name>``."""
+
+    def __init__(
+        self,
+        out: Path,
+        classes: tuple[str, ...],
+        member_names: tuple[str, ...] = (),
+        member_thresholds: np.ndarray | None = None,
+    ) -> None:
         self.tmp = _temp_beside(out)
         self.out = out
         self.fh = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finish/abort
         self.writer = csv.writer(self.fh)
         self.classes = classes
+        self.member_names = member_names
+        self.member_thresholds = member_thresholds
+        extra: list[str] = []
+        if member_names:
+            extra += [f"{w}_{c}" for w in ("min", "max", "agree") for c in classes]
+            extra += [f"prob_{c}@{m}" for m in member_names for c in classes]
         self.writer.writerow(
-            ["exam_id", "source", "index", *[f"prob_{c}" for c in classes], *classes, "error"]
+            ["exam_id", "source", "index", *[f"prob_{c}" for c in classes], *classes, *extra, "error"]
         )
 
     def write(
@@ -145,11 +181,21 @@ class _CsvWriter:
         probs: np.ndarray | None,
         decisions: np.ndarray | None,
         error: str = "",
+        members: np.ndarray | None = None,
     ) -> None:
+        n_cols = 2 * len(self.classes)
+        if self.member_names:
+            n_cols += (3 + len(self.member_names)) * len(self.classes)
         if probs is None or decisions is None:
-            values = [""] * (2 * len(self.classes))
+            values = [""] * n_cols
         else:
             values = [f"{p:.9g}" for p in probs] + [str(int(d)) for d in decisions]
+            if self.member_names and members is not None:
+                agree = (members > self.member_thresholds).sum(axis=0)
+                values += [f"{v:.9g}" for v in members.min(axis=0)]
+                values += [f"{v:.9g}" for v in members.max(axis=0)]
+                values += [str(int(v)) for v in agree]
+                values += [f"{v:.9g}" for v in members.reshape(-1)]
         self.writer.writerow([exam_id, source, index, *values, error])
 
     def finish(self) -> None:
@@ -162,10 +208,14 @@ class _CsvWriter:
 
 
 class _NpyWriter:
-    def __init__(self, out: Path, n: int, n_classes: int) -> None:
+    """(N, C) probabilities, or with ``n_members`` every member's (M, N, C)."""
+
+    def __init__(self, out: Path, n: int, n_classes: int, n_members: int = 0) -> None:
         self.tmp = _temp_beside(out)
         self.out = out
-        self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=(n, n_classes))
+        self.n_members = n_members
+        shape = (n_members, n, n_classes) if n_members else (n, n_classes)
+        self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=shape)
         self.array[:] = np.nan
 
     def write(
@@ -177,8 +227,12 @@ class _NpyWriter:
         probs: np.ndarray | None,
         decisions: np.ndarray | None,
         error: str = "",
+        members: np.ndarray | None = None,
     ) -> None:
-        if probs is not None:
+        if self.n_members:
+            if members is not None:
+                self.array[:, i] = members
+        elif probs is not None:
             self.array[i] = probs
 
     def finish(self) -> None:
@@ -235,6 +289,7 @@ class _ParquetWriter:
         probs: np.ndarray | None,
         decisions: np.ndarray | None,
         error: str = "",
+        members: np.ndarray | None = None,  # an ensemble's members: Parquet keeps the mean only
     ) -> None:
         self.rows.append((exam_id, source, index, probs, decisions, error))
         if len(self.rows) >= self.rows_per_file:
@@ -276,15 +331,21 @@ class _ParquetWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def open_writer(out: Path, classes: tuple[str, ...], n: int):
+def open_writer(out: Path, classes: tuple[str, ...], n: int, *, model=None, npy_members: bool = False):
     """The writer for ``out`` by its suffix (.csv, .npy, .parquet); ``write(i, exam_id, source, index,
-    probs, decisions, error)`` per exam in order, then ``finish()`` (atomic) or ``abort()``."""
+    probs, decisions, error, members)`` per exam in order, then ``finish()`` (atomic) or ``abort()``.
+
+    With an ensemble ``model`` the CSV adds min/max/agreement and each member's columns, and
+    ``npy_members`` makes the .npy every member's (M, N, C); Parquet holds the mean."""
     suffix = out.suffix.lower()
+    ensemble = model is not None and hasattr(model, "predict_members")
     try:
         if suffix == ".csv":
+            if ensemble:
+                return _CsvWriter(out, classes, model.member_names, model.member_thresholds)
             return _CsvWriter(out, classes)
         if suffix == ".npy":
-            return _NpyWriter(out, n, len(classes))
+            return _NpyWriter(out, n, len(classes), len(model.members) if ensemble and npy_members else 0)
         return _ParquetWriter(out, classes)
     except OSError as err:
         raise EcgViewerError(f"{out}: cannot write the output ({err.strerror or err})") from None
@@ -337,10 +398,12 @@ def predict_exams(
     """Stream ``exams`` through ``model`` in batches.
 
     ``write(i, exam_id, source, index, probs, decisions, error)``
-    is called once per exam, in order. Memory holds one batch. Returns (n_ok, n_failed)."""
+    is called once per exam, in order, with ``members=`` (M, C) as well for an ensemble
+    (a model with ``predict_members``). Memory holds one batch. Returns (n_ok, n_failed)."""
     from ecgviewer.errors import Cancelled
 
     n = len(exams)
+    ensemble = hasattr(model, "predict_members")
     buf = np.empty((batch_size, model.n_samples, model.n_leads), dtype=np.float32)
     pending: list[_Item] = []
     ok = failed = done = 0
@@ -348,15 +411,31 @@ def predict_exams(
     def flush() -> None:
         nonlocal ok, failed, done
         ready = [item for item in pending if item.x is not None]
-        probs = model.predict(buf[: len(ready)], batch_size=batch_size) if ready else np.empty((0, 6))
+        n_classes = len(model.classes)
+        members = None
+        if not ready:
+            probs = np.empty((0, n_classes), np.float32)
+        elif ensemble:
+            members = model.predict_members(buf[: len(ready)], batch_size=batch_size)
+            probs = members.mean(axis=0, dtype=np.float64).astype(np.float32)
+        else:
+            probs = model.predict(buf[: len(ready)], batch_size=batch_size)
         k = 0
         for item in pending:
             if item.x is None:
                 write(item.position, item.exam_id, item.source, item.index, None, None, item.error)
                 failed += 1
             else:
+                extra = {} if members is None else {"members": members[:, k]}
                 write(
-                    item.position, item.exam_id, item.source, item.index, probs[k], model.decide(probs[k]), ""
+                    item.position,
+                    item.exam_id,
+                    item.source,
+                    item.index,
+                    probs[k],
+                    model.decide(probs[k]),
+                    "",
+                    **extra,
                 )
                 k += 1
                 ok += 1
@@ -418,7 +497,7 @@ def _predict_on_cluster(
         raise EcgViewerError('--cluster needs the cluster extra: pip install "ecgviewer[cluster]"') from None
     from ecgviewer.model.runtime import read_contract
 
-    model = str(Path(args.model).absolute()) if args.model else None
+    model = str(_cluster_model_path(args)) if args.model else None
     bundled = None
     if model is None:
         from ecgviewer.model.runtime import bundled_model_path
@@ -443,9 +522,43 @@ def _predict_on_cluster(
         write(position, *row[1:])  # row[0]: the position within its partition
 
 
+def _cluster_model_path(args: argparse.Namespace) -> Path:
+    """The one ``--model`` of a cluster run as an absolute path (workers resolve no installed names)."""
+    from ecgviewer.model.ensemble import resolve_model
+
+    return resolve_model(args.model[0]).absolute()
+
+
+def _load(args: argparse.Namespace):
+    """The model of ``--model``, an ensemble (several ``--model`` or ``--ensemble``), or the bundled one."""
+    from ecgviewer.model.ensemble import load_ensemble, resolve_model, save_ensemble
+    from ecgviewer.model.runtime import load_model
+
+    refs = list(args.model or [])
+    if args.ensemble and refs:
+        raise ModelError("give either --ensemble NAME or --model (repeatable), not both")
+    if args.save_ensemble:
+        if len(refs) < 2:
+            raise ModelError("--save-ensemble NAME needs at least two --model")
+        saved = save_ensemble(args.save_ensemble, refs)
+        if not args.quiet:
+            print(f"saved ensemble '{args.save_ensemble}' ({len(refs)} models) as {saved}", file=sys.stderr)
+    if args.ensemble:
+        model = load_ensemble(args.ensemble, prefer_cuda=not args.cpu, threads=args.threads)
+    elif len(refs) > 1:
+        model = load_ensemble(refs, name=args.save_ensemble, prefer_cuda=not args.cpu, threads=args.threads)
+    else:
+        model = load_model(
+            resolve_model(refs[0]) if refs else None, prefer_cuda=not args.cpu, threads=args.threads
+        )
+    if hasattr(model, "members") and not args.quiet:
+        print(f"ensemble: {', '.join(model.member_names)}; {model.threshold_note}", file=sys.stderr)
+    return model
+
+
 def run(args: argparse.Namespace) -> int:
     from ecgviewer.io import NotAnExamError, open_exams
-    from ecgviewer.model.runtime import load_model, read_contract
+    from ecgviewer.model.runtime import read_contract
 
     out = Path(args.out)
     suffix = out.suffix.lower()
@@ -462,13 +575,20 @@ def run(args: argparse.Namespace) -> int:
         # the workers load the model; here only its contract (classes, name) is needed
         from ecgviewer.model.runtime import bundled_model_path
 
-        contract, warnings = read_contract(Path(args.model) if args.model else bundled_model_path())
+        if args.ensemble or args.save_ensemble or len(args.model or []) > 1 or args.npy_members:
+            raise ModelError("--cluster scores one model; run ensembles without --cluster")
+        path = _cluster_model_path(args) if args.model else bundled_model_path()
+        contract, warnings = read_contract(path)
         classes = tuple(contract.classes)
         described = f"{contract.name} (version {contract.version}) on cluster {args.cluster}"
         model = None
     else:
-        model = load_model(args.model, prefer_cuda=not args.cpu, threads=args.threads)
+        model = _load(args)
         warnings, classes, described = model.warnings, model.classes, model.describe()
+        if args.npy_members and not (hasattr(model, "predict_members") and suffix == ".npy"):
+            raise ModelError(
+                "--npy-members needs an ensemble (several --model or --ensemble) and --out FILE.npy"
+            )
     for w in warnings:
         print(f"ecgviewer: warning: {w}", file=sys.stderr)
     exams = open_exams(args.paths, fs=args.fs, units=args.units)
@@ -485,13 +605,13 @@ def run(args: argparse.Namespace) -> int:
             raise ModelError("no readable exams in " + ", ".join(map(str, args.paths)))
         if not quiet:
             print(f"{described}: {n} exams, batch {args.batch_size}", file=sys.stderr)
-        writer = open_writer(out, classes, n)
+        writer = open_writer(out, classes, n, model=model, npy_members=args.npy_members)
         bar = ProgressBar(n, enabled=not quiet)
         start = time.perf_counter()
         shown = 0
         ok = failed = 0
 
-        def write(i, exam_id, source, index, probs, decisions, error=""):
+        def write(i, exam_id, source, index, probs, decisions, error="", members=None):
             nonlocal shown, ok, failed
             if error:
                 failed += 1
@@ -504,7 +624,7 @@ def run(args: argparse.Namespace) -> int:
                     )
             else:
                 ok += 1
-            writer.write(i, exam_id, source, index, probs, decisions, error)
+            writer.write(i, exam_id, source, index, probs, decisions, error, members)
 
         try:
             if args.cluster:

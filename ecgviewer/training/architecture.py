@@ -83,13 +83,15 @@ class ResidualUnit(nn.Module):
 
 
 class RibeiroResNet(nn.Module):
-    """(N, 4096, 12) in the input scale it was trained on (mV for the bundled model 2) → (N, 6)
-    probabilities (sigmoid) or logits."""
+    """(N, 4096, 12) in the input scale it was trained on (mV for the bundled model 2) → (N, C)
+    probabilities (sigmoid) or logits; C = ``n_classes`` (the paper's 6 by default)."""
 
-    def __init__(self, dropout: float = 0.2, lowpass_taps: np.ndarray | None = None) -> None:
+    def __init__(
+        self, dropout: float = 0.2, lowpass_taps: np.ndarray | None = None, n_classes: int = N_CLASSES
+    ) -> None:
         super().__init__()
         if lowpass_taps is not None:
-            taps = torch.as_tensor(np.asarray(lowpass_taps, dtype=np.float32))
+            taps = torch.as_tensor(np.array(lowpass_taps, dtype=np.float32))
             # depthwise: the same FIR on each lead; not trained
             self.register_buffer("lowpass", taps.view(1, 1, -1).repeat(N_LEADS, 1, 1))
         else:
@@ -100,7 +102,7 @@ class RibeiroResNet(nn.Module):
             ResidualUnit(FILTERS[i], FILTERS[i + 1], dropout) for i in range(len(FILTERS) - 1)
         )
         n_out = N_SAMPLES // DOWNSAMPLE ** (len(FILTERS) - 1)
-        self.dense = nn.Linear(n_out * FILTERS[-1], N_CLASSES)
+        self.dense = nn.Linear(n_out * FILTERS[-1], int(n_classes))
 
     @property
     def n_features(self) -> int:
