@@ -192,7 +192,9 @@ def _rewrite(model) -> tuple[object, int]:
                     continue
             if op == "Flatten" and attrs_of(node).get("axis", 1) == 1:
                 # (N, C, 1, L) and (N, C, L) flatten to the same (N, C·L) row order
-                new_nodes.append(helper.make_node("Flatten", [four[x]], list(node.output), name=node.name, axis=1))
+                new_nodes.append(
+                    helper.make_node("Flatten", [four[x]], list(node.output), name=node.name, axis=1)
+                )
                 continue
         for i in ins:
             need3d(i)
