@@ -652,6 +652,18 @@ def create_model(
     else:
         provider = "CPU"
         note = "CPU" if note_reason == "not requested" else f"CPU (CUDA unavailable: {note_reason})"
+    if provider == "CPU":  # bf16 through the optional OpenVINO backend, where the CPU and the model allow
+        from ecgviewer.model.backends import OpenVinoSession, choose_backend
+
+        backend = choose_backend(contract.extra)
+        if backend.engine == "openvino":
+            try:
+                session = OpenVinoSession(path, backend.precision, int(threads or 0))
+                note = f"{note}, {backend.note}" if note == "CPU" else f"{note} · {backend.note}"
+            except Exception as err:  # a broken optional install must not stop the model from loading
+                warnings.append(
+                    f"{path.name}: OpenVINO bf16 failed to start ({type(err).__name__}); fp32 used"
+                )
     for w in warnings:
         log.warning(w)
     return EcgModel(
