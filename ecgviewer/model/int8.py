@@ -149,7 +149,8 @@ def quantize_int8(
     )
     if METADATA_KEY in meta:
         contract = ModelContract.from_json(meta[METADATA_KEY])
-        extra = {**contract.extra, INT8_KEY: {**asdict(report), "float_nodes": list(keep), "passed": report.passed}}
+        record = {**asdict(report), "float_nodes": list(keep), "passed": report.passed}
+        extra = {**contract.extra, INT8_KEY: record}
         contract = replace(contract, version=f"{contract.version}-int8", extra=extra)
         meta[METADATA_KEY] = contract.to_json()
     del q.metadata_props[:]
