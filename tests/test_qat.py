@@ -43,10 +43,10 @@ def test_qat_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(p_fp32, reference, atol=1e-4)  # the bundled weights, read back
 
     fake_quantize(model)
-    assert count_fake_quantized(model) == 13  # every convolution but the first (and the low-pass)
+    assert count_fake_quantized(model) == 12  # every convolution but the first (and the low-pass)
     losses = fine_tune(model, teacher, x, steps=2, batch_size=2)
     assert len(losses) == 2 and np.isfinite(losses).all()
-    assert count_fake_quantized(strip_fake_quant(model)) == 0 and count_fake_quantized(model) == 13
+    assert count_fake_quantized(strip_fake_quant(model)) == 0 and count_fake_quantized(model) == 12
 
     contract, _ = read_contract(bundled_model_path())
     out = tmp_path / "qat-int8.onnx"
