@@ -96,10 +96,11 @@ def interleaved(
             for _ in range(3):
                 times[(name, 1)].append(1000 * _wall(lambda n=name: variants[n](1)))
             times[(name, 64)].append(1000 * _wall(lambda n=name: variants[n](64)) / 64)
+        print(f"  round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
     return times
 
 
-def bench_graphs(rounds: int, n_real: int, qat: Path | None, tmp: Path) -> None:
+def bench_graphs(rounds: int, n_real: int, qat: Path | None, tmp: Path, skip: tuple[str, ...] = ()) -> None:
     from ecgviewer.model.int8 import quantize_int8
     from ecgviewer.model.runtime import bundled_model_path, create_model
 
@@ -232,6 +233,9 @@ def main() -> int:
     parser.add_argument("--predict-rounds", type=int, default=2)
     parser.add_argument("--qat", type=Path, help="an int8 QAT QDQ graph to include (ecgviewer.training.qat)")
     parser.add_argument("--parts", default="graphs,predict,keras")
+    parser.add_argument(
+        "--skip", default="", help="';'-separated words: graphs whose name has one are skipped"
+    )
     args = parser.parse_args()
     import onnxruntime as ort
 
@@ -243,7 +247,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if "graphs" in parts:
-            bench_graphs(args.rounds, args.real, args.qat, tmp)
+            bench_graphs(args.rounds, args.real, args.qat, tmp, tuple(args.skip.split(";")))
         if "predict" in parts:
             print(f"ecgviewer predict, {args.exams} generated exams → CSV:")
             bench_predict(args.exams, args.predict_rounds, tmp)
