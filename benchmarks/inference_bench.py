@@ -1,16 +1,20 @@
-"""Inference speed of the network on the CPU, and what onnxruntime's options buy.
+"""Inference speed of the network on this CPU, in one run, as ratios against fp32 measured alongside.
 
 Prints:
-* ms/exam at batch 1 and batch 64 for each graph optimisation level of onnxruntime
-  ("disable" is the baseline measured in the same run; ratios are baseline / variant);
-* exams/s of ``ecgviewer predict`` on a generated 2,000-exam HDF5 file (CODE layout,
-  ``tracings`` (N, 4096, 12) float32), reading + preprocessing + inference + CSV;
-* dynamic int8 quantisation (onnxruntime.quantization), with its largest deviation
-  from fp32 on the Keras fixture inputs and real exams, and whether it stays within
-  the tolerance (0.01 absolute on probabilities) — only then is it a candidate;
-* the Keras model of the fixture in the same run, when TensorFlow is importable.
+* this machine's fp32 peak (a numpy float32 matmul) and the fraction of it each graph reaches
+  (the network costs 3.66 GFLOP per exam);
+* ms/exam at batch 1 and batch 64, min and median over interleaved rounds (A B C … C B A …), for
+  the original fp32 graph, the 1×k Conv2D rewrite, the rewrite with spinning threads, the
+  post-training int8 QDQ graph, an int8 QAT graph given with ``--qat`` and OpenVINO fp32 (when installed);
+* max |Δp| of each against fp32 on real exams from ``../shared/data`` (PTB-XL 500 Hz records,
+  Challenge 2021 WFDB records and the CODE test exams);
+* ``ecgviewer predict`` throughput on a generated CODE-layout file with the old defaults
+  (original graph, batch 32, spinning) and the new ones, interleaved;
+* the Keras model of the fixture when TensorFlow is importable (it is not needed by the app).
 
-Usage: ``python benchmarks/inference_bench.py [--model M.onnx] [--exams 2000] [--threads N] [--quick]``.
+The machine is shared: compare within one run only.
+
+Usage: ``PYTHONPATH=$PWD python benchmarks/inference_bench.py [--rounds 6] [--exams 2000] [--real 300]``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import argparse
 import contextlib
 import io
 import os
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,180 +36,171 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared" / "data"
 FIXTURE = SHARED / "keras-fixture"
-QUANT_TOLERANCE = 0.01
+GFLOP_PER_EXAM = 3.66
 
 
-def _timeit(fn, repeat: int) -> float:
-    """Best-of-``repeat`` wall time in seconds (after one warm-up call)."""
+def fp32_peak(n: int = 2048, repeat: int = 5) -> float:
+    """GFLOP/s of a float32 (n × n) @ (n × n) matmul, best of ``repeat``."""
+    a = np.random.default_rng(0).normal(size=(n, n)).astype(np.float32)
+    b = a.T.copy()
+    a @ b
+    best = min(_wall(lambda: a @ b) for _ in range(repeat))
+    return 2 * n**3 / best / 1e9
+
+
+def _wall(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
     fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+    return time.perf_counter() - t
 
 
-def _model_path(arg: str | None, tmp: Path) -> Path:
-    from ecgviewer.model.keras_import import convert_keras, save_onnx
-    from ecgviewer.model.runtime import bundled_model_path
-
-    if arg:
-        return Path(arg)
-    bundled = bundled_model_path()
-    if bundled.is_file():
-        return bundled
-    return save_onnx(convert_keras(FIXTURE / "ribeiro_random_keras224.hdf5"), tmp / "fixture.onnx")
-
-
-def _test_inputs(n: int) -> np.ndarray:
-    """Real exams where available (fixture inputs + CODE test exams), else noise."""
-    parts = []
-    if (FIXTURE / "inputs.npy").is_file():
-        parts.append(np.load(FIXTURE / "inputs.npy"))
-    exams = SHARED / "code-test" / "exams"
-    if exams.is_dir():
-        import h5py
-
-        for p in sorted(exams.glob("*.hdf5")):
-            with h5py.File(p, "r") as fh:
-                parts.append(np.asarray(fh["tracings"][:], np.float32))
-    x = np.concatenate(parts) if parts else np.zeros((0, 4096, 12), np.float32)
-    rng = np.random.default_rng(0)
-    while len(x) < n:
-        x = np.concatenate([x, rng.normal(0, 1, (n - len(x), 4096, 12)).astype(np.float32)])
-    return np.ascontiguousarray(x[:n])
-
-
-def bench_levels(path: Path, threads: int, repeat: int) -> dict[str, tuple[float, float]]:
-    from ecgviewer.model.runtime import create_model
-
-    x64 = _test_inputs(64)
-    results: dict[str, tuple[float, float]] = {}
-    ref = None
-    for level in ("disable", "basic", "extended", "all"):
-        model = create_model(path, prefer_cuda=False, threads=threads, optimization=level)
-        t1 = _timeit(lambda m=model: m.predict(x64[:1], batch_size=1), repeat * 3)
-        t64 = _timeit(lambda m=model: m.predict(x64, batch_size=64), repeat)
-        out = model.predict(x64, batch_size=64)
-        ref = out if ref is None else ref
-        results[level] = (1000 * t1, 1000 * t64 / 64)
-        print(
-            f"  optimisation {level:8s}: batch 1 {1000 * t1:7.1f} ms/exam   "
-            f"batch 64 {1000 * t64 / 64:7.1f} ms/exam"
-            f"   max |Δ| vs disable {np.abs(out - ref).max():.1e}"
-        )
-    base1, base64 = results["disable"]
-    for level, (t1, t64) in results.items():
-        if level != "disable":
-            print(
-                f"  speed-up of '{level}' over 'disable': batch 1 ×{base1 / t1:.2f}, "
-                f"batch 64 ×{base64 / t64:.2f}"
-            )
-    return results
-
-
-def bench_quantised(path: Path, tmp: Path, threads: int, repeat: int) -> None:
-    from ecgviewer.model.runtime import create_model
-
-    try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError:
-        print("  onnxruntime.quantization is not available: skipped")
-        return
-    qpath = tmp / "int8.onnx"
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            quantize_dynamic(str(path), str(qpath), weight_type=QuantType.QInt8)
-        q = create_model(qpath, prefer_cuda=False, threads=threads)
-    except Exception as err:
-        print(f"  dynamic int8 quantisation failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
-        return
-    f = create_model(path, prefer_cuda=False, threads=threads)
-    x = _test_inputs(64)
-    diff = float(np.abs(q.predict(x) - f.predict(x)).max())
-    t_f = _timeit(lambda: f.predict(x, batch_size=64), repeat) / 64
-    t_q = _timeit(lambda: q.predict(x, batch_size=64), repeat) / 64
-    verdict = "within" if diff <= QUANT_TOLERANCE else "OUTSIDE"
-    print(
-        f"  dynamic int8: {1000 * t_q:.1f} ms/exam vs fp32 {1000 * t_f:.1f} (×{t_f / t_q:.2f}); "
-        f"max |Δp| = {diff:.3g} over {len(x)} exams: {verdict} the {QUANT_TOLERANCE} tolerance"
-    )
-    if diff > QUANT_TOLERANCE or t_q >= t_f:
-        why = "outside the tolerance" if diff > QUANT_TOLERANCE else "slower than fp32 on this CPU"
-        print(f"  → int8 is not offered ({why}; dynamic quantisation turns Conv into ConvInteger)")
-
-
-def bench_predict(path: Path, tmp: Path, n: int, threads: int, batch: int) -> float:
-    import h5py
-
-    from ecgviewer.cli import main
-
-    src = tmp / f"exams{n}.hdf5"
-    x = _test_inputs(64)
-    rng = np.random.default_rng(1)
-    with h5py.File(src, "w") as fh:
-        ds = fh.create_dataset("tracings", shape=(n, 4096, 12), dtype=np.float32, chunks=(1, 4096, 12))
-        for start in range(0, n, 64):
-            stop = min(start + 64, n)
-            ds[start:stop] = x[: stop - start] * rng.uniform(0.8, 1.2, (stop - start, 1, 1)).astype(
-                np.float32
-            )
-        fh.create_dataset("exam_id", data=np.arange(n, dtype=np.int64))
-    out = tmp / "p.csv"
-    opts = ["--threads", str(threads)] if threads else []
+def real_exams(limit: int) -> np.ndarray:
+    """Up to ``limit`` real exams as (N, 4096, 12) mV network inputs (PTB-XL, Challenge, CODE)."""
+    from ecgviewer.io import open_exams
     from ecgviewer.model.runtime import load_model
 
-    model = load_model(path, prefer_cuda=False, threads=threads or None)
-
-    def raw_rate() -> float:  # the runtime alone on 256 in-memory exams (the load of this machine varies)
-        t = time.perf_counter()
-        for _ in range(4):
-            model.predict(x, batch_size=batch)
-        return 256 / (time.perf_counter() - t)
-
-    before = raw_rate()
-    t = time.perf_counter()
-    with contextlib.redirect_stderr(io.StringIO()):
-        code = main(
-            [
-                "predict",
-                str(src),
-                "--out",
-                str(out),
-                "--model",
-                str(path),
-                "--cpu",
-                "--quiet",
-                "--batch-size",
-                str(batch),
-                *opts,
-            ]
-        )
-    seconds = time.perf_counter() - t
-    after = raw_rate()
-    with open(out) as fh:
-        rows = sum(1 for _ in fh) - 1
-    raw = (before + after) / 2
-    print(
-        f"  ecgviewer predict, {n} exams (CODE-layout HDF5, {src.stat().st_size / 1e6:.0f} MB) → CSV, "
-        f"batch {batch}: {seconds:.1f} s = {n / seconds:.1f} exams/s ({rows} rows, exit {code})"
-    )
-    print(
-        f"  runtime alone, in-memory, measured just before and after: {before:.1f} / {after:.1f} exams/s "
-        f"→ predict runs at {100 * (n / seconds) / raw:.0f} % of the runtime's speed"
-    )
-    return n / seconds
+    model = load_model(prefer_cuda=False)
+    rows: list[np.ndarray] = []
+    folders = [SHARED / "ptbxl" / "records500", SHARED / "wfdb", SHARED / "code-test" / "exams"]
+    per_folder = max(1, limit // len(folders))
+    for folder in folders:
+        if not folder.exists():
+            continue
+        with (
+            contextlib.redirect_stderr(io.StringIO()),
+            open_exams(folder) as exams,
+        ):
+            taken = 0
+            for i in range(len(exams)):
+                if taken >= per_folder or len(rows) >= limit:
+                    break
+                try:
+                    rows.append(model.prepare(exams[i])[0])
+                    taken += 1
+                except Exception:  # a record the readers refuse is not a benchmark problem
+                    continue
+    return np.stack(rows) if rows else np.zeros((0, 4096, 12), np.float32)
 
 
-def bench_keras(path: Path, repeat: int) -> None:
+def interleaved(
+    variants: dict[str, Callable[[int], object]], rounds: int
+) -> dict[tuple[str, int], list[float]]:
+    """ms/exam per (variant, batch) over ``rounds`` rounds, the order reversed every other round."""
+    times: dict[tuple[str, int], list[float]] = {(k, b): [] for k in variants for b in (1, 64)}
+    names = list(variants)
+    for fn in variants.values():  # warm-up
+        fn(1)
+        fn(64)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            for _ in range(3):
+                times[(name, 1)].append(1000 * _wall(lambda n=name: variants[n](1)))
+            times[(name, 64)].append(1000 * _wall(lambda n=name: variants[n](64)) / 64)
+        print(f"  round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+    return times
+
+
+def bench_graphs(rounds: int, n_real: int, qat: Path | None, tmp: Path, skip: tuple[str, ...] = ()) -> None:
+    from ecgviewer.model.int8 import quantize_int8
+    from ecgviewer.model.runtime import bundled_model_path, create_model
+
+    path = bundled_model_path()
+    real = real_exams(n_real)
+    print(f"real exams for |Δp|: {len(real)} (PTB-XL records500, Challenge 2021 WFDB, CODE test)")
+    models: dict[str, object] = {}
+    os.environ["ECGVIEWER_SPIN"] = "0"
+    models["fp32 (original graph)"] = create_model(path, prefer_cuda=False, threads=2, conv2d=False)
+    models["fp32 1×k Conv2D"] = create_model(path, prefer_cuda=False, threads=2, conv2d=True)
+    os.environ["ECGVIEWER_SPIN"] = "1"
+    models["fp32 1×k Conv2D, spinning"] = create_model(path, prefer_cuda=False, threads=2, conv2d=True)
+    models["fp32 original, spinning"] = create_model(path, prefer_cuda=False, threads=2, conv2d=False)
+    os.environ["ECGVIEWER_SPIN"] = "0"
+    calib = real[: min(len(real), 128)]
+    if len(calib):
+        report = quantize_int8(path, tmp / "int8.onnx", calib)
+        models["int8 post-training QDQ"] = create_model(tmp / "int8.onnx", prefer_cuda=False, threads=2)
+        print(f"post-training int8 (calibrated on {len(calib)} real exams): {report.describe()}")
+    if qat is not None and qat.is_file():
+        models["int8 QAT QDQ"] = create_model(qat, prefer_cuda=False, threads=2)
     try:
-        import tensorflow as tf  # noqa: F401
+        from ecgviewer.model.backends import OpenVinoSession
+
+        ov = OpenVinoSession(path, "fp32", threads=2)
+        fp = models["fp32 (original graph)"]
+        models["OpenVINO fp32"] = type(fp)(path=path, contract=fp.contract, session=ov)  # same API
     except ImportError:
+        print("OpenVINO is not installed: its rows are skipped (pip install ecgviewer[openvino])")
+    x = np.ascontiguousarray(
+        np.resize(real, (64, 4096, 12)) if len(real) else np.zeros((64, 4096, 12), np.float32)
+    )
+    variants = {name: (lambda b, m=m: m.predict(x[:b], batch_size=b)) for name, m in models.items()}
+    times = interleaved(variants, rounds)
+    peak = fp32_peak()
+    reference = models["fp32 (original graph)"].predict(real) if len(real) else None
+    base = "fp32 (original graph)"
+    print(
+        f"fp32 peak here (numpy float32 matmul, same run): {peak:.0f} GFLOP/s → floor "
+        f"{1000 * GFLOP_PER_EXAM / peak:.1f} ms/exam"
+    )
+    print(
+        f"{'graph':28s} {'batch 1 min/med':>16s} {'×':>10s} {'batch 64 min/med':>17s} {'×':>10s} "
+        f"{'% fp32 peak':>11s} {'max |Δp|':>9s}"
+    )
+    for name, model in models.items():
+        t1, t64 = times[(name, 1)], times[(name, 64)]
+        b1, b64 = times[(base, 1)], times[(base, 64)]
+        r1 = f"{min(b1) / min(t1):.2f}/{statistics.median(b1) / statistics.median(t1):.2f}"
+        r64 = f"{min(b64) / min(t64):.2f}/{statistics.median(b64) / statistics.median(t64):.2f}"
+        frac = 100 * (GFLOP_PER_EXAM / (min(t64) / 1000)) / peak
+        dp = "—" if reference is None else f"{np.abs(model.predict(real) - reference).max():.1e}"
         print(
-            "  TensorFlow is not installed here: the Keras ratio was not measured "
-            "(the converter and the tests need no TensorFlow)"
+            f"{name:28s} {min(t1):7.1f}/{statistics.median(t1):7.1f}  {r1:>10s} "
+            f"{min(t64):7.1f}/{statistics.median(t64):7.1f}   {r64:>10s} {frac:10.0f}% {dp:>9s}"
         )
+    print("× = fp32 original / this graph (min/median); > 1 is faster")
+
+
+def bench_predict(n: int, rounds: int, tmp: Path) -> None:
+    from ecgviewer.cli import main
+    from ecgviewer.model.runtime import clear_model_cache
+    from ecgviewer.synth import write_hdf5_code
+
+    src = tmp / f"exams{n}.hdf5"
+    write_hdf5_code(src, n)
+    out = tmp / "p.csv"
+    setups = {
+        "before (original graph, batch 32, spinning)": (
+            {"ECGVIEWER_CONV2D": "0", "ECGVIEWER_SPIN": "1"},
+            ["--batch-size", "32"],
+        ),
+        "after (defaults: 1×k Conv2D, batch 16, no spinning)": (
+            {"ECGVIEWER_CONV2D": "", "ECGVIEWER_SPIN": ""},
+            [],
+        ),
+    }
+    rates: dict[str, list[float]] = {k: [] for k in setups}
+    for r in range(rounds):
+        for name in list(setups) if r % 2 == 0 else list(setups)[::-1]:
+            env, extra = setups[name]
+            os.environ.update(env)
+            clear_model_cache()
+            with contextlib.redirect_stderr(io.StringIO()):
+                t = time.perf_counter()
+                main(["predict", str(src), "--out", str(out), "--cpu", "--quiet", "--threads", "2", *extra])
+                rates[name].append(n / (time.perf_counter() - t))
+    base = rates[next(iter(setups))]
+    for name, v in rates.items():
+        print(
+            f"  {name}: {max(v):.2f} / {statistics.median(v):.2f} exams/s (best/median), "
+            f"× {max(v) / max(base):.2f} / {statistics.median(v) / statistics.median(base):.2f}"
+        )
+
+
+def bench_keras() -> None:
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        print("TensorFlow is not installed here: the Keras ratio is skipped (the app never needs it)")
         return
     from tensorflow import keras
 
@@ -212,60 +209,51 @@ def bench_keras(path: Path, repeat: int) -> None:
 
     kmodel = keras.models.load_model(str(FIXTURE / "ribeiro_random_keras224.hdf5"), compile=False)
     with tempfile.TemporaryDirectory() as d:
-        onnx_path = save_onnx(convert_keras(FIXTURE / "ribeiro_random_keras224.hdf5"), Path(d) / "f.onnx")
-        m = create_model(onnx_path, prefer_cuda=False)
-        x = _test_inputs(64)
-        t_k = _timeit(lambda: kmodel.predict(x, batch_size=64, verbose=0), repeat) / 64
-        t_o = _timeit(lambda: m.predict(x, batch_size=64), repeat) / 64
-        print(
-            f"  Keras (TensorFlow) {1000 * t_k:.1f} ms/exam vs ONNX {1000 * t_o:.1f} ms/exam: "
-            f"×{t_k / t_o:.2f}"
+        m = create_model(
+            save_onnx(convert_keras(FIXTURE / "ribeiro_random_keras224.hdf5"), Path(d) / "f.onnx")
         )
+        x = np.random.default_rng(0).normal(0, 0.3, (64, 4096, 12)).astype(np.float32)
+        times = interleaved(
+            {
+                "keras": lambda b: kmodel.predict_on_batch(x[:b]),
+                "onnx": lambda b: m.predict(x[:b], batch_size=b),
+            },
+            3,
+        )
+        for b in (1, 64):
+            k, o = times[("keras", b)], times[("onnx", b)]
+            print(f"  batch {b}: Keras {min(k):.1f} ms/exam, ecgviewer {min(o):.1f}: × {min(k) / min(o):.2f}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds (default 6)")
+    parser.add_argument("--real", type=int, default=300, help="real exams for |Δp| (default 300)")
+    parser.add_argument("--exams", type=int, default=2000, help="exams in the generated predict file")
+    parser.add_argument("--predict-rounds", type=int, default=2)
+    parser.add_argument("--qat", type=Path, help="an int8 QAT QDQ graph to include (ecgviewer.training.qat)")
+    parser.add_argument("--parts", default="graphs,predict,keras")
     parser.add_argument(
-        "--model", help="ONNX model (default: the bundled one, else the converted Keras fixture)"
-    )
-    parser.add_argument("--exams", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = all cores)")
-    parser.add_argument("--batch-size", type=int, default=64, help="batch size of the predict run")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, 200 exams")
-    parser.add_argument(
-        "--parts",
-        default="levels,quant,predict,keras",
-        help="comma-separated parts to run (default: levels,quant,predict,keras)",
+        "--skip", default="", help="';'-separated words: graphs whose name has one are skipped"
     )
     args = parser.parse_args()
-    repeat = 2 if args.quick else 5
-    n = 200 if args.quick else args.exams
-    parts = set(args.parts.split(","))
     import onnxruntime as ort
 
-    from ecgviewer.model.runtime import create_model
-
+    parts = set(args.parts.split(","))
+    print(
+        f"onnxruntime {ort.__version__}, {os.cpu_count()} logical CPUs, 2 threads, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        path = _model_path(args.model, tmp)
-        m = create_model(path, prefer_cuda=True, threads=args.threads)
-        print(f"model: {path} ({m.describe()})")
-        print(
-            f"onnxruntime {ort.__version__}, {os.cpu_count()} logical CPUs, threads={args.threads or 'all'}, "
-            f"load average {os.getloadavg()[0]:.1f} at start"
-        )
-        if "levels" in parts:
-            print("graph optimisation levels (CPU):")
-            bench_levels(path, args.threads, repeat)
-        if "quant" in parts:
-            print("quantisation:")
-            bench_quantised(path, tmp, args.threads, repeat)
+        if "graphs" in parts:
+            bench_graphs(args.rounds, args.real, args.qat, tmp, tuple(args.skip.split(";")))
         if "predict" in parts:
-            print("batch prediction:")
-            bench_predict(path, tmp, n, args.threads, args.batch_size)
+            print(f"ecgviewer predict, {args.exams} generated exams → CSV:")
+            bench_predict(args.exams, args.predict_rounds, tmp)
         if "keras" in parts:
-            print("Keras fixture:")
-            bench_keras(path, repeat)
+            bench_keras()
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 

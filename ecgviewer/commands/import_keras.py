@@ -61,6 +61,16 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=1e-4,
         help="largest absolute difference accepted by --check (default 1e-4)",
     )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="also write a post-training int8 model (MODEL-int8.onnx), only if it passes the fidelity check",
+    )
+    parser.add_argument(
+        "--calibrate",
+        metavar="FOLDER",
+        help="real exams for --int8 calibration and its fidelity check (up to 256 are read)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from ecgviewer.paths import user_models_dir
 
     src = Path(args.model)
+    if getattr(args, "int8", False) and not getattr(args, "calibrate", None):
+        raise ModelError("--int8 needs --calibrate FOLDER (real exams to calibrate and check int8 on)")
     if src.suffix.lower() in (".zip", ".onnx"):
         if args.out or args.check or args.provenance:
             raise ModelError(
@@ -134,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
         )
         if not ok:
             return 1
+    if getattr(args, "int8", False):
+        from ecgviewer.model.int8 import import_int8
+
+        return import_int8(out, args.calibrate, installed.parent if installed is not None else None)
     return 0
 
 

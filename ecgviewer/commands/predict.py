@@ -20,6 +20,9 @@ import numpy as np
 from ecgviewer.errors import EcgViewerError, ModelError
 
 NAME = "predict"
+# Desktop default: per-exam speed is flat from batch 16 to 64 on a 2-core CPU (within the noise
+# under load) while memory grows with the batch (README, "Performance"), so keep batches small.
+DEFAULT_BATCH_SIZE = 16
 HELP = (
     "Run the network on every exam in the given files and folders and write one row per exam: "
     "a CSV (exam id, source, a probability and a decision per class of the model) or an .npy array "
@@ -62,7 +65,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with an ensemble and --out FILE.npy: write every member's (M, N, C) instead of the mean (N, C)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="exams per inference call (default 32)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"exams per inference call (default {DEFAULT_BATCH_SIZE}; memory grows ~12 MB per exam)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
     parser.add_argument("--cpu", action="store_true", help="do not try CUDA")
     parser.add_argument("--fs", type=float, help="sampling rate in Hz for files that do not state it")
@@ -391,7 +399,7 @@ def predict_exams(
     exams,
     write: Callable[..., None],
     *,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> tuple[int, int]:

@@ -592,6 +592,11 @@ def _session_options(threads: int | None, optimization: str | None = None):
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }
     so.graph_optimization_level = levels[optimization or "all"]
+    # Desktop default: threads sleep between calls instead of spinning. On a loaded 2-core
+    # machine spinning threads fight other processes for the cores (batch-1 latency up to 2×
+    # worse, README "Performance"); ECGVIEWER_SPIN=1 restores onnxruntime's spinning.
+    spin = "1" if os.environ.get("ECGVIEWER_SPIN", "").strip() in ("1", "on", "true", "yes") else "0"
+    so.add_session_config_entry("session.intra_op.allow_spinning", spin)
     return so
 
 
@@ -602,13 +607,18 @@ def create_model(
     threads: int | None = None,
     optimization: str | None = None,
     probe: Callable[[], str | None] | None = None,
+    conv2d: bool | None = None,
 ) -> EcgModel:
     """Load a model without the cache (see :func:`load_model`).
 
     ``optimization`` is onnxruntime's graph optimisation level: "disable", "basic",
     "extended" or "all" (default). ``probe`` replaces the CUDA check (for tests).
+    ``conv2d`` runs the graph with its 1-D convolutions as exact 1×k 2-D ones
+    (None: ``ECGVIEWER_CONV2D`` or the default of :mod:`ecgviewer.model.graph_rewrite`).
     """
     import onnxruntime as ort
+
+    from ecgviewer.model.graph_rewrite import session_source
 
     path = Path(path)
     if not path.is_file():
@@ -618,12 +628,13 @@ def create_model(
     contract, warnings = read_contract(path)
     choice = choose_providers(prefer_cuda, probe=probe)
     so = _session_options(threads, optimization)
+    source = session_source(path, conv2d)  # the path, or the rewritten graph's bytes
     session = None
     note_reason = choice.cuda_reason
     if CUDA in choice.providers:
         try:
             with _quiet_ort_logging():
-                session = ort.InferenceSession(str(path), so, providers=list(choice.providers))
+                session = ort.InferenceSession(source, so, providers=list(choice.providers))
             if CUDA not in session.get_providers():
                 note_reason, session = "the CUDA provider failed to start", None
         except Exception as err:
@@ -631,7 +642,7 @@ def create_model(
             session = None
     if session is None:
         try:
-            session = ort.InferenceSession(str(path), so, providers=[CPU])
+            session = ort.InferenceSession(source, so, providers=[CPU])
         except Exception as err:
             raise ModelError(
                 f"{path}: onnxruntime cannot load the model ({str(err).splitlines()[0][:300]})"
@@ -641,6 +652,18 @@ def create_model(
     else:
         provider = "CPU"
         note = "CPU" if note_reason == "not requested" else f"CPU (CUDA unavailable: {note_reason})"
+    if provider == "CPU":  # bf16 through the optional OpenVINO backend, where the CPU and the model allow
+        from ecgviewer.model.backends import OpenVinoSession, choose_backend
+
+        backend = choose_backend(contract.extra)
+        if backend.engine == "openvino":
+            try:
+                session = OpenVinoSession(path, backend.precision, int(threads or 0))
+                note = f"{note}, {backend.note}" if note == "CPU" else f"{note} · {backend.note}"
+            except Exception as err:  # a broken optional install must not stop the model from loading
+                warnings.append(
+                    f"{path.name}: OpenVINO bf16 failed to start ({type(err).__name__}); fp32 used"
+                )
     for w in warnings:
         log.warning(w)
     return EcgModel(
