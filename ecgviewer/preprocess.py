@@ -20,6 +20,7 @@ from scipy.signal import resample_poly
 from ecgviewer.errors import PreprocessError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import DERIVED_LEADS, LEADS, derive_limb_leads
+from ecgviewer.quality import GOOD, Quality, assess_quality
 
 MODEL_FS: float = 400.0
 MODEL_SAMPLES: int = 4096
@@ -45,6 +46,8 @@ class PreprocessReport:
     output_fs: float = MODEL_FS
     output_samples: int = MODEL_SAMPLES
     notes: tuple[str, ...] = field(default_factory=tuple)
+    quality: Quality = GOOD
+    """The exam's signal quality (:mod:`ecgviewer.quality`): predictions of an unreliable exam say so."""
 
     @property
     def original_duration_s(self) -> float:
@@ -218,5 +221,8 @@ def to_model_input(
         output_fs=fs,
         output_samples=n_samples,
         notes=tuple(exam.notes),
+        quality=exam.quality
+        if exam.quality is not None
+        else assess_quality(exam.signal_mv, exam.fs, exam.leads),
     )
     return x, report

@@ -56,7 +56,7 @@ class FakeExamSet:
         self.reads += 1
         rng = np.random.default_rng(i)
         return Exam(
-            signal_mv=rng.normal(size=(5000, 12)) + i / 10,
+            signal_mv=np.cumsum(rng.normal(size=(5000, 12)), axis=0) / 20 + i / 10,  # an ECG-like walk, not noise
             fs=500.0,
             exam_id=f"e{i}",
             source=Path(f"/data/e{i}.hea"),

@@ -6,7 +6,6 @@ import argparse
 import csv
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from typing import TextIO
 
 import numpy as np
 
-from ecgviewer.errors import EcgViewerError, ModelError
+from ecgviewer.atomic import temp_beside
+from ecgviewer.errors import EcgViewerError, ModelError, exam_error
 
 NAME = "predict"
 HELP = (
@@ -105,20 +105,20 @@ class ProgressBar:
 
 
 def _temp_beside(out: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    return Path(tmp)
+    return temp_beside(out)
 
 
 class _CsvWriter:
     def __init__(self, out: Path, classes: tuple[str, ...]) -> None:
         self.tmp = _temp_beside(out)
         self.out = out
-        self.fh = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finish/abort
+        # backslashreplace: a file name that is not valid UTF-8 (surrogate escapes) is written
+        # readably instead of failing the whole batch
+        self.fh = open(self.tmp, "w", newline="", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115 - closed in finish/abort
         self.writer = csv.writer(self.fh)
         self.classes = classes
         self.writer.writerow(
-            ["exam_id", "source", "index", *[f"prob_{c}" for c in classes], *classes, "error"]
+            ["exam_id", "source", "index", *[f"prob_{c}" for c in classes], *classes, "error", "quality"]
         )
 
     def write(
@@ -130,12 +130,13 @@ class _CsvWriter:
         probs: np.ndarray | None,
         decisions: np.ndarray | None,
         error: str = "",
+        quality: str = "",
     ) -> None:
         if probs is None or decisions is None:
             values = [""] * (2 * len(self.classes))
         else:
             values = [f"{p:.9g}" for p in probs] + [str(int(d)) for d in decisions]
-        self.writer.writerow([exam_id, source, index, *values, error])
+        self.writer.writerow([exam_id, source, index, *values, error, quality])
 
     def finish(self) -> None:
         self.fh.close()
@@ -162,6 +163,7 @@ class _NpyWriter:
         probs: np.ndarray | None,
         decisions: np.ndarray | None,
         error: str = "",
+        quality: str = "",
     ) -> None:
         if probs is not None:
             self.array[i] = probs
@@ -188,6 +190,8 @@ class _Item:
     index: int
     x: np.ndarray | None
     error: str
+    quality: str = ""
+    withhold: bool = False
 
 
 def _describe_exam(exams, i: int) -> tuple[str, str, int]:
@@ -203,9 +207,17 @@ def iter_inputs(exams, prepare: Callable) -> Iterator[_Item]:
     for i in range(len(exams)):
         try:
             exam = exams[i]
-            x, _ = prepare(exam)
+            x, report = prepare(exam)
+            quality = report.quality
             yield _Item(
-                i, exam.exam_id, str(exam.source) if exam.source is not None else "", exam.index, x, ""
+                i,
+                exam.exam_id,
+                str(exam.source) if exam.source is not None else "",
+                exam.index,
+                x,
+                "",
+                quality.note(),
+                quality.withhold,
             )
         except EcgViewerError as err:
             exam_id, source, index = _describe_exam(exams, i)
@@ -223,8 +235,10 @@ def predict_exams(
 ) -> tuple[int, int]:
     """Stream ``exams`` through ``model`` in batches.
 
-    ``write(i, exam_id, source, index, probs, decisions, error)``
-    is called once per exam, in order. Memory holds one batch. Returns (n_ok, n_failed)."""
+    ``write(i, exam_id, source, index, probs, decisions, error, quality=...)``
+    is called once per exam, in order (``quality`` is the signal-quality note, "" when fine; the
+    decisions of a non-signal are withheld, all False). One exam the model cannot take gets its
+    error row; the others are scored. Memory holds one batch. Returns (n_ok, n_failed)."""
     from ecgviewer.errors import Cancelled
 
     n = len(exams)
@@ -235,17 +249,30 @@ def predict_exams(
     def flush() -> None:
         nonlocal ok, failed, done
         ready = [item for item in pending if item.x is not None]
-        probs = model.predict(buf[: len(ready)], batch_size=batch_size) if ready else np.empty((0, 6))
+        try:
+            probs: list = list(model.predict(buf[: len(ready)], batch_size=batch_size)) if ready else []
+        except ModelError:  # isolate the exam(s) at fault: score the batch one exam at a time
+            probs = []
+            for k, item in enumerate(ready):
+                try:
+                    probs.append(model.predict(buf[k : k + 1], batch_size=1)[0])
+                except ModelError as err:
+                    probs.append(None)
+                    item.error = str(exam_error(item.source or None, item.exam_id, err))
         k = 0
         for item in pending:
-            if item.x is None:
+            p = None
+            if item.x is not None:
+                p = probs[k]
+                k += 1
+            if p is None:
                 write(item.position, item.exam_id, item.source, item.index, None, None, item.error)
                 failed += 1
             else:
-                write(
-                    item.position, item.exam_id, item.source, item.index, probs[k], model.decide(probs[k]), ""
-                )
-                k += 1
+                decisions = model.decide(p)
+                if item.withhold:
+                    decisions = np.zeros_like(decisions)
+                write(item.position, item.exam_id, item.source, item.index, p, decisions, "", item.quality)
                 ok += 1
         done += len(pending)
         pending.clear()
@@ -308,15 +335,17 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         shown = 0
 
-        def write(i, exam_id, source, index, probs, decisions, error=""):
-            nonlocal shown
-            if error and not quiet and shown < 5:
+        flagged = 0
+
+        def write(i, exam_id, source, index, probs, decisions, error="", quality=""):
+            nonlocal shown, flagged
+            flagged += bool(quality)
+            if (error or quality) and not quiet and shown < 5:
                 shown += 1
                 lead = "\n" if bar.tty else ""
-                print(
-                    f"{lead}ecgviewer: exam {i} ({exam_id or source}) not predicted: {error}", file=sys.stderr
-                )
-            writer.write(i, exam_id, source, index, probs, decisions, error)
+                what = f"not predicted: {error}" if error else quality
+                print(f"{lead}ecgviewer: exam {i} ({exam_id or source}): {what}", file=sys.stderr)
+            writer.write(i, exam_id, source, index, probs, decisions, error, quality)
 
         try:
             ok, failed = predict_exams(model, exams, write, batch_size=args.batch_size, progress=bar.update)
@@ -336,7 +365,8 @@ def run(args: argparse.Namespace) -> int:
         where = "see the 'error' column" if suffix == ".csv" else "NaN rows"
         print(
             f"wrote {out}: {ok} exams in {seconds:.1f} s ({ok / seconds if seconds else 0:.1f} exams/s)"
-            + (f"; {failed} could not be read ({where})" if failed else ""),
+            + (f"; {failed} could not be read ({where})" if failed else "")
+            + (f"; {flagged} of unreliable signal quality (the 'quality' column)" if flagged else ""),
             file=sys.stderr,
         )
     return 1 if failed or damaged else 0

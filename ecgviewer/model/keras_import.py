@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ecgviewer import __version__
+from ecgviewer.atomic import apply_umask
 from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
 from ecgviewer.errors import ModelError
 from ecgviewer.model.contract import METADATA_KEY, PAPER_CITATION, PAPER_PROVENANCE, ModelContract
@@ -715,6 +716,7 @@ def save_onnx(model, out: str | Path) -> Path:  # model: onnx.ModelProto
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(model.SerializeToString())
+        apply_umask(tmp)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
