@@ -620,7 +620,7 @@ def check_table_header(path: Path, header: Sequence[str], columns: dict[int, int
             )
         seen.setdefault(key, j)
     named: dict[str, list[str]] = {}
-    for j, cell in enumerate(header):
+    for cell in header:
         base = re.sub(r"[._ ]\d+$", "", cell.strip())
         cls = _CLASS_LOOKUP.get(_norm_word(base)) or _CLASS_LOOKUP.get(_norm_word(cell))
         if cls is None and cell.lower().startswith("prob_"):
