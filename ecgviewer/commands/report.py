@@ -287,6 +287,8 @@ def _set_report(args: argparse.Namespace, model: Any, exams: Any, labels: list[A
         source=", ".join(args.paths),
     )
     apply_umask(out)
+    for err in errors[:10]:
+        _say(args, f"ecgviewer report: not reported: {err}")
     positive = sum(bool(np.asarray(p.decisions).any()) for p in predictions)
     unreliable = [(it, p) for it, p in zip(items, predictions, strict=True) if p.unreliable]
     for it, p in unreliable[:10]:

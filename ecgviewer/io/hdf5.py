@@ -33,6 +33,8 @@ from ecgviewer.errors import ExamReadError
 from ecgviewer.exam import Exam, ExamHeader
 from ecgviewer.io.base import (
     DEFAULT_FS,
+    MAX_FS,
+    MIN_FS,
     NotAnExamError,
     check_fs,
     check_nonempty_file,
@@ -104,8 +106,13 @@ def _sph_metadata(folder: Path, mtime: float) -> dict[str, dict[str, str]]:
     with open(folder / "metadata.csv", newline="", encoding="utf-8-sig") as fh:
         for row in csv.DictReader(fh):
             clean = {k: v for k, v in row.items() if isinstance(k, str) and isinstance(v, str)}
+            if None in row or any(v is None for v in row.values()):  # ragged: its cells may be shifted
+                clean = {"ECG_ID": clean.get("ECG_ID", ""), _RAGGED: "1"}
             rows.setdefault(clean.get("ECG_ID", ""), clean)
     return rows
+
+
+_RAGGED = "__ragged__"
 
 
 def _metadata_row(path: Path) -> tuple[dict[str, str] | None, str | None]:
@@ -116,7 +123,10 @@ def _metadata_row(path: Path) -> tuple[dict[str, str] | None, str | None]:
     except OSError:
         return None, None
     try:
-        return _sph_metadata(path.parent, mtime).get(path.name), None
+        row = _sph_metadata(path.parent, mtime).get(path.name)
+        if row is not None and _RAGGED in row:
+            return None, f"{meta}: the row of {path.name} has the wrong number of cells; opened without it"
+        return row, None
     except (OSError, csv.Error, UnicodeDecodeError, ValueError) as err:
         return None, f"{meta} could not be read ({type(err).__name__}: {err}); opened without its metadata"
 
@@ -218,8 +228,11 @@ class Hdf5Source:
             )
         if file_fs is None and self.meta_row and self.meta_row.get("fs"):
             file_fs = _scalar(self.meta_row["fs"])
-            if file_fs is None:
-                self.notes.append(f"metadata.csv gives fs {self.meta_row['fs']!r}, not a number: ignored")
+            if file_fs is None or not MIN_FS <= file_fs <= MAX_FS:
+                self.notes.append(
+                    f"metadata.csv gives fs {self.meta_row['fs']!r}, not a sampling rate: ignored"
+                )
+                file_fs = None
         if file_fs is not None:
             self.fs = check_fs(self.path, file_fs)
             if fs is not None and abs(float(fs) - self.fs) > 1e-9:

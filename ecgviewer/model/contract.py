@@ -87,6 +87,8 @@ class ModelContract:
         data = {k: v for k, v in data.items() if k in known}
         for key in ("input_shape", "leads", "classes", "thresholds"):
             if key in data:
+                if not isinstance(data[key], list | tuple):
+                    raise ValueError(f"{key}: {data[key]!r} is not a list")
                 data[key] = tuple(data[key])
         if "contract_version" not in data:
             # Version 1 stated only the unit name: derive the factor once, here.
