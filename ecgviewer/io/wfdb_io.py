@@ -217,6 +217,16 @@ def _fast_header(path: Path) -> SimpleNamespace | None:
             return None
         g = _GAIN_RE.match(t[2]) if len(t) > 2 else None
         if len(t) > 2 and g is None:
+            gain_text = re.split(r"[(/]", t[2])[0]
+            try:
+                bad = not math.isfinite(float(gain_text))
+            except ValueError:
+                bad = True
+            if bad:  # wfdb would take the whole field as units ("unknown units 'nan/mV'")
+                raise ExamReadError(
+                    path,
+                    f"signal {len(h.sig_name) + 1}: the gain {gain_text!r} (field {t[2]!r}) is not a number",
+                )
             return None
         try:
             gain = float(g.group(1)) if g else 0.0

@@ -342,7 +342,13 @@ def build(root: Path) -> list[Case]:
         "error",
         r"record length|not a valid|WFDB",
     )
-    add("wfdb-gain-nan", "bad-number", lambda d: wfdb_pair(d, "r", gain="nan/mV"), "error", r"gain")
+    add(
+        "wfdb-gain-nan",
+        "bad-number",
+        lambda d: wfdb_pair(d, "r", gain="nan/mV"),
+        "error",
+        r"the gain .nan. .* is not a number",
+    )
     add(
         "wfdb-units-unknown",
         "bad-number",
