@@ -33,6 +33,12 @@ atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
 CASES: dict[str, Case] = {c.name: c for c in build(_ROOT / "corpus")}
 
 
+@pytest.fixture(autouse=True)
+def _small_memory_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 MB of samples per exam (the default is 64 MB): the size cases stay quick."""
+    monkeypatch.setenv("ECGVIEWER_MAX_EXAM_MB", "16")
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx", contract=CONTRACT)
@@ -288,3 +294,21 @@ def test_quality_marks_predictions_of_in_memory_exams() -> None:
 def test_contract_replace_keeps_valid(tmp_path: Path) -> None:
     path = tiny_model(tmp_path / "ok.onnx", contract=replace(CONTRACT, thresholds=(0.5,) * 6))
     assert create_model(path, prefer_cuda=False).contract.thresholds == (0.5,) * 6
+
+
+@pytest.mark.parametrize(("fs", "n"), [(500, 60_000), (257, 40_000), (360, 33_333), (100, 20_000)])
+def test_long_recording_resamples_only_the_window_with_identical_values(fs: float, n: int) -> None:
+    from ecgviewer.exam import Exam
+    from ecgviewer.preprocess import fit_length, resample, to_model_input
+
+    sig = (np.cumsum(np.random.default_rng(0).normal(size=(n, 12)), axis=0) / 30).astype(np.float32)
+    full = resample(sig, fs)
+    for start_s in (None, 3.0):
+        x, report = to_model_input(Exam(sig, fs), start_s=start_s)
+        want, _, _, crop_l, crop_r = fit_length(full, 4096, None if start_s is None else round(start_s * 400))
+        np.testing.assert_array_equal(x, want)
+        assert (report.crop_left, report.crop_right, report.resampled_samples) == (
+            crop_l,
+            crop_r,
+            full.shape[0],
+        )
