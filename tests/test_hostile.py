@@ -312,3 +312,17 @@ def test_long_recording_resamples_only_the_window_with_identical_values(fs: floa
             crop_r,
             full.shape[0],
         )
+
+
+def test_folder_of_links_to_a_record_opens(tmp_path: Path) -> None:
+    from tests.hostile.corpus import wfdb_pair
+
+    real = tmp_path / "real"
+    real.mkdir()
+    wfdb_pair(real, "rec", ecg())
+    links = tmp_path / "links"
+    links.mkdir()
+    for name in ("rec.hea", "rec.dat"):
+        (links / name).symlink_to(real / name)
+    with open_exams(links) as exams:
+        assert len(exams) == 1 and exams[0].n_samples == 5000

@@ -217,18 +217,20 @@ def contained_file(header: Path, name: str, what: str = "signal file") -> Path:
 
     ``name`` is resolved (after symlinks, ``..`` and absolute paths) and must stay inside the
     folder of ``header`` (also resolved), so that no header can make the app read another file
-    of the disk. Raises ExamReadError naming both.
+    of the disk. When the header is itself a symbolic link, the folder of the file it points to
+    counts as well (a folder of links to a record's header and signal files opens). Raises
+    ExamReadError naming both.
     """
     text = str(name)
     if not text or "\x00" in text:
         raise ExamReadError(header, f"the header names an invalid {what} {text!r}")
     folder = Path(header).parent
     try:
-        root = folder.resolve()
+        roots = {folder.resolve(), Path(header).resolve().parent}
         target = (folder / text).resolve()
     except (OSError, RuntimeError) as err:  # symlink loops, unreadable components
         raise ExamReadError(header, f"the {what} {text!r} cannot be resolved: {err}") from None
-    if not target.is_relative_to(root):
+    if not any(target.is_relative_to(root) for root in roots):
         raise ExamReadError(
             header,
             f"the header names {what} {text!r}, which lies outside the header's folder ({target}); "
