@@ -326,3 +326,15 @@ def test_folder_of_links_to_a_record_opens(tmp_path: Path) -> None:
         (links / name).symlink_to(real / name)
     with open_exams(links) as exams:
         assert len(exams) == 1 and exams[0].n_samples == 5000
+
+
+def test_keras_changed_first_kernel_is_blamed_on_its_own_layer(tmp_path: Path, capsys) -> None:
+    import h5py
+
+    path = small_conv_net(tmp_path / "small.hdf5")
+    with h5py.File(path, "r+") as f:
+        del f["model_weights/c1/c1/kernel:0"]
+        f["model_weights/c1/c1/kernel:0"] = np.zeros((3, 12, 5), "f4")  # 5 filters where the config says 4
+    rc, text = _run(capsys, ["import-keras", str(path), "--out", str(tmp_path / "s.onnx")])
+    assert rc != 0 and "Traceback" not in text and "layer 'c1'" in text and "4 filters" in text
+    assert not (tmp_path / "s.onnx").exists()

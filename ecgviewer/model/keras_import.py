@@ -377,11 +377,17 @@ class _GraphBuilder:
         dilation = int(_first(cfg.get("dilation_rate", 1)))
         if int(cfg.get("groups", 1)) != 1:
             raise self.fail(layer, "grouped convolutions are not supported")
-        if kernel.shape[0] != k or kernel.shape[1] != x.shape[1]:
+        filters = cfg.get("filters")
+        if kernel.ndim != 3 or kernel.shape[0] != k or kernel.shape[1] != x.shape[1]:
             raise self.fail(
                 layer,
                 f"kernel shape {kernel.shape} does not match kernel_size {k} and {x.shape[1]} input channels",
             )
+        if filters is not None and kernel.shape[2] != filters:  # caught here, not at a later layer
+            raise self.fail(layer, f"kernel shape {kernel.shape} does not match its {filters} filters")
+        bias = layer.weights.get("bias")
+        if bias is not None and bias.shape != (kernel.shape[2],):
+            raise self.fail(layer, f"bias shape {bias.shape} does not match its {kernel.shape[2]} filters")
         length = x.shape[0]
         padding = cfg.get("padding", "valid")
         if padding == "same":
@@ -477,11 +483,14 @@ class _GraphBuilder:
                 "expected a Flatten or global pooling before it",
             )
         kernel = layer.weights.get("kernel")
-        if kernel is None or kernel.shape[0] != x.shape[0]:
+        if kernel is None or kernel.ndim != 2 or kernel.shape[0] != x.shape[0]:
             raise self.fail(
                 layer,
                 f"kernel shape {None if kernel is None else kernel.shape} does not match {x.shape[0]} inputs",
             )
+        units = cfg.get("units")
+        if units is not None and kernel.shape[1] != units:
+            raise self.fail(layer, f"kernel shape {kernel.shape} does not match its {units} units")
         y = self.node("MatMul", [x.name, self.const(f"{layer.name}/W", kernel)], f"{layer.name}/matmul")
         if cfg.get("use_bias", True):
             y = self.node(
