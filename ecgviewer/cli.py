@@ -8,13 +8,14 @@ Each subcommand lives in a module of :mod:`ecgviewer.commands` exposing
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from ecgviewer import __version__
-from ecgviewer.errors import EcgViewerError
+from ecgviewer.errors import EcgViewerError, debug_enabled, describe_unexpected
 
 # Subcommand modules, in the order `ecgviewer --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -71,13 +72,18 @@ def _gui_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ecgviewer`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):  # file names that are not valid UTF-8 print, escaped
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
     commands = _command_modules()
+    args: argparse.Namespace | None = None
     try:
         if argv and argv[0] in commands:
             module = commands[argv[0]]
             parser = argparse.ArgumentParser(prog=f"ecgviewer {module.NAME}", description=module.HELP)
             module.register(parser)
-            return int(module.run(parser.parse_args(argv[1:])) or 0)
+            args = parser.parse_args(argv[1:])
+            return int(module.run(args) or 0)
         args = _gui_parser().parse_args(argv)
         if args.self_test:
             from ecgviewer.selftest import run_self_test
@@ -92,3 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ecgviewer: interrupted", file=sys.stderr)
         return 130
+    except SystemExit:
+        raise  # argparse's usage errors and --help
+    except BrokenPipeError:
+        return 1
+    except Exception as err:  # the last-resort guard: one line, never a traceback, never exit 0
+        if debug_enabled():
+            raise
+        files = [getattr(args, "paths", None) or getattr(args, "path", None) or []] if args else []
+        flat = files[0] if files and isinstance(files[0], list) else files
+        print(f"ecgviewer: error: {describe_unexpected(err, flat)}", file=sys.stderr)
+        return 3

@@ -13,6 +13,7 @@ from ecgviewer.leads import LEADS
 
 if TYPE_CHECKING:
     from ecgviewer.clinical import ClinicalInfo
+    from ecgviewer.quality import Quality
 
 
 @dataclass
@@ -40,6 +41,8 @@ class Exam:
         clinical: for clinical formats (GE MUSE, Philips, HL7 aECG, DICOM, SCP-ECG, EDF), the
             patient and acquisition fields, the device's measurements and statements and its
             median beats (:class:`ecgviewer.clinical.ClinicalInfo`); None for other files.
+        quality: the signal-quality verdict (:class:`ecgviewer.quality.Quality`) attached by
+            the readers' common validation; None when not assessed (e.g. an exam built in memory).
     """
 
     signal_mv: np.ndarray
@@ -56,6 +59,7 @@ class Exam:
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     clinical: ClinicalInfo | None = None
+    quality: Quality | None = None
 
     def __post_init__(self) -> None:
         self.signal_mv = np.asarray(self.signal_mv, dtype=np.float32)

@@ -607,6 +607,8 @@ def _read_rows(path: Path) -> list[list[str]]:
         raw = path.read_bytes()
     except OSError as err:
         raise LabelError(f"{path}: cannot read ({err.strerror or err})") from err
+    if b"\x00" in raw[:65536]:
+        raise LabelError(f"{path}: a binary file, not a CSV table (it holds NUL bytes)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -616,10 +618,53 @@ def _read_rows(path: Path) -> list[list[str]]:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    except csv.Error as err:
+        raise LabelError(f"{path}: not a readable CSV table ({err})") from None
     if not rows:
         raise LabelError(f"{path}: the file is empty")
     return rows
+
+
+def check_table_header(path: Path, header: Sequence[str], columns: dict[int, int]) -> None:
+    """Refuse a table whose columns cannot be matched by name: a repeated column name, or a
+    class named by two columns (e.g. ``RBBB`` and ``RBBB.1``). Raises LabelError naming them."""
+    seen: dict[str, int] = {}
+    for j, cell in enumerate(header):
+        key = cell.strip().lower()
+        if key and key in seen:
+            raise LabelError(
+                f"{path}: column '{cell.strip()}' appears twice (columns {seen[key] + 1} and {j + 1}); "
+                "columns are matched by name, so each name must be unique"
+            )
+        seen.setdefault(key, j)
+    named: dict[str, list[str]] = {}
+    for cell in header:
+        base = re.sub(r"[._ ]\d+$", "", cell.strip())
+        cls = _CLASS_LOOKUP.get(_norm_word(base)) or _CLASS_LOOKUP.get(_norm_word(cell))
+        if cls is None and cell.lower().startswith("prob_"):
+            continue
+        if cls is not None:
+            named.setdefault(cls, []).append(cell.strip())
+    doubled = {c: cells for c, cells in named.items() if len(cells) > 1}
+    if doubled:
+        c, cells = next(iter(doubled.items()))
+        raise LabelError(
+            f"{path}: class {c} is named by {len(cells)} columns ({', '.join(cells)}); "
+            "columns are matched by name, so each class needs exactly one"
+        )
+    del columns
+
+
+def check_row_lengths(path: Path, header: Sequence[str], body: Sequence[Sequence[str]]) -> None:
+    """Refuse a ragged table: every row must have as many cells as the header."""
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise LabelError(
+                f"{path}: row {i + 2} has {len(r)} cells but the header has {len(header)} columns "
+                "(a ragged or damaged table)"
+            )
 
 
 def _class_columns(header: Sequence[str]) -> dict[int, int]:
@@ -665,6 +710,9 @@ def read_class_table(
     rows = _read_rows(path)
     header, body = rows[0], rows[1:]
     cols = _class_columns(header)
+    if cols:
+        check_table_header(path, header, cols)
+        check_row_lengths(path, header, body)
     if not cols:
         raise LabelError(
             f"{path}: no column named after a class ({', '.join(CLASSES)}) in the header "

@@ -20,6 +20,7 @@ from scipy.signal import resample_poly
 from ecgviewer.errors import PreprocessError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import DERIVED_LEADS, LEADS, derive_limb_leads
+from ecgviewer.quality import GOOD, Quality, assess_quality
 
 MODEL_FS: float = 400.0
 MODEL_SAMPLES: int = 4096
@@ -45,6 +46,8 @@ class PreprocessReport:
     output_fs: float = MODEL_FS
     output_samples: int = MODEL_SAMPLES
     notes: tuple[str, ...] = field(default_factory=tuple)
+    quality: Quality = GOOD
+    """The exam's signal quality (:mod:`ecgviewer.quality`): predictions of an unreliable exam say so."""
 
     @property
     def original_duration_s(self) -> float:
@@ -124,6 +127,31 @@ def resample(signal: np.ndarray, fs_in: float, fs_out: float = MODEL_FS) -> np.n
     return resample_poly(np.asarray(signal, dtype=np.float64), up, down, axis=0).astype(np.float32)
 
 
+def _resampled_window(
+    signal: np.ndarray, up: int, down: int, n: int, start: int | None
+) -> tuple[np.ndarray, int, int] | None:
+    """For a recording much longer than the window: resample only the kept ``n`` samples.
+
+    Returns (window (n, leads) float32, crop_left, full resampled length) with the same crop as
+    :func:`fit_length` on the whole resampled signal, or None for short recordings. The slice
+    of the input starts at a multiple of ``down`` (so the output grid is the same) and keeps a
+    margin wider than the polyphase filter, so the window's samples are those of resampling all.
+    """
+    length = signal.shape[0]
+    full = -(-length * up // down)  # resample_poly's output length, ceil(length * up / down)
+    if up == down or full <= 4 * n:
+        return None
+    crop_left = (full - n) // 2 if start is None else int(np.clip(start, 0, full - n))
+    margin = -(-10 * max(up, down) // up) + 2  # the filter's half length, in input samples
+    first = max(0, (crop_left * down // up - margin) // down * down)
+    last = min(length, -(-(crop_left + n) * down // up) + margin)
+    part = resample_poly(np.asarray(signal[first:last], dtype=np.float64), up, down, axis=0)
+    offset = crop_left - first * up // down
+    if offset < 0 or offset + n > part.shape[0]:
+        return None
+    return part[offset : offset + n].astype(np.float32), crop_left, full
+
+
 def fit_length(
     signal: np.ndarray, n: int = MODEL_SAMPLES, start: int | None = None
 ) -> tuple[np.ndarray, int, int, int, int]:
@@ -190,9 +218,17 @@ def to_model_input(
         )
     signal = exam.signal_mv[:, [exam.leads.index(name) for name in present]]
     up, down = resample_factors(exam.fs, fs)
-    resampled = resample(signal, exam.fs, fs)
     start = None if start_s is None else round(start_s * fs)
-    fitted, pad_l, pad_r, crop_l, crop_r = fit_length(resampled, n_samples, start)
+    window = _resampled_window(signal, up, down, n_samples, start)
+    if window is not None:  # a long recording: only the window (and the filter's margin) resampled
+        fitted, crop_l, full_length = window
+        pad_l = pad_r = 0
+        crop_r = full_length - n_samples - crop_l
+        resampled_samples = full_length
+    else:
+        resampled = resample(signal, exam.fs, fs)
+        fitted, pad_l, pad_r, crop_l, crop_r = fit_length(resampled, n_samples, start)
+        resampled_samples = resampled.shape[0]
     fitted = fitted.astype(np.float32, copy=False)
     # Missing limb leads are derived last, from the final I and II in float32, so that
     # Einthoven's and Goldberger's equations hold exactly in the network's input.
@@ -209,7 +245,7 @@ def to_model_input(
         original_samples=exam.n_samples,
         resample_up=up,
         resample_down=down,
-        resampled_samples=resampled.shape[0],
+        resampled_samples=resampled_samples,
         pad_left=pad_l,
         pad_right=pad_r,
         crop_left=crop_l,
@@ -218,5 +254,8 @@ def to_model_input(
         output_fs=fs,
         output_samples=n_samples,
         notes=tuple(exam.notes),
+        quality=exam.quality
+        if exam.quality is not None
+        else assess_quality(exam.signal_mv, exam.fs, exam.leads),
     )
     return x, report

@@ -55,8 +55,9 @@ class FakeExamSet:
             raise ExamReadError(Path(f"/data/e{i}.hea"), "damaged header")
         self.reads += 1
         rng = np.random.default_rng(i)
+        # a random walk: ECG-like smoothness (white noise is flagged as not an ECG)
         return Exam(
-            signal_mv=rng.normal(size=(5000, 12)) + i / 10,
+            signal_mv=np.cumsum(rng.normal(size=(5000, 12)), axis=0) / 20 + i / 10,
             fs=500.0,
             exam_id=f"e{i}",
             source=Path(f"/data/e{i}.hea"),

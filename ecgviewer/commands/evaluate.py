@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgviewer.atomic import apply_umask
 from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
 from ecgviewer.errors import EcgViewerError, LabelError
 from ecgviewer.labels import (
@@ -30,6 +31,8 @@ from ecgviewer.labels import (
     _class_columns,
     _find_column,
     _read_rows,
+    check_row_lengths,
+    check_table_header,
     load_label_file,
     source_name,
 )
@@ -156,6 +159,9 @@ def read_predictions(path: str | Path) -> Predictions:
         cols = _loose_class_columns(header)
         if not cols:
             raise LabelError(f"{path}: no column named after a class ({', '.join(CLASSES)}) or prob_<class>")
+        check_table_header(path, header, cols)
+        check_table_header(path, [h[5:] for h in header if h.lower().startswith("prob_")], cols)
+        check_row_lengths(path, header, body)
         values = np.full((len(body), K), np.nan)
         for i, r in enumerate(body):
             for j, k in cols.items():
@@ -256,6 +262,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgviewer.atomic import apply_umask
 from ecgviewer.errors import EcgViewerError
 from ecgviewer.explain import (
     BASELINES,
@@ -182,6 +183,7 @@ def _save_figure(fig, path: Path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=110, format="png")
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

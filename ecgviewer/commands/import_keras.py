@@ -8,12 +8,14 @@ keeps the one-file conversion below.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from ecgviewer.atomic import temp_beside
 from ecgviewer.errors import ModelError
 
 NAME = "import-keras"
@@ -22,7 +24,10 @@ HELP = (
     "to ONNX (no TensorFlow needed) and install it for the viewer. Also takes the authors' model.zip as "
     "downloaded (main model, ten seeds, three splits; each installed under a name that says what it is) "
     "and an .onnx file with an ecgviewer contract. The same file installed again is recognised by its "
-    "sha256. Exit status 1 when some member could not be converted (the others are installed)."
+    "sha256. Exit status 1 when some member could not be converted (the others are installed). "
+    "The paper's network carries the "
+    "paper's per-class thresholds and provenance; another network is named and described by what it is. "
+    "A failed conversion or --check writes and installs nothing."
 )
 
 
@@ -109,14 +114,38 @@ def run(args: argparse.Namespace) -> int:
     assert out is not None
     if out.suffix.lower() != ".onnx":
         raise ModelError(f"{out}: the output must end in .onnx")
-    save_onnx(proto, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the output and checked there; renamed into place (and installed) only when
+    # every check passed, so a failed import leaves nothing behind.
+    staged = temp_beside(out, ".onnx")
+    try:
+        save_onnx(proto, staged)
+        # Load it the way the viewer will, so a broken conversion fails here and not in the app.
+        model = create_model(staged, prefer_cuda=False)
+        probe = model.predict(np.zeros((1, model.n_samples, model.n_leads), np.float32))
+        check_failed = False
+        if args.check:
+            check_failed = not _check(model, args)
+        if check_failed:
+            staged.unlink(missing_ok=True)
+            print(
+                f"ecgviewer import-keras: {src}: the check failed; nothing written or installed",
+                file=sys.stderr,
+            )
+            return 1
+        os.replace(staged, out)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    model.path = out
     if installed is not None and installed.resolve() != out.resolve():
-        tmp = installed.with_name(f".{installed.name}.tmp")
-        shutil.copyfile(out, tmp)
-        tmp.replace(installed)
-    # Load it the way the viewer will, so a broken conversion fails here and not in the app.
-    model = create_model(out, prefer_cuda=False)
-    probe = model.predict(np.zeros((1, model.n_samples, model.n_leads), np.float32))
+        tmp = temp_beside(installed, ".onnx")
+        try:
+            shutil.copyfile(out, tmp)
+            os.replace(tmp, installed)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     print(f"converted {src} → {out}")
     print(
         f"  model: {contract.name}, version {contract.version}, input {contract.input_name} "
@@ -127,25 +156,9 @@ def run(args: argparse.Namespace) -> int:
         + ", ".join(f"{c} {t:g}" for c, t in zip(contract.classes, contract.thresholds, strict=True))
     )
     print(f"  zero input → probabilities in [{probe.min():.3f}, {probe.max():.3f}]")
+    print(f"  provenance: {contract.provenance}")
     if installed is not None:
         print(f"  installed for the viewer: {installed}")
-    if args.check:
-        inputs = np.load(args.check[0])
-        expected = np.load(args.check[1])
-        got = model.predict(inputs)
-        if got.shape != expected.shape:
-            raise ModelError(
-                f"{args.check[1]}: shape {expected.shape} does not match the predictions {got.shape}"
-            )
-        diff = float(np.abs(got - expected).max())
-        ok = diff <= args.tolerance
-        print(
-            f"  check: max |ONNX − Keras| = {diff:.2e} over {got.shape[0]} exams "
-            f"({'within' if ok else 'ABOVE'} {args.tolerance:g})",
-            file=sys.stdout if ok else sys.stderr,
-        )
-        if not ok:
-            return 1
     if getattr(args, "int8", False):
         from ecgviewer.model.int8 import import_int8
 
@@ -178,3 +191,25 @@ def _run_install(src: Path, args: argparse.Namespace) -> int:
         + (f"; {failed} failed" if failed else "")
     )
     return 1 if failed else 0
+
+
+def _check(model, args: argparse.Namespace) -> bool:
+    """Run --check's inputs and compare with Keras's outputs; prints the result."""
+    try:
+        inputs = np.load(args.check[0], allow_pickle=False)
+        expected = np.load(args.check[1], allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"--check: cannot read {args.check[0]} / {args.check[1]} ({err})") from None
+    got = model.predict(inputs)
+    if got.shape != expected.shape:
+        raise ModelError(
+            f"{args.check[1]}: shape {expected.shape} does not match the predictions {got.shape}"
+        )
+    diff = float(np.abs(got - expected).max())
+    ok = diff <= args.tolerance
+    print(
+        f"  check: max |ONNX − Keras| = {diff:.2e} over {got.shape[0]} exams "
+        f"({'within' if ok else 'ABOVE'} {args.tolerance:g})",
+        file=sys.stdout if ok else sys.stderr,
+    )
+    return ok

@@ -146,8 +146,10 @@ def run(args: argparse.Namespace) -> int:
         summary += f"; {_count(n_no_ecg, 'file')} " + ("holds" if n_no_ecg == 1 else "hold") + " no ECG"
     if n_failed:
         summary += f"; {_count(n_failed, 'file')} could not be read (see above)"
+    if n_exams == 0:
+        summary += "; nothing to open"
     print(summary, file=sys.stderr)
-    return 1 if n_failed else 0
+    return 1 if n_failed or n_exams == 0 else 0
 
 
 __all__ = ["HELP", "LEADS", "NAME", "exam_line", "format_leads", "register", "run"]

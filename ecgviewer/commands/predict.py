@@ -17,7 +17,8 @@ from typing import TextIO
 
 import numpy as np
 
-from ecgviewer.errors import EcgViewerError, ModelError
+from ecgviewer.atomic import temp_beside, umask_mode
+from ecgviewer.errors import EcgViewerError, ModelError, exam_error
 
 NAME = "predict"
 # Desktop default: per-exam speed is flat from batch 16 to 64 on a 2-core CPU (within the noise
@@ -149,9 +150,7 @@ class ProgressBar:
 
 
 def _temp_beside(out: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    return Path(tmp)
+    return temp_beside(out)
 
 
 class _CsvWriter:
@@ -167,7 +166,9 @@ class _CsvWriter:
     ) -> None:
         self.tmp = _temp_beside(out)
         self.out = out
-        self.fh = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in finish/abort
+        # backslashreplace: a file name that is not valid UTF-8 (surrogate escapes) is written
+        # readably instead of failing the whole batch
+        self.fh = open(self.tmp, "w", newline="", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115 - closed in finish/abort
         self.writer = csv.writer(self.fh)
         self.classes = classes
         self.member_names = member_names
@@ -177,7 +178,16 @@ class _CsvWriter:
             extra += [f"{w}_{c}" for w in ("min", "max", "agree") for c in classes]
             extra += [f"prob_{c}@{m}" for m in member_names for c in classes]
         self.writer.writerow(
-            ["exam_id", "source", "index", *[f"prob_{c}" for c in classes], *classes, *extra, "error"]
+            [
+                "exam_id",
+                "source",
+                "index",
+                *[f"prob_{c}" for c in classes],
+                *classes,
+                *extra,
+                "error",
+                "quality",
+            ]
         )
 
     def write(
@@ -189,6 +199,7 @@ class _CsvWriter:
         probs: np.ndarray | None,
         decisions: np.ndarray | None,
         error: str = "",
+        quality: str = "",
         members: np.ndarray | None = None,
     ) -> None:
         n_cols = 2 * len(self.classes)
@@ -204,10 +215,12 @@ class _CsvWriter:
                 values += [f"{v:.9g}" for v in members.max(axis=0)]
                 values += [str(int(v)) for v in agree]
                 values += [f"{v:.9g}" for v in members.reshape(-1)]
-        self.writer.writerow([exam_id, source, index, *values, error])
+        self.writer.writerow([exam_id, source, index, *values, error, quality])
 
     def finish(self) -> None:
         self.fh.close()
+        # mkdtemp makes the folder 0700; a dataset folder gets the user's umask like any output
+        os.chmod(self.tmp, umask_mode() | ((umask_mode() & 0o444) >> 2))
         os.replace(self.tmp, self.out)
 
     def abort(self) -> None:
@@ -235,6 +248,7 @@ class _NpyWriter:
         probs: np.ndarray | None,
         decisions: np.ndarray | None,
         error: str = "",
+        quality: str = "",
         members: np.ndarray | None = None,
     ) -> None:
         if self.n_members:
@@ -246,6 +260,8 @@ class _NpyWriter:
     def finish(self) -> None:
         self.array.flush()
         del self.array
+        # mkdtemp makes the folder 0700; a dataset folder gets the user's umask like any output
+        os.chmod(self.tmp, umask_mode() | ((umask_mode() & 0o444) >> 2))
         os.replace(self.tmp, self.out)
 
     def abort(self) -> None:
@@ -283,7 +299,7 @@ class _ParquetWriter:
             [("exam_id", pa.string()), ("source", pa.string()), ("index", pa.int64())]
             + [(f"prob_{c}", pa.float32()) for c in classes]
             + [(c, pa.int8()) for c in classes]
-            + [("error", pa.string())]
+            + [("error", pa.string()), ("quality", pa.string())]
         )
         self.rows: list[tuple] = []
         self.n_files = 0
@@ -297,9 +313,10 @@ class _ParquetWriter:
         probs: np.ndarray | None,
         decisions: np.ndarray | None,
         error: str = "",
+        quality: str = "",
         members: np.ndarray | None = None,  # an ensemble's members: Parquet keeps the mean only
     ) -> None:
-        self.rows.append((exam_id, source, index, probs, decisions, error))
+        self.rows.append((exam_id, source, index, probs, decisions, error, quality))
         if len(self.rows) >= self.rows_per_file:
             self._flush()
 
@@ -318,6 +335,7 @@ class _ParquetWriter:
             *[pa.array(probs[:, c], pa.float32(), mask=missing) for c in range(k)],
             *[pa.array(decisions[:, c], pa.int8(), mask=missing) for c in range(k)],
             pa.array([r[5] for r in rows], pa.string()),
+            pa.array([r[6] for r in rows], pa.string()),
         ]
         table = pa.Table.from_arrays(columns, schema=self.schema)
         pq.write_table(table, self.tmp / f"part-{self.n_files:05d}.parquet")
@@ -331,6 +349,8 @@ class _ParquetWriter:
         if self.out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".old", dir=self.out.parent))
             os.replace(self.out, old / "dataset")
+        # mkdtemp makes the folder 0700; a dataset folder gets the user's umask like any output
+        os.chmod(self.tmp, umask_mode() | ((umask_mode() & 0o444) >> 2))
         os.replace(self.tmp, self.out)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
@@ -370,6 +390,8 @@ class _Item:
     index: int
     x: np.ndarray | None
     error: str
+    quality: str = ""
+    withhold: bool = False
 
 
 def _describe_exam(exams, i: int) -> tuple[str, str, int]:
@@ -385,9 +407,17 @@ def iter_inputs(exams, prepare: Callable) -> Iterator[_Item]:
     for i in range(len(exams)):
         try:
             exam = exams[i]
-            x, _ = prepare(exam)
+            x, report = prepare(exam)
+            quality = report.quality
             yield _Item(
-                i, exam.exam_id, str(exam.source) if exam.source is not None else "", exam.index, x, ""
+                i,
+                exam.exam_id,
+                str(exam.source) if exam.source is not None else "",
+                exam.index,
+                x,
+                "",
+                quality.note(),
+                quality.withhold,
             )
         except EcgViewerError as err:
             exam_id, source, index = _describe_exam(exams, i)
@@ -405,9 +435,11 @@ def predict_exams(
 ) -> tuple[int, int]:
     """Stream ``exams`` through ``model`` in batches.
 
-    ``write(i, exam_id, source, index, probs, decisions, error)``
-    is called once per exam, in order, with ``members=`` (M, C) as well for an ensemble
-    (a model with ``predict_members``). Memory holds one batch. Returns (n_ok, n_failed)."""
+    ``write(i, exam_id, source, index, probs, decisions, error, quality, members=...)``
+    is called once per exam, in order (``quality`` is the signal-quality note, "" when fine; the
+    decisions of a non-signal are withheld, all False; ``members`` (M, C) for an ensemble, a model
+    with ``predict_members``). One exam the model cannot take gets its error row; the others are
+    scored. Memory holds one batch. Returns (n_ok, n_failed)."""
     from ecgviewer.errors import Cancelled
 
     n = len(exams)
@@ -419,33 +451,56 @@ def predict_exams(
     def flush() -> None:
         nonlocal ok, failed, done
         ready = [item for item in pending if item.x is not None]
-        n_classes = len(model.classes)
-        members = None
-        if not ready:
-            probs = np.empty((0, n_classes), np.float32)
-        elif ensemble:
-            members = model.predict_members(buf[: len(ready)], batch_size=batch_size)
-            probs = members.mean(axis=0, dtype=np.float64).astype(np.float32)
-        else:
-            probs = model.predict(buf[: len(ready)], batch_size=batch_size)
+
+        def run(xb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+            if ensemble:
+                m = model.predict_members(xb, batch_size=batch_size)
+                return m.mean(axis=0, dtype=np.float64).astype(np.float32), m
+            return model.predict(xb, batch_size=batch_size), None
+
+        probs: list = []
+        members: list = []
+        try:
+            if ready:
+                p_all, m_all = run(buf[: len(ready)])
+                probs = list(p_all)
+                members = [None] * len(ready) if m_all is None else [m_all[:, j] for j in range(len(ready))]
+        except ModelError:  # isolate the exam(s) at fault: score the batch one exam at a time
+            probs, members = [], []
+            for k, item in enumerate(ready):
+                try:
+                    p1, m1 = run(buf[k : k + 1])
+                    probs.append(p1[0])
+                    members.append(None if m1 is None else m1[:, 0])
+                except ModelError as err:
+                    probs.append(None)
+                    members.append(None)
+                    item.error = str(exam_error(item.source or None, item.exam_id, err))
         k = 0
         for item in pending:
-            if item.x is None:
+            p = None
+            if item.x is not None:
+                p = probs[k]
+                k += 1
+            if p is None:
                 write(item.position, item.exam_id, item.source, item.index, None, None, item.error)
                 failed += 1
             else:
-                extra = {} if members is None else {"members": members[:, k]}
+                decisions = model.decide(p)
+                if item.withhold:
+                    decisions = np.zeros_like(decisions)
+                extra = {} if members[k - 1] is None else {"members": members[k - 1]}
                 write(
                     item.position,
                     item.exam_id,
                     item.source,
                     item.index,
-                    probs[k],
-                    model.decide(probs[k]),
+                    p,
+                    decisions,
                     "",
+                    item.quality,
                     **extra,
                 )
-                k += 1
                 ok += 1
         done += len(pending)
         pending.clear()
@@ -619,20 +674,21 @@ def run(args: argparse.Namespace) -> int:
         shown = 0
         ok = failed = 0
 
-        def write(i, exam_id, source, index, probs, decisions, error="", members=None):
-            nonlocal shown, ok, failed
+        flagged = 0
+
+        def write(i, exam_id, source, index, probs, decisions, error="", quality="", members=None):
+            nonlocal shown, ok, failed, flagged
+            flagged += bool(quality)
             if error:
                 failed += 1
-                if not quiet and shown < 5:
-                    shown += 1
-                    lead = "\n" if bar.tty else ""
-                    print(
-                        f"{lead}ecgviewer: exam {i} ({exam_id or source}) not predicted: {error}",
-                        file=sys.stderr,
-                    )
             else:
                 ok += 1
-            writer.write(i, exam_id, source, index, probs, decisions, error, members)
+            if (error or quality) and not quiet and shown < 5:
+                shown += 1
+                lead = "\n" if bar.tty else ""
+                what = f"not predicted: {error}" if error else quality
+                print(f"{lead}ecgviewer: exam {i} ({exam_id or source}): {what}", file=sys.stderr)
+            writer.write(i, exam_id, source, index, probs, decisions, error, quality, members)
 
         try:
             if args.cluster:
@@ -655,7 +711,8 @@ def run(args: argparse.Namespace) -> int:
         where = "NaN rows" if suffix == ".npy" else "see the 'error' column"
         print(
             f"wrote {out}: {ok} exams in {seconds:.1f} s ({ok / seconds if seconds else 0:.1f} exams/s)"
-            + (f"; {failed} could not be read ({where})" if failed else ""),
+            + (f"; {failed} could not be read ({where})" if failed else "")
+            + (f"; {flagged} of unreliable signal quality (the 'quality' column)" if flagged else ""),
             file=sys.stderr,
         )
     return 1 if failed or damaged else 0

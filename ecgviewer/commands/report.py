@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ecgviewer.errors import EcgViewerError, ExamReadError, ReportError
+from ecgviewer.atomic import apply_umask
+from ecgviewer.errors import EcgViewerError, ExamReadError, ModelError, ReportError, exam_error
 
 NAME = "report"
 HELP = (
@@ -191,6 +192,7 @@ def _exam_report(
         shap_classes=args.shap_classes,
         identifiers=bool(getattr(args, "identifiers", False)),
     )
+    apply_umask(out)
     return out, prediction
 
 
@@ -225,8 +227,19 @@ def _set_report(args: argparse.Namespace, model: Any, exams: Any, labels: list[A
     def flush() -> None:
         if not batch:
             return
-        probs = model.predict(np.stack([x for _, x, _ in batch]), batch_size=32)
+        try:
+            probs = list(model.predict(np.stack([x for _, x, _ in batch]), batch_size=32))
+        except ModelError:  # one exam the model cannot take must not cost the others: one at a time
+            probs = []
+            for item, x, _ in batch:
+                try:
+                    probs.append(model.predict(x[None], batch_size=1)[0])
+                except ModelError as err:
+                    probs.append(None)
+                    errors.append(exam_error(item.source, item.exam_id, err))
         for (item, x, rep), p in zip(batch, probs, strict=True):
+            if p is None:
+                continue
             items.append(item)
             predictions.append(model.prediction(p, x if keep_exams else empty, rep))
         batch.clear()
@@ -280,7 +293,15 @@ def _set_report(args: argparse.Namespace, model: Any, exams: Any, labels: list[A
         errors=errors,
         source=", ".join(args.paths),
     )
+    apply_umask(out)
+    for err in errors[:10]:
+        _say(args, f"ecgviewer report: not reported: {err}")
     positive = sum(bool(np.asarray(p.decisions).any()) for p in predictions)
+    unreliable = [(it, p) for it, p in zip(items, predictions, strict=True) if p.unreliable]
+    for it, p in unreliable[:10]:
+        _say(args, f"ecgviewer report: {it.source}: exam {it.exam_id}: {p.quality_note}")
+    if unreliable:
+        _say(args, f"{len(unreliable)} exam(s) of unreliable signal quality (flagged in the table's notes)")
     _say(
         args,
         f"{out}: {len(items)} exams ({positive} with a finding), {len(errors)} unreadable, "
@@ -363,6 +384,8 @@ def run(args: argparse.Namespace) -> int:
         out, prediction = _exam_report(args, model, exam, Path(args.out), labels, shap)
         found = ", ".join(prediction.positive()) or "none"
         _say(args, f"{out}: exam {exam.exam_id}, findings: {found}")
+        if prediction.unreliable:
+            _say(args, f"ecgviewer report: {exam.source}: exam {exam.exam_id}: {prediction.quality_note}")
         return 0
     finally:
         exams.close()

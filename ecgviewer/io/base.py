@@ -3,6 +3,7 @@ rate checks, and amplitude-based unit inference."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -206,3 +207,117 @@ def decode(value: object) -> str:
     if isinstance(value, np.ndarray) and value.shape == ():
         return decode(value.item())
     return str(value)
+
+
+# --- containment, size and the one validation of every exam ------------------------------
+
+
+def contained_file(header: Path, name: str, what: str = "signal file") -> Path:
+    """The file ``name`` that ``header`` references, refused unless it lies in the header's folder.
+
+    ``name`` is resolved (after symlinks, ``..`` and absolute paths) and must stay inside the
+    folder of ``header`` (also resolved), so that no header can make the app read another file
+    of the disk. When the header is itself a symbolic link, the folder of the file it points to
+    counts as well (a folder of links to a record's header and signal files opens). Raises
+    ExamReadError naming both.
+    """
+    text = str(name)
+    if not text or "\x00" in text:
+        raise ExamReadError(header, f"the header names an invalid {what} {text!r}")
+    folder = Path(header).parent
+    try:
+        roots = {folder.resolve(), Path(header).resolve().parent}
+        target = (folder / text).resolve()
+    except (OSError, RuntimeError) as err:  # symlink loops, unreadable components
+        raise ExamReadError(header, f"the {what} {text!r} cannot be resolved: {err}") from None
+    if not any(target.is_relative_to(root) for root in roots):
+        raise ExamReadError(
+            header,
+            f"the header names {what} {text!r}, which lies outside the header's folder ({target}); "
+            f"refused: referenced files must sit beside the header",
+        )
+    return target
+
+
+def _budget_mb() -> float:
+    try:
+        return max(16.0, float(os.environ.get("ECGVIEWER_MAX_EXAM_MB", "64")))
+    except ValueError:
+        return 64.0
+
+
+def max_samples(n_leads: int) -> int:
+    """Most samples per lead read into one exam (float32) within the memory budget.
+
+    The budget is 64 MB per exam (``ECGVIEWER_MAX_EXAM_MB`` changes it): about 45 min of a
+    12-lead recording at 500 Hz. Longer recordings are read up to this length, with a note
+    (the network reads 10.24 s).
+    """
+    return int(_budget_mb() * 2**20 // (4 * max(1, int(n_leads))))
+
+
+def samples_to_read(path: Path, declared: int, n_leads: int, fs: float) -> tuple[int, list[str]]:
+    """How many of ``declared`` samples per lead to read; (count, notes).
+
+    Declared lengths beyond :func:`max_samples` are cut to it with a note naming the sizes;
+    a negative or absurd (≥ 2**40) declaration is refused.
+    """
+    declared = int(declared)
+    if declared < 0 or declared >= 2**40 or n_leads <= 0 or n_leads > 4096:
+        raise ExamReadError(
+            path, f"declares {declared:,} samples × {n_leads} leads, which is not a recording"
+        )
+    cap = max_samples(n_leads)
+    if declared <= cap:
+        return declared, []
+    gib = declared * n_leads * 4 / 2**30
+    return cap, [
+        f"the file declares {declared:,} samples × {n_leads} leads ({declared / fs / 3600:.3g} h, "
+        f"{gib:.3g} GiB as float32); the first {cap:,} samples ({cap / fs / 60:.3g} min) were read "
+        f"(memory budget {_budget_mb():g} MB, ECGVIEWER_MAX_EXAM_MB)"
+    ]
+
+
+ABSURD_SAMPLE_MV: float = 1e5
+"""A sample beyond ±this (mV, i.e. 100 V) is damage, not a recording: the exam is refused."""
+
+
+def validate_exam(exam: Exam, path: Path | None = None) -> Exam:
+    """The one check every reader's output passes (called by :func:`ecgviewer.io.registry.open_source`).
+
+    Refuses (ExamReadError naming the file and the exam) samples that are NaN, infinite or
+    beyond ±:data:`ABSURD_SAMPLE_MV`, a non-positive rate and an empty record; attaches the
+    signal-quality verdict (:func:`ecgviewer.quality.assess_quality`) as ``exam.quality`` and,
+    when something is wrong, a note.
+    """
+    from ecgviewer.quality import assess_quality
+
+    where = path if path is not None else exam.source
+    label = f"exam {exam.exam_id or exam.index}: " if exam.exam_id or exam.index else ""
+    signal = exam.signal_mv
+    if signal.ndim != 2 or signal.shape[0] == 0:
+        raise ExamReadError(where, f"{label}zero-length record (no samples)")
+    if not np.isfinite(exam.fs) or exam.fs <= 0:
+        raise ExamReadError(where, f"{label}sampling rate {exam.fs!r} Hz is not usable")
+    bad = ~np.isfinite(signal)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        kind = "NaN" if np.isnan(signal[rows[0], cols[0]]) else "infinite"
+        raise ExamReadError(
+            where,
+            f"{label}{int(bad.sum())} samples are NaN or infinite (first: {kind} in lead "
+            f"{exam.leads[cols[0]]} at sample {int(rows[0])}); repair or drop the record",
+        )
+    peak = float(np.max(np.abs(signal)))
+    if peak > ABSURD_SAMPLE_MV:
+        r, c = np.unravel_index(int(np.argmax(np.abs(signal))), signal.shape)
+        raise ExamReadError(
+            where,
+            f"{label}sample value {float(signal[r, c]):.3g} mV in lead {exam.leads[c]} at sample {int(r)} "
+            f"is not an ECG amplitude (limit ±{ABSURD_SAMPLE_MV:g} mV): damaged file, or wrong gain or units",
+        )
+    quality = assess_quality(signal, exam.fs, exam.leads)
+    exam.quality = quality
+    if quality.unreliable:
+        exam.notes.append("signal quality: " + quality.note())
+    return exam

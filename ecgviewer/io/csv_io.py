@@ -147,7 +147,7 @@ def looks_like_csv(head: bytes) -> bool:
     for delim in (",", ";", "\t", "|", None):
         if delim is not None and delim not in rows[0]:
             continue
-        decimal_comma = delim == ";"
+        decimal_comma = delim in (";", "\t", "|", " ")
         try:
             split = [_split(r, delim) for r in rows]
         except csv.Error:
@@ -224,7 +224,9 @@ class CsvSource:
         for delim in ("\t", ";", ",", "|"):
             counts = {len(_split(line, delim)) for line in sample}
             if len(counts) == 1 and counts.pop() > 1:
-                decimal_comma = delim == ";" and any(re.search(r"\d,\d", line) for line in sample)
+                decimal_comma = delim in (";", "\t", "|", " ") and any(
+                    re.search(r"\d,\d", line) for line in sample
+                )
                 return delim, decimal_comma
         counts = {len(line.split()) for line in sample}
         if len(counts) == 1 and next(iter(counts)) > 1:

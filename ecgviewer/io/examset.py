@@ -109,21 +109,47 @@ class ExamSet(Sequence[Exam]):
         return f"ExamSet({self._len} exams in {len(self.sources)} files, {len(self.errors)} errors)"
 
 
-def _collect(folder: Path) -> list[Path]:
+def _link_problem(path: Path) -> str | None:
+    """Why a path that does not exist as a file or folder cannot be opened (None if it is fine)."""
+    if not os.path.lexists(path):
+        return None
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return "symbolic link loop (the link points back to itself)"
+        except OSError:
+            return f"broken symbolic link (to {os.readlink(path)})"
+    return None
+
+
+def _collect(folder: Path, errors: list[ExamReadError] | None = None) -> list[Path]:
     """ECG files under ``folder`` (recursively; hidden entries skipped), naturally sorted.
 
     A WFDB record counts once (its .hea); a .dat/.mat without a .hea is listed so that it is
-    reported.
+    reported. Subfolders that cannot be listed and links that lead nowhere are added to
+    ``errors`` (symlinked folders are not followed, so a link loop cannot recurse).
     """
     wanted = folder_suffixes()
     found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
+
+    def unreadable(err: OSError) -> None:
+        if errors is not None:
+            where = Path(err.filename) if err.filename else folder
+            errors.append(ExamReadError(where, f"folder skipped: cannot list it ({err.strerror or err})"))
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
             if name.startswith("."):
                 continue
             p = Path(root) / name
             suffix = p.suffix.lower()
+            problem = _link_problem(p) if p.is_symlink() else None
+            if problem is not None:
+                if errors is not None and suffix in wanted:
+                    errors.append(ExamReadError(p, problem))
+                continue
             if suffix in wanted or (suffix in (".dat", ".mat") and not header_path_for(p).exists()):
                 found.append(p)
     return sorted(found, key=_natural_key)
@@ -157,16 +183,23 @@ def open_exams(
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     tasks: list[tuple[Path, bool]] = []  # (file, named directly)
+    errors: list[ExamReadError] = []
     for p in paths:
         path = Path(p).expanduser()
         if path.is_dir():
-            tasks += [(f, False) for f in _collect(path)]
+            found = _collect(path, errors)
+            if not found:
+                errors.append(
+                    ExamReadError(
+                        path, "empty folder: no ECG files in it (" + ", ".join(folder_suffixes()) + ")"
+                    )
+                )
+            tasks += [(f, False) for f in found]
         elif path.exists():
             tasks.append((path, True))
         else:
-            raise ExamReadError(path, "no such file or folder")
+            raise ExamReadError(path, _link_problem(path) or "no such file or folder")
     sources: list[ExamSource] = []
-    errors: list[ExamReadError] = []
     seen: set[Path] = set()
     total = len(tasks)
     for done, (path, direct) in enumerate(tasks):
@@ -174,11 +207,20 @@ def open_exams(
             for src in sources:
                 src.close()
             raise Cancelled(f"opening stopped after {done} of {total} files")
-        key = (
-            header_path_for(path).resolve()
-            if path.suffix.lower() in (".dat", ".mat", ".hea") and header_path_for(path).exists()
-            else path.resolve()
-        )
+        try:
+            key = (
+                header_path_for(path).resolve()
+                if path.suffix.lower() in (".dat", ".mat", ".hea") and header_path_for(path).exists()
+                else path.resolve()
+            )
+        except (OSError, RuntimeError) as err:  # a link loop appearing while we read
+            error = ExamReadError(path, f"cannot resolve the path ({err})")
+            if direct:
+                for src in sources:
+                    src.close()
+                raise error from None
+            errors.append(error)
+            continue
         if key in seen:
             continue
         seen.add(key)

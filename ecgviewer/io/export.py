@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 
 from ecgviewer import __version__
+from ecgviewer.atomic import apply_umask
 from ecgviewer.errors import Cancelled, EcgViewerError, ExamReadError
 from ecgviewer.io.examset import ExamSet
 from ecgviewer.leads import LEADS
@@ -72,6 +73,7 @@ def write_code_hdf5(
         raise ExamReadError(out, f"folder {out.parent} does not exist")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
+    apply_umask(tmp_name)
     tmp = Path(tmp_name)
     result = ExportResult(path=out, written=0)
     sources: list[str] = []

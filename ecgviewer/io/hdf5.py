@@ -33,15 +33,19 @@ from ecgviewer.errors import ExamReadError
 from ecgviewer.exam import Exam, ExamHeader
 from ecgviewer.io.base import (
     DEFAULT_FS,
+    MAX_FS,
+    MIN_FS,
     NotAnExamError,
     check_fs,
     check_nonempty_file,
     check_signal,
+    contained_file,
     decode,
     default_leads,
     infer_unit_from_amplitude,
     leads_from_names,
     require_unit,
+    samples_to_read,
 )
 
 HDF5_SUFFIXES: tuple[str, ...] = (".h5", ".hdf5", ".hdf", ".he5")
@@ -95,17 +99,36 @@ def _lead_names(value: Any, n: int) -> list[str] | None:
 
 @lru_cache(maxsize=64)
 def _sph_metadata(folder: Path, mtime: float) -> dict[str, dict[str, str]]:
-    """Rows of an SPH ``metadata.csv`` by file name ({"SPH00001.h5": {...}})."""
+    """Rows of an SPH ``metadata.csv`` by file name ({"SPH00001.h5": {...}}).
+
+    Only text keys and values are kept (a truncated or ragged row has None or lists there)."""
+    rows: dict[str, dict[str, str]] = {}
     with open(folder / "metadata.csv", newline="", encoding="utf-8-sig") as fh:
-        return {row.get("ECG_ID", ""): row for row in csv.DictReader(fh)}
+        for row in csv.DictReader(fh):
+            clean = {k: v for k, v in row.items() if isinstance(k, str) and isinstance(v, str)}
+            if None in row or any(v is None for v in row.values()):  # ragged: its cells may be shifted
+                clean = {"ECG_ID": clean.get("ECG_ID", ""), _RAGGED: "1"}
+            rows.setdefault(clean.get("ECG_ID", ""), clean)
+    return rows
 
 
-def _metadata_row(path: Path) -> dict[str, str] | None:
+_RAGGED = "__ragged__"
+
+
+def _metadata_row(path: Path) -> tuple[dict[str, str] | None, str | None]:
+    """(the SPH metadata row of ``path`` or None, a note when the metadata file is damaged)."""
     meta = path.parent / "metadata.csv"
     try:
-        return _sph_metadata(path.parent, meta.stat().st_mtime).get(path.name)
-    except (OSError, csv.Error, UnicodeDecodeError):
-        return None
+        mtime = meta.stat().st_mtime
+    except OSError:
+        return None, None
+    try:
+        row = _sph_metadata(path.parent, mtime).get(path.name)
+        if row is not None and _RAGGED in row:
+            return None, f"{meta}: the row of {path.name} has the wrong number of cells; opened without it"
+        return row, None
+    except (OSError, csv.Error, UnicodeDecodeError, ValueError) as err:
+        return None, f"{meta} could not be read ({type(err).__name__}: {err}); opened without its metadata"
 
 
 class Hdf5Source:
@@ -172,6 +195,7 @@ class Hdf5Source:
         ds, layout = self._choose(datasets)
         self.dataset_name = ds.name
         self.dtype = ds.dtype
+        self._check_references(ds)
         self._layout_axes(ds, layout)
         objs = [ds, h]
         self.format = {"code": "hdf5-code", "ecg": "hdf5-ecg"}.get(layout, "hdf5-generic")
@@ -193,7 +217,9 @@ class Hdf5Source:
 
         # sampling rate
         if layout == "ecg":
-            self.meta_row = _metadata_row(self.path)
+            self.meta_row, note = _metadata_row(self.path)
+            if note:
+                self.notes.append(note)
         fs_attr = _attr(objs, _FS_KEYS)
         file_fs = _scalar(fs_attr[0]) if fs_attr else None
         if fs_attr and file_fs is None:
@@ -202,6 +228,11 @@ class Hdf5Source:
             )
         if file_fs is None and self.meta_row and self.meta_row.get("fs"):
             file_fs = _scalar(self.meta_row["fs"])
+            if file_fs is None or not MIN_FS <= file_fs <= MAX_FS:
+                self.notes.append(
+                    f"metadata.csv gives fs {self.meta_row['fs']!r}, not a sampling rate: ignored"
+                )
+                file_fs = None
         if file_fs is not None:
             self.fs = check_fs(self.path, file_fs)
             if fs is not None and abs(float(fs) - self.fs) > 1e-9:
@@ -248,7 +279,7 @@ class Hdf5Source:
         if self.n_exams > 1 or self.exam_axis is not None:
             for name in _ID_NAMES:
                 cand = h.get(name)
-                if isinstance(cand, h5py.Dataset) and cand.shape == (self.n_exams,):
+                if isinstance(cand, h5py.Dataset) and cand.shape == (self.n_exams,) and cand.size < 10**7:
                     self._ids = cand[()]
                     break
             for name in ("age", "ages"):
@@ -257,6 +288,20 @@ class Hdf5Source:
             for name in ("sex", "is_male"):
                 if isinstance(h.get(name), h5py.Dataset) and h[name].shape == (self.n_exams,):
                     self._sex_ds = name
+
+    def _check_references(self, ds: h5py.Dataset) -> None:
+        """Virtual and external datasets name other files: they must sit beside this one."""
+        try:
+            if ds.is_virtual:
+                for source in ds.virtual_sources():
+                    if source.file_name not in (".", ""):
+                        contained_file(self.path, source.file_name, "virtual dataset source file")
+            for name, *_ in ds.external or ():
+                contained_file(self.path, decode(name), "external data file")
+        except ExamReadError:
+            raise
+        except (OSError, RuntimeError, ValueError, TypeError) as err:
+            raise ExamReadError(self.path, f"dataset {ds.name!r}: unreadable layout ({err})") from None
 
     def _choose(self, datasets: list[h5py.Dataset]) -> tuple[h5py.Dataset, str]:
         numeric = [d for d in datasets if d.dtype.kind in "iuf"]
@@ -306,6 +351,8 @@ class Hdf5Source:
         self.n_exams = int(ds.shape[0]) if self.exam_axis is not None else 1
         self.n_samples = int(ds.shape[self.sample_axis])
         self.n_leads = int(ds.shape[self.lead_axis])
+        self.n_read, notes = samples_to_read(self.path, self.n_samples, self.n_leads, CODE_FS)
+        self.notes += notes
 
     # --- per exam ------------------------------------------------------------------------
 
@@ -361,7 +408,12 @@ class Hdf5Source:
             h = self._open()
             try:
                 ds = h[self.dataset_name]
-                raw = ds[index] if self.exam_axis is not None else ds[()]
+                # only the samples within the memory budget (a file may declare 10⁹ samples)
+                window: list[Any] = [slice(None)] * ds.ndim
+                window[self.sample_axis] = slice(0, self.n_read)
+                if self.exam_axis is not None:
+                    window[self.exam_axis] = index
+                raw = ds[tuple(window)]
             except (OSError, RuntimeError, ValueError) as err:
                 raise ExamReadError(
                     self.path,

@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ecgviewer.errors import ExamReadError
+from ecgviewer.exam import Exam, ExamHeader
 from ecgviewer.io import clinical
-from ecgviewer.io.base import ExamSource, NotAnExamError, check_nonempty_file
+from ecgviewer.io.base import ExamSource, NotAnExamError, check_nonempty_file, validate_exam
 from ecgviewer.io.clinical import (
     DICOM_SUFFIXES,
     EDF_SUFFIXES,
@@ -56,7 +57,9 @@ def _sniff_wfdb(path: Path, head: bytes) -> bool:
         return False
     if suffix == ".hea":
         return True
-    first = next((ln.split() for ln in head.decode("ascii").splitlines() if ln.strip() and ln[0] != "#"), [])
+    first = next(
+        (ln.split() for ln in head.decode("utf-8", "replace").splitlines() if ln.strip() and ln[0] != "#"), []
+    )
     return bool(first) and first[0].split("/")[0] == path.stem
 
 
@@ -192,14 +195,76 @@ def reader_for(path: Path) -> Reader:
     )
 
 
+def _unexpected(path: Path, reader: Reader, err: BaseException) -> ExamReadError:
+    if isinstance(err, MemoryError):
+        return ExamReadError(path, f"too large to read as {reader.description} ({err or 'out of memory'})")
+    return ExamReadError(path, f"cannot read as {reader.description}: {type(err).__name__}: {err}")
+
+
+class CheckedSource:
+    """A reader's source whose every exam passes :func:`~ecgviewer.io.base.validate_exam`.
+
+    Any exception of a reader other than ExamReadError (a reader bug, numpy's memory error
+    on an odd file) becomes an ExamReadError naming the file; other attributes are the
+    wrapped source's.
+    """
+
+    def __init__(self, source: ExamSource, reader: Reader) -> None:
+        self._source = source
+        self._reader = reader
+
+    def __getattr__(self, name: str):
+        if name in ("_source", "_reader"):  # during unpickling, before __init__ ran
+            raise AttributeError(name)
+        return getattr(self._source, name)
+
+    @property
+    def wrapped(self) -> ExamSource:
+        return self._source
+
+    def read(self, index: int) -> Exam:
+        try:
+            exam = self._source.read(index)
+        except (ExamReadError, IndexError):
+            raise
+        except Exception as err:
+            raise _unexpected(self._source.path, self._reader, err) from None
+        return validate_exam(exam, self._source.path)
+
+    def header(self, index: int) -> ExamHeader:
+        try:
+            return self._source.header(index)
+        except (ExamReadError, IndexError):
+            raise
+        except Exception as err:
+            raise _unexpected(self._source.path, self._reader, err) from None
+
+    def exam_id(self, index: int) -> str:
+        try:
+            return self._source.exam_id(index)
+        except (ExamReadError, IndexError):
+            raise
+        except Exception as err:
+            raise _unexpected(self._source.path, self._reader, err) from None
+
+    def close(self) -> None:
+        self._source.close()
+
+
 def open_source(path: Path, *, fs: float | None = None, units: str | None = None) -> ExamSource:
-    """Open one file with its reader; raises ExamReadError (never another exception)."""
-    reader = reader_for(path)
+    """Open one file with its reader; raises ExamReadError (never another exception).
+
+    The source returned validates every exam it reads (:class:`CheckedSource`)."""
+    path = Path(path)
     try:
-        return reader.open(Path(path), fs=fs, units=units)
+        reader = reader_for(path)
+    except ExamReadError:
+        raise
+    except Exception as err:
+        raise ExamReadError(path, f"cannot read: {type(err).__name__}: {err}") from None
+    try:
+        return CheckedSource(reader.open(path, fs=fs, units=units), reader)
     except ExamReadError:
         raise
     except Exception as err:  # a reader bug or an odd file must not reach the user as a traceback
-        raise ExamReadError(
-            path, f"cannot read as {reader.description}: {type(err).__name__}: {err}"
-        ) from None
+        raise _unexpected(path, reader, err) from None

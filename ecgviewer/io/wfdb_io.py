@@ -25,8 +25,10 @@ from ecgviewer.io.base import (
     check_fs,
     check_nonempty_file,
     check_signal,
+    contained_file,
     default_leads,
     leads_from_names,
+    samples_to_read,
     unit_to_mv,
 )
 from ecgviewer.leads import canonical_lead_name
@@ -65,9 +67,11 @@ def header_path_for(path: Path) -> Path:
 def looks_like_header(head: bytes) -> bool:
     """True when ``head`` starts like a WFDB record line (``name nsig [fs [len ...]]``)."""
     try:
-        text = head.decode("ascii")
-    except UnicodeDecodeError:
-        return False
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 4:  # not merely a character cut at the end of the head
+            return False
+        text = head[: err.start].decode("utf-8")
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -76,11 +80,20 @@ def looks_like_header(head: bytes) -> bool:
     return False
 
 
+def _read_header_text(path: Path) -> str:
+    """A header's text: UTF-8 (record and file names may be Unicode), else Latin-1."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 def _record_date(hea: Path) -> datetime | None:
     """Date and time of the record line, in the WFDB (``HH:MM:SS DD/MM/YYYY``) or the
     Challenge 2020/2021 (``DD-Mon-YYYY HH:MM:SS``) spelling."""
     try:
-        with open(hea, encoding="latin-1") as fh:
+        with open(hea, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if line.strip() and not line.lstrip().startswith("#"):
                     tokens = line.split()
@@ -142,10 +155,11 @@ def _fast_header(path: Path) -> SimpleNamespace | None:
     """Parse a single-segment WFDB header without the ``wfdb`` package (which is slow at it).
 
     Returns None when the header is unusual (multi-segment, odd fields): the caller then
-    falls back to :func:`wfdb.rdheader`.
+    falls back to :func:`wfdb.rdheader`. Raises ExamReadError when the record line's
+    rate or length is not a number (``wfdb`` would take 250 Hz silently).
     """
     try:
-        text = path.read_text(encoding="latin-1")
+        text = _read_header_text(path)
     except OSError:
         return None
     comments: list[str] = []
@@ -162,11 +176,21 @@ def _fast_header(path: Path) -> SimpleNamespace | None:
     if len(rec) < 2 or "/" in rec[0] or not rec[1].isdigit():
         return None
     n_sig = int(rec[1])
+    fs_text = rec[2].split("/")[0].split("(")[0] if len(rec) > 2 else "250"
     try:
-        fs = float(rec[2].split("/")[0].split("(")[0]) if len(rec) > 2 else 250.0
+        fs = float(fs_text)
+    except ValueError:
+        raise ExamReadError(
+            path, f"the sampling rate {rec[2]!r} in the record line is not a number"
+        ) from None
+    try:
         sig_len = int(rec[3]) if len(rec) > 3 else None
     except ValueError:
-        return None
+        raise ExamReadError(
+            path, f"the record length {rec[3]!r} in the record line is not a whole number of samples"
+        ) from None
+    if sig_len is not None and sig_len < 0:
+        raise ExamReadError(path, f"the record length {sig_len} in the record line is negative")
     sig_lines = lines[1 : 1 + n_sig]
     if len(sig_lines) != n_sig:
         return None
@@ -193,12 +217,26 @@ def _fast_header(path: Path) -> SimpleNamespace | None:
             return None
         g = _GAIN_RE.match(t[2]) if len(t) > 2 else None
         if len(t) > 2 and g is None:
+            gain_text = re.split(r"[(/]", t[2])[0]
+            try:
+                bad = not math.isfinite(float(gain_text))
+            except ValueError:
+                bad = True
+            if bad:  # wfdb would take the whole field as units ("unknown units 'nan/mV'")
+                raise ExamReadError(
+                    path,
+                    f"signal {len(h.sig_name) + 1}: the gain {gain_text!r} (field {t[2]!r}) is not a number",
+                )
             return None
         try:
             gain = float(g.group(1)) if g else 0.0
             adc_zero = int(t[4]) if len(t) > 4 else 0
         except ValueError:
             return None
+        if not math.isfinite(gain):
+            raise ExamReadError(
+                path, f"signal {len(h.sig_name) + 1}: the gain {t[2]!r} is not a finite number"
+            )
         h.file_name.append(t[0])
         h.fmt.append(m.group(1))
         h.samps_per_frame.append(int(m.group(2) or 1))
@@ -236,6 +274,7 @@ class WfdbSource:
                 raise ExamReadError(self.path, f"not a valid WFDB header: {err}") from None
         self._h = h
         self.notes: list[str] = []
+        self._check_references(h)
         if h.fs is None:
             raise ExamReadError(self.path, "the header gives no sampling rate")
         self.fs = check_fs(self.path, h.fs, " (header)")
@@ -273,6 +312,8 @@ class WfdbSource:
             self._check_files(h)
         if self.n_samples == 0:
             raise ExamReadError(self.path, "zero-length record (the header gives 0 samples)")
+        self.n_read, notes = samples_to_read(self.path, self.n_samples, len(names), self.fs)
+        self.notes += notes
         info = _comments(list(h.comments or []))
         self.age = _age(info.get("age"))
         self.sex = _sex(info.get("sex"))
@@ -280,12 +321,20 @@ class WfdbSource:
         self.comments = info
         self.recorded = _record_date(self.path)
 
+    def _check_references(self, h: Any) -> None:
+        """Every file the header names (signal files, segment headers) must sit in its folder."""
+        for name in list(getattr(h, "file_name", None) or []):
+            contained_file(self.path, name)
+        for seg in list(getattr(h, "seg_name", None) or []):
+            if seg and seg != "~":
+                contained_file(self.path, f"{seg}.hea", "segment header")
+
     def _check_files(self, h: Any) -> None:
         files: dict[str, list[int]] = {}
         for i, name in enumerate(h.file_name or []):
             files.setdefault(name, []).append(i)
         for name, sigs in files.items():
-            f = self.path.parent / name
+            f = contained_file(self.path, name)
             if not f.exists():
                 raise ExamReadError(
                     self.path, f"the header names signal file {name}, which is missing beside it"
@@ -336,7 +385,9 @@ class WfdbSource:
             try:
                 import wfdb
 
-                rec = wfdb.rdrecord(self.record_name, channels=self.columns, physical=True)
+                rec = wfdb.rdrecord(
+                    self.record_name, channels=self.columns, physical=True, sampto=self.n_read or None
+                )
             except FileNotFoundError as err:
                 raise ExamReadError(self.path, f"signal file missing: {err.filename or err}") from None
             except Exception as err:
@@ -346,7 +397,7 @@ class WfdbSource:
             samples = rec.p_signal
         if samples is None:
             raise ExamReadError(self.path, "no samples read")
-        if self.n_samples and samples.shape[0] != self.n_samples:
+        if self.n_read and samples.shape[0] != self.n_read:
             raise ExamReadError(
                 self.path,
                 f"truncated record: {samples.shape[0]} samples read, the header says {self.n_samples}",
@@ -386,10 +437,10 @@ class WfdbSource:
         ):
             return None
         dtype, shift = _FAST_DTYPES[fmt]
-        n = self.n_samples * h.n_sig
+        n = self.n_read * h.n_sig
         try:
             raw = np.fromfile(
-                self.path.parent / h.file_name[0], dtype=dtype, count=n, offset=h.byte_offset[0]
+                contained_file(self.path, h.file_name[0]), dtype=dtype, count=n, offset=h.byte_offset[0]
             )
         except OSError as err:
             raise ExamReadError(self.path, f"cannot read the signal file: {err}") from None
@@ -398,7 +449,7 @@ class WfdbSource:
                 self.path,
                 f"truncated record: {raw.size // h.n_sig} samples read, the header says {self.n_samples}",
             )
-        digital = raw.reshape(self.n_samples, h.n_sig)[:, self.columns].astype(np.int64) + shift
+        digital = raw.reshape(self.n_read, h.n_sig)[:, self.columns].astype(np.int64) + shift
         gain = np.asarray(h.adc_gain, dtype=np.float64)[self.columns]
         base = np.asarray(h.baseline, dtype=np.float64)[self.columns]
         physical = (digital - base) / gain

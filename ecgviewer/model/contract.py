@@ -87,6 +87,8 @@ class ModelContract:
         data = {k: v for k, v in data.items() if k in known}
         for key in ("input_shape", "leads", "classes", "thresholds"):
             if key in data:
+                if not isinstance(data[key], list | tuple):
+                    raise ValueError(f"{key}: {data[key]!r} is not a list")
                 data[key] = tuple(data[key])
         if "contract_version" not in data:
             # Version 1 stated only the unit name: derive the factor once, here.
@@ -138,3 +140,58 @@ def upgrade_legacy(contract: ModelContract) -> tuple[ModelContract, str | None]:
         "converted by an older ecgviewer whose contract said '1e-4 V'; the paper's network reads mV, "
         f"so it is fed mV. Import it again to update the file: ecgviewer import-keras {source}"
     )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_contract(contract: ModelContract) -> None:
+    """Check every field's type and range once, when a model is loaded.
+
+    Raises ValueError whose message starts with the field's name ("thresholds: 'a' is not a
+    number in [0, 1]"), so the loader can name the model file and the field.
+    """
+    for name in ("name", "version", "input_name", "output_name", "units", "provenance", "citation", "notice"):
+        value = getattr(contract, name)
+        if not isinstance(value, str):
+            raise ValueError(f"{name}: {value!r} is not text")
+    for name in ("input_name", "output_name"):
+        if not getattr(contract, name):
+            raise ValueError(f"{name}: empty")
+    shape = contract.input_shape
+    if (
+        not isinstance(shape, tuple)
+        or len(shape) != 3
+        or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
+        or shape[1] < 1
+        or shape[2] < 1
+        or shape[1] > 10**7
+    ):
+        raise ValueError(f"input_shape: {shape!r} is not (batch, samples, leads) with positive whole numbers")
+    if not _is_number(contract.fs) or not 1.0 <= float(contract.fs) <= 100_000.0:
+        raise ValueError(f"fs: {contract.fs!r} is not a sampling rate in Hz (1–100000)")
+    for name in ("leads", "classes"):
+        values = getattr(contract, name)
+        if not values or not all(isinstance(v, str) and v for v in values):
+            raise ValueError(f"{name}: {values!r} is not a list of names")
+        if len(set(values)) != len(values):
+            raise ValueError(f"{name}: repeated names in {list(values)}")
+    for t in contract.thresholds:
+        if not _is_number(t) or not 0.0 <= float(t) <= 1.0:
+            raise ValueError(f"thresholds: {t!r} is not a number in [0, 1]")
+    if len(contract.thresholds) != len(contract.classes):
+        raise ValueError(
+            f"thresholds: {len(contract.thresholds)} thresholds for {len(contract.classes)} classes"
+        )
+    if not isinstance(contract.medical_device, bool):
+        raise ValueError(f"medical_device: {contract.medical_device!r} is not true or false")
+    for name in ("metrics", "extra"):
+        if not isinstance(getattr(contract, name), dict):
+            raise ValueError(f"{name}: {getattr(contract, name)!r} is not an object")
+    version = contract.contract_version
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"contract_version: {version!r} is not a version number")
+    scale = contract.input_scale_per_mv
+    if not _is_number(scale) or float(scale) <= 0:
+        raise ValueError(f"input_scale_per_mv: {scale!r} is not a positive number")

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ecgviewer import __version__
+from ecgviewer.atomic import apply_umask
 from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
 from ecgviewer.errors import ModelError
 from ecgviewer.model.contract import METADATA_KEY, PAPER_CITATION, PAPER_PROVENANCE, ModelContract
@@ -217,21 +218,51 @@ def read_keras_hdf5(path: str | Path) -> KerasModel:
             )
         try:
             config = json.loads(_text(fh.attrs["model_config"]))
-        except ValueError as err:
+        except (ValueError, TypeError, OSError) as err:
             raise KerasImportError(f"{path}: the model_config attribute is not valid JSON ({err})") from None
-        layers, inputs, outputs = _layer_entries(config, path)
+        if not isinstance(config, dict):
+            raise KerasImportError(
+                f"{path}: model_config is a JSON {type(config).__name__}, expected an object with "
+                "'class_name' and 'config' (a Keras model.save() file)"
+            )
+        try:
+            layers, inputs, outputs = _layer_entries(config, path)
+        except KerasImportError:
+            raise
+        except KeyError as err:
+            raise KerasImportError(
+                f"{path}: model_config lacks the field {err} (damaged or foreign file)"
+            ) from None
+        except (TypeError, AttributeError, IndexError, ValueError) as err:
+            raise KerasImportError(
+                f"{path}: model_config has an unexpected layout ({type(err).__name__}: {err})"
+            ) from None
+        if not inputs or not outputs or any(not isinstance(n, str) for n in [*inputs, *outputs]):
+            raise KerasImportError(f"{path}: model_config names no usable input_layers/output_layers")
+        for layer in layers:
+            if not isinstance(layer.name, str) or not isinstance(layer.config, dict):
+                raise KerasImportError(f"{path}: model_config has a layer without a name or config")
         weights_group = fh.get("model_weights", None)
+        if weights_group is not None and not isinstance(weights_group, h5py.Group):
+            raise KerasImportError(f"{path}: 'model_weights' is not an HDF5 group")
         for layer in layers:
             if weights_group is None or layer.name not in weights_group:
                 continue
             group = weights_group[layer.name]
-            names = [_text(n) for n in group.attrs.get("weight_names", [])]
-            for wname in names:
-                if wname not in group:
-                    raise KerasImportError(f"{path}: weight {wname!r} of layer {layer.name!r} is missing")
-                role = _weight_role(wname)
-                layer.weights[role] = np.asarray(group[wname][()], dtype=np.float32)
-                layer.weight_order.append(role)
+            try:
+                names = [_text(n) for n in group.attrs.get("weight_names", [])]
+                for wname in names:
+                    if wname not in group:
+                        raise KerasImportError(f"{path}: weight {wname!r} of layer {layer.name!r} is missing")
+                    role = _weight_role(wname)
+                    layer.weights[role] = np.asarray(group[wname][()], dtype=np.float32)
+                    layer.weight_order.append(role)
+            except KerasImportError:
+                raise
+            except (OSError, TypeError, ValueError, AttributeError, KeyError) as err:
+                raise KerasImportError(
+                    f"{path}: weights of layer {layer.name!r} unreadable ({type(err).__name__}: {err})"
+                ) from None
         keras_version = _text(fh.attrs.get("keras_version", "unknown"))
         backend = _text(fh.attrs.get("backend", "unknown"))
     return KerasModel(
@@ -346,11 +377,17 @@ class _GraphBuilder:
         dilation = int(_first(cfg.get("dilation_rate", 1)))
         if int(cfg.get("groups", 1)) != 1:
             raise self.fail(layer, "grouped convolutions are not supported")
-        if kernel.shape[0] != k or kernel.shape[1] != x.shape[1]:
+        filters = cfg.get("filters")
+        if kernel.ndim != 3 or kernel.shape[0] != k or kernel.shape[1] != x.shape[1]:
             raise self.fail(
                 layer,
                 f"kernel shape {kernel.shape} does not match kernel_size {k} and {x.shape[1]} input channels",
             )
+        if filters is not None and kernel.shape[2] != filters:  # caught here, not at a later layer
+            raise self.fail(layer, f"kernel shape {kernel.shape} does not match its {filters} filters")
+        bias = layer.weights.get("bias")
+        if bias is not None and bias.shape != (kernel.shape[2],):
+            raise self.fail(layer, f"bias shape {bias.shape} does not match its {kernel.shape[2]} filters")
         length = x.shape[0]
         padding = cfg.get("padding", "valid")
         if padding == "same":
@@ -446,11 +483,14 @@ class _GraphBuilder:
                 "expected a Flatten or global pooling before it",
             )
         kernel = layer.weights.get("kernel")
-        if kernel is None or kernel.shape[0] != x.shape[0]:
+        if kernel is None or kernel.ndim != 2 or kernel.shape[0] != x.shape[0]:
             raise self.fail(
                 layer,
                 f"kernel shape {None if kernel is None else kernel.shape} does not match {x.shape[0]} inputs",
             )
+        units = cfg.get("units")
+        if units is not None and kernel.shape[1] != units:
+            raise self.fail(layer, f"kernel shape {kernel.shape} does not match its {units} units")
         y = self.node("MatMul", [x.name, self.const(f"{layer.name}/W", kernel)], f"{layer.name}/matmul")
         if cfg.get("use_bias", True):
             y = self.node(
@@ -682,6 +722,87 @@ def paper_contract(
     )
 
 
+PAPER_CONV_LAYERS: tuple[tuple[int, int], ...] = (
+    (64, 16),
+    (128, 16),
+    (128, 16),
+    (128, 1),
+    (196, 16),
+    (196, 16),
+    (196, 1),
+    (256, 16),
+    (256, 16),
+    (256, 1),
+    (320, 16),
+    (320, 16),
+    (320, 1),
+)
+"""(filters, kernel size) of the 13 Conv1D layers of the paper's ResNet, in order."""
+
+
+def _kernel(config: dict[str, Any]) -> int | None:
+    k = config.get("kernel_size")
+    k = k[0] if isinstance(k, list | tuple) and k else k
+    return k if isinstance(k, int) else None
+
+
+def is_paper_architecture(source: KerasModel) -> bool:
+    """True when the graph is the ResNet of Ribeiro et al. (2020): its 13 convolutions (filters and
+    kernel sizes), 4 residual additions, 4 max-poolings and one 6-unit dense layer."""
+    convs = tuple(
+        (lay.config.get("filters"), _kernel(lay.config))
+        for lay in source.layers
+        if lay.class_name == "Conv1D"
+    )
+    dense = [lay.config.get("units") for lay in source.layers if lay.class_name == "Dense"]
+    count = {c: sum(lay.class_name == c for lay in source.layers) for c in ("Add", "MaxPooling1D")}
+    return convs == PAPER_CONV_LAYERS and dense == [6] and count == {"Add": 4, "MaxPooling1D": 4}
+
+
+def foreign_contract(
+    source: KerasModel,
+    *,
+    name: str | None = None,
+    provenance: str | None = None,
+    thresholds: tuple[float, ...] | None = None,
+) -> ModelContract:
+    """The contract of a converted network that is not the paper's: named and described by what it
+    is (its file and layers), without the paper's provenance, citation or metrics."""
+    counts: dict[str, int] = {}
+    for lay in source.layers:
+        if lay.class_name != "InputLayer":
+            counts[lay.class_name] = counts.get(lay.class_name, 0) + 1
+    layers = ", ".join(f"{n} {c}" for c, n in counts.items())
+    n_classes = len(CLASSES)
+    return ModelContract(
+        name=name or f"{source.path.stem} (Keras network)",
+        version=f"keras-{source.sha256[:12]}",
+        units="mV",
+        input_scale_per_mv=1.0,
+        thresholds=tuple(float(t) for t in (thresholds or (0.5,) * n_classes)),
+        provenance=provenance
+        or (
+            f"Keras network converted from {source.path.name} (sha256 {source.sha256}) by ecgviewer "
+            f"{__version__} import-keras; not the architecture of Ribeiro et al. (2020) ({layers})"
+        ),
+        citation="",
+        notice=(
+            "A network of unknown origin and validation, not the published model of Ribeiro et al. "
+            "Thresholds 0.5 unless given. Not a medical device."
+        ),
+        metrics={},
+        extra={
+            "source_file": source.path.name,
+            "source_sha256": source.sha256,
+            "keras_version": source.keras_version,
+            "keras_backend": source.backend,
+            "converted_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "converter": f"ecgviewer {__version__} (ecgviewer.model.keras_import)",
+            "architecture": "foreign: " + layers,
+        },
+    )
+
+
 def convert_keras(
     path: str | Path,
     *,
@@ -695,7 +816,20 @@ def convert_keras(
     ``probabilities`` (N, 6).
     """
     source = read_keras_hdf5(path)
-    return build_onnx(source, paper_contract(source, name=name, provenance=provenance, thresholds=thresholds))
+    if is_paper_architecture(source):
+        contract = paper_contract(source, name=name, provenance=provenance, thresholds=thresholds)
+    else:  # named and described by what it is: the paper's provenance and metrics would be false
+        given = None if tuple(thresholds) == tuple(PAPER_THRESHOLDS) else thresholds
+        contract = foreign_contract(source, name=name, provenance=provenance, thresholds=given)
+    try:
+        return build_onnx(source, contract)
+    except KerasImportError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+        raise KerasImportError(
+            f"{source.path}: the graph cannot be converted ({type(err).__name__}: {err}); "
+            "only the layers of the paper's network family are supported"
+        ) from None
 
 
 def slugify(text: str) -> str:
@@ -715,6 +849,7 @@ def save_onnx(model, out: str | Path) -> Path:  # model: onnx.ModelProto
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(model.SerializeToString())
+        apply_umask(tmp)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

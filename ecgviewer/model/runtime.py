@@ -31,7 +31,7 @@ from ecgviewer.classes import CLASSES
 from ecgviewer.errors import Cancelled, ModelError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import LEADS
-from ecgviewer.model.contract import METADATA_KEY, ModelContract, upgrade_legacy
+from ecgviewer.model.contract import METADATA_KEY, ModelContract, upgrade_legacy, validate_contract
 from ecgviewer.paths import models_dir, user_models_dir
 from ecgviewer.preprocess import PreprocessReport, to_model_input
 
@@ -117,6 +117,13 @@ def _contract_from(
         except (ValueError, TypeError) as err:
             raise ModelError(
                 f"{path}: the {METADATA_KEY} metadata is not a valid model contract ({err}); "
+                "re-export or re-import the model"
+            ) from None
+        try:
+            validate_contract(contract)
+        except ValueError as err:
+            raise ModelError(
+                f"{path}: the model contract ({METADATA_KEY} metadata) has a bad field: {err}; "
                 "re-export or re-import the model"
             ) from None
         contract, notice = upgrade_legacy(contract)
@@ -360,7 +367,9 @@ class Prediction:
     ``probabilities`` (6,) float32 in [0, 1]; ``decisions`` (6,) bool = probabilities >
     thresholds; ``input`` (4096, 12) float32 in mV is what the network saw (before the
     contract's ``input_scale_per_mv``); ``seconds``
-    is the inference time (without preprocessing).
+    is the inference time (without preprocessing). ``unreliable`` is True when the exam's
+    signal quality is poor (``quality_note`` says why, :mod:`ecgviewer.quality`); when
+    ``decisions_withheld`` the recording is not a usable ECG and every decision is False.
     """
 
     probabilities: np.ndarray
@@ -373,6 +382,9 @@ class Prediction:
     seconds: float
     input: np.ndarray
     report: PreprocessReport
+    unreliable: bool = False
+    quality_note: str = ""
+    decisions_withheld: bool = False
 
     def positive(self) -> list[str]:
         """Names of the classes above their thresholds."""
@@ -384,6 +396,7 @@ class Prediction:
         for c, p, d in zip(self.classes, self.probabilities, self.decisions, strict=True):
             row[f"prob_{c}"] = float(p)
             row[c] = bool(d)
+        row["quality"] = self.quality_note
         return row
 
 
@@ -477,8 +490,8 @@ class EcgModel:
             bad = np.flatnonzero(~finite)
             listed = ", ".join(str(i) for i in bad[:10]) + (", …" if len(bad) > 10 else "")
             raise ModelError(
-                f"{self.path.name}: input has NaN or infinite values in exam(s) {listed}; "
-                "fill or drop the missing samples first"
+                f"the network input has NaN or infinite values in exam(s) {listed} of the batch "
+                "(a damaged recording, not the model); fill or drop the missing samples first"
             )
         return x
 
@@ -563,9 +576,13 @@ class EcgModel:
     ) -> Prediction:
         """Wrap probabilities computed elsewhere (e.g. in a batch) as a :class:`Prediction`."""
         probs = np.asarray(probabilities, dtype=np.float32).copy()
+        quality = report.quality
+        decisions = self.decide(probs)
+        if quality.withhold:
+            decisions = np.zeros_like(decisions)
         return Prediction(
             probabilities=probs,
-            decisions=self.decide(probs),
+            decisions=decisions,
             thresholds=self.thresholds,
             classes=self.classes,
             model_name=self.contract.name,
@@ -574,6 +591,9 @@ class EcgModel:
             seconds=float(seconds),
             input=x,
             report=report,
+            unreliable=quality.unreliable,
+            quality_note=quality.note(),
+            decisions_withheld=quality.withhold,
         )
 
 
