@@ -219,8 +219,6 @@ class _CsvWriter:
 
     def finish(self) -> None:
         self.fh.close()
-        # mkdtemp makes the folder 0700; a dataset folder gets the user's umask like any output
-        os.chmod(self.tmp, umask_mode() | ((umask_mode() & 0o444) >> 2))
         os.replace(self.tmp, self.out)
 
     def abort(self) -> None:
@@ -260,8 +258,6 @@ class _NpyWriter:
     def finish(self) -> None:
         self.array.flush()
         del self.array
-        # mkdtemp makes the folder 0700; a dataset folder gets the user's umask like any output
-        os.chmod(self.tmp, umask_mode() | ((umask_mode() & 0o444) >> 2))
         os.replace(self.tmp, self.out)
 
     def abort(self) -> None:
