@@ -31,6 +31,7 @@ network, and the change the network made to each reader's F1.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -159,7 +160,20 @@ def fallback_dir(exam_folder: str | Path) -> Path:
 
 
 def writable_dir(folder: Path) -> bool:
-    """True when files can be created in ``folder`` (created if missing)."""
+    """True when files can be created in ``folder`` (created if missing).
+
+    A folder (or, when missing, its nearest existing parent) without any write permission bit
+    counts as read-only even for an administrator, who could write there anyway: a read-only
+    exam archive is never written into."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    try:
+        if not existing.stat().st_mode & 0o222:
+            return False
+    except OSError:
+        return False
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test-")
@@ -235,7 +249,9 @@ class ReaderFile:
                     first = Read(
                         exam_id,
                         name,
-                        _calls(_names(r.get("blinded_findings") or ""), _names(r.get("blinded_uncertain") or "")),
+                        _calls(
+                            _names(r.get("blinded_findings") or ""), _names(r.get("blinded_uncertain") or "")
+                        ),
                         r.get("blinded_statement") or "",
                         (r.get("blinded_time") or "").strip(),
                         blinded=True,
@@ -269,7 +285,9 @@ class ReaderFile:
             read = replace(read, time=now_iso())
         old = self.get(read.exam_id)
         if old is not None and not read.blinded and read.revised_from is None:
-            blinded_first = old.revised_from if old.revised_from is not None else (old if old.blinded else None)
+            blinded_first = old.revised_from
+            if blinded_first is None and old.blinded:
+                blinded_first = old
             if blinded_first is not None:
                 read = replace(read, revised_from=blinded_first)
         key = _norm_id(read.exam_id)
@@ -326,10 +344,8 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -418,7 +434,8 @@ class ReadingStudy:
             out += table(f"F1 against {ref}", [(network, self.network_f1), *self.f1.items()])
             out += table(f"Cohen's kappa against {ref}", list(self.kappa.items()))
         if self.reader_kappa:
-            out += table("Kappa between readers", [(f"{a} vs {b}", v) for (a, b), v in self.reader_kappa.items()])
+            pairs = [(f"{a} vs {b}", v) for (a, b), v in self.reader_kappa.items()]
+            out += table("Kappa between readers", pairs)
         if self.network_kappa:
             out += table(f"Kappa of {network} against each reader", list(self.network_kappa.items()))
         if self.revised_f1:

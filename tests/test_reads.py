@@ -18,6 +18,7 @@ from ecgviewer.reads import (
     annotations_dir,
     calls_from_decisions,
     choose_reads_dir,
+    fallback_dir,
     reader_slug,
     reading_study,
 )
@@ -121,18 +122,20 @@ def test_kill_mid_write_in_a_subprocess_keeps_the_file(tmp_path):
 
 
 def test_read_only_exam_folder_falls_back(tmp_path, monkeypatch):
-    import ecgviewer.reads as reads
-
     monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
     exams = tmp_path / "ro"
     exams.mkdir()
-    assert choose_reads_dir(exams) == (exams / "annotations", False)
-    # a read-only exam folder (chmod does not stop root, so the check itself is replaced)
-    real = reads.writable_dir
-    monkeypatch.setattr(reads, "writable_dir", lambda d: not str(d).startswith(str(exams)) and real(d))
-    folder, fell_back = choose_reads_dir(exams / "x.hdf5")
-    assert fell_back and str(folder).startswith(str(tmp_path / "home"))
-    assert folder == reads.fallback_dir(exams)
+    (exams / "x.hdf5").write_bytes(b"")
+    assert choose_reads_dir(exams / "x.hdf5") == (exams / "annotations", False)
+    (exams / "annotations").rmdir()
+    os.chmod(exams, 0o555)  # read-only (also for root: no write bit is taken as "do not write")
+    try:
+        folder, fell_back = choose_reads_dir(exams / "x.hdf5")
+        assert fell_back and folder == fallback_dir(exams)
+        assert str(folder).startswith(str(tmp_path / "home"))
+        assert sorted(p.name for p in exams.iterdir()) == ["x.hdf5"]  # nothing written there
+    finally:
+        os.chmod(exams, 0o755)
 
 
 def test_reading_study_compares_readers_gold_and_network(tmp_path):
@@ -167,3 +170,69 @@ def test_reader_slug_and_bad_read():
         reader_slug(" ./ ")
     with pytest.raises(ValueError):
         Read("1", "R", (3, 0, 0, 0, 0, 0))
+
+
+def _small_hdf5(folder, n: int = 4):
+    """n synthetic exams in the CODE layout (mV), ids 101.., with a gold standard beside them."""
+    import h5py
+
+    from ecgviewer.synth import synth_exam
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "exams.hdf5"
+    with h5py.File(path, "w") as h5:
+        ds = h5.create_dataset("tracings", shape=(n, 4096, 12), dtype="float32")
+        for i in range(n):
+            block = np.zeros((4096, 12), np.float32)
+            block[48:4048] = synth_exam([CLASSES[i % 6]], fs=400.0, duration_s=10.0, seed=i).signal_mv
+            ds[i] = block
+        h5.create_dataset("exam_id", data=np.arange(101, 101 + n, dtype=np.int64))
+    (folder / "annotations").mkdir(exist_ok=True)
+    rows = ["exam_id," + ",".join(CLASSES)]
+    rows += [f"{101 + i}," + ",".join("1" if k == i % 6 else "0" for k in range(6)) for i in range(n)]
+    (folder / "annotations" / "gold_standard.csv").write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_session_blinded_read_hidden_until_committed_and_worklist(tmp_path):
+    from ecgviewer.viewer import ViewerModel
+    from ecgviewer.viewer.filtering import evaluate, parse_filter
+
+    path = _small_hdf5(tmp_path / "exams")
+    vm = ViewerModel()
+    vm.open(path)
+    s = vm.reading
+    s.set_reader("Ana Souza")
+    s.set_blinded(True)
+    assert s.hidden(0) and s.hidden(1)
+    seen = []
+    s.events.read_committed.connect(lambda row, read: seen.append((row, read.blinded)))
+    kept = s.commit(0, (1, 0, 0, 0, 0, 0), "1dAVb")
+    assert kept.blinded and seen == [(0, True)]
+    assert not s.hidden(0) and s.hidden(1)  # revealed for the committed exam only
+    revised = s.commit(0, (1, 1, 0, 0, 0, 0), "1dAVb and RBBB, after seeing the network")
+    assert not revised.blinded and revised.first.blinded and revised.first.statement == "1dAVb"
+    assert s.counts() == (1, 3)
+    assert s.next_unread([0, 1, 2, 3], 0) == 1 and s.next_unread([0, 1, 2, 3], 1, -1) is None
+
+    def column(name):
+        return s.filter_column(name)
+
+    assert list(evaluate(parse_filter("unread"), column, 4)) == [False, True, True, True]
+    assert list(evaluate(parse_filter("read"), column, 4)) == [True, False, False, False]
+    assert list(evaluate(parse_filter("by souza"), column, 4)) == [True, False, False, False]
+    assert list(evaluate(parse_filter('by "Ana Souza"'), column, 4)) == [True, False, False, False]
+    assert not evaluate(parse_filter("by Bruno"), column, 4).any()
+
+    # reopening: the reader's file is a label source, and the session finds the reads again
+    from ecgviewer.labels import discover_labels
+
+    names = [ls.name for ls in discover_labels(path)]
+    assert names[0] == "Gold standard" and "Ana Souza" in names
+    vm.close_all()
+    vm2 = ViewerModel()
+    vm2.open(path)
+    vm2.reading.set_reader("Ana Souza")
+    r = vm2.reading.read_of(0)
+    assert r is not None and r.calls == (1, 1, 0, 0, 0, 0) and r.first.calls == (1, 0, 0, 0, 0, 0)
+    vm2.close_all()
