@@ -416,6 +416,25 @@ class ReadingStudy:
     n_exams: dict[str, int] = field(default_factory=dict)
     reference: str = ""
 
+    def rows(self, network: str = "DNN") -> list[list[str]]:
+        """The tables as CSV rows: table, rater, then one value per class."""
+
+        def fmt(v: np.ndarray) -> list[str]:
+            return ["" if not np.isfinite(x) else f"{x:.4f}" for x in np.asarray(v, dtype=np.float64)]
+
+        out = [["table", "rater", *CLASSES]]
+        if self.f1:
+            out.append(["f1", network, *fmt(self.network_f1)])
+        out += [["f1", r, *fmt(v)] for r, v in self.f1.items()]
+        out += [["kappa_gold", r, *fmt(v)] for r, v in self.kappa.items()]
+        out += [["kappa_readers", f"{a} vs {b}", *fmt(v)] for (a, b), v in self.reader_kappa.items()]
+        out += [["kappa_network", r, *fmt(v)] for r, v in self.network_kappa.items()]
+        for r in self.revised_f1:
+            out.append(["f1_blinded", r, *fmt(self.blinded_f1[r])])
+            out.append(["f1_revised", r, *fmt(self.revised_f1[r])])
+            out.append(["f1_change", r, *fmt(self.revised_f1[r] - self.blinded_f1[r])])
+        return out
+
     def markdown(self, network: str = "DNN") -> str:
         """The tables as Markdown (F1/kappa per reader, reader pairs, network, blinded → revised)."""
 
