@@ -170,6 +170,7 @@ class MainWindow(QMainWindow):
         self._batch_task: Task | None = None
         self._tracked: list[tuple[Task, str]] = []
         self.timings: dict[str, float] = {}
+        self.hide_exam_labels = False  # blinded reading: the banner leaves out the exam's own Dx
 
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(_icon())
@@ -242,6 +243,7 @@ class MainWindow(QMainWindow):
         """Explanation, labels, set statistics and report export; each registers its own actions."""
         from ecgviewer.ui.explanation_dock import ExplanationDock
         from ecgviewer.ui.labels_dock import LabelsDock
+        from ecgviewer.ui.read_dock import ReadDock
         from ecgviewer.ui.report_export import ReportExport
         from ecgviewer.ui.set_statistics import SetStatistics
 
@@ -249,6 +251,7 @@ class MainWindow(QMainWindow):
         self.label_sources = LabelsDock(self)
         self.report_export = ReportExport(self, self.explanation, self.label_sources)
         self.set_statistics = SetStatistics(self, self.label_sources)
+        self.reading = ReadDock(self, self.label_sources)  # last: it hides what the others show
         self.tabifyDockWidget(self.explanation.dock, self.label_sources.dock)
         self.explanation.dock.raise_()
         state = self.settings.value(S.STATE) if self.interactive else None
@@ -1181,7 +1184,7 @@ class MainWindow(QMainWindow):
                     )
                 )
             dx = (exam.raw_labels or {}).get("dx")
-            if dx:
+            if dx and not self.hide_exam_labels:
                 bits.append("Dx: " + html.escape(_dx_text(dx)))
             if self.current_row is not None and len(self.ws) > 1:
                 bits.append(f"exam {self.current_row + 1:,} of {len(self.ws):,}")

@@ -62,6 +62,8 @@ class ReadingSession:
         self._files: dict[tuple[Path, str], ReaderFile] = {}  # (folder, reader slug) → file
         self._scanned: set[Path] = set()
         self._folder_cache: dict[Path, list[Path]] = {}
+        self._keys: dict[int, tuple[Path, str]] = {}
+        self._masks: dict[str, np.ndarray] = {}
 
     # -- settings --------------------------------------------------------------------------
     def set_reader(self, name: str) -> None:
@@ -78,13 +80,16 @@ class ReadingSession:
     # -- rows ------------------------------------------------------------------------------
     def row_key(self, row: int) -> tuple[Path, str]:
         """(the exam's file, its exam id) of a workspace row, without reading samples."""
-        s, i = self.ws.locate(row)
-        src, j = s.locate(i)
-        try:
-            exam_id = src.exam_id(j)
-        except Exception:  # an unreadable header: the row's position stands in for its id
-            exam_id = f"{Path(src.path).stem}#{j + 1}"
-        return Path(src.path), str(exam_id)
+        key = self._keys.get(row)
+        if key is None:
+            s, i = self.ws.locate(row)
+            src, j = s.locate(i)
+            try:
+                exam_id = src.exam_id(j)
+            except Exception:  # an unreadable header: the row's position stands in for its id
+                exam_id = f"{Path(src.path).stem}#{j + 1}"
+            key = self._keys[row] = (Path(src.path), str(exam_id))
+        return key
 
     def _folders(self, exam_path: Path) -> list[Path]:
         cached = self._folder_cache.get(exam_path)
@@ -112,6 +117,8 @@ class ReadingSession:
         """Forget what was loaded (e.g. after the exams were closed or reopened)."""
         self._files.clear()
         self._scanned.clear()
+        self._keys.clear()
+        self._masks.clear()
 
     def files_for(self, exam_path: Path) -> list[ReaderFile]:
         """Every reader file of this exam's folder (beside it, then the fallback)."""
@@ -188,6 +195,7 @@ class ReadingSession:
         rf = self._file_for_writing(path)
         read = Read(exam_id, self.reader, tuple(int(c) for c in calls), statement, blinded=self.hidden(row))
         kept = rf.commit(read)
+        self._masks.clear()
         self.events.read_committed.emit(row, kept)
         return kept
 
@@ -199,11 +207,15 @@ class ReadingSession:
         reader = self.reader if reader is None else reader
         if not reader:
             return out
+        cached = self._masks.get(reader)
+        if cached is not None and len(cached) == n:
+            return cached.copy()
         for r in range(n):
             try:
                 out[r] = bool(self.reads_of(r)) if reader == "*" else self._by(r, reader)
             except Exception:  # an unreadable row is unread
                 out[r] = False
+        self._masks[reader] = out.copy()
         return out
 
     def _by(self, row: int, name: str) -> bool:
