@@ -124,6 +124,19 @@ class Read:
         return self.revised_from if self.revised_from is not None else self
 
 
+def overread_text(read: Read) -> str:
+    """One line for a report: reader, time, blinded or not, the call and the statement."""
+    how = "blinded (the network's findings hidden)" if read.blinded else "with the network's findings visible"
+    text = f"Over-read by {read.reader}, {read.time.replace('T', ' ')}, {how}: {read.summary()}"
+    if read.revised_from is not None:
+        first = read.revised_from
+        when = first.time.replace("T", " ")
+        text += f"; revised after the reveal, the blinded read ({when}) was {first.summary()}"
+    if read.statement:
+        text += f". Statement: {read.statement}"
+    return text + "."
+
+
 def calls_from_decisions(decisions: Sequence[int] | np.ndarray) -> tuple[int, ...]:
     """The network's 0/1 decisions as calls (confirm all of the network's findings)."""
     d = np.asarray(decisions).astype(int)

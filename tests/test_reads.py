@@ -236,3 +236,44 @@ def test_session_blinded_read_hidden_until_committed_and_worklist(tmp_path):
     r = vm2.reading.read_of(0)
     assert r is not None and r.calls == (1, 1, 0, 0, 0, 0) and r.first.calls == (1, 0, 0, 0, 0, 0)
     vm2.close_all()
+
+
+def test_report_prints_the_over_read(tmp_path):
+    """The PDF report carries the over-read (reader, time, blinded) beside the network's findings."""
+    import subprocess
+    import sys
+
+    from ecgviewer.reads import overread_text
+
+    r = Read("101", "Ana Souza", (0, 1, 0, 0, 2, 0), "RBBB; AF?", "2026-12-01T21:05:00Z", blinded=True)
+    text = overread_text(r)
+    assert text.startswith("Over-read by Ana Souza, 2026-12-01 21:05:00Z, blinded") and "RBBB, AF?" in text
+    rev = Read("101", "Ana Souza", (0, 1, 0, 0, 0, 0), "", "2026-12-01T21:07:00Z", revised_from=r)
+    assert "with the network's findings visible" in overread_text(rev) and "revised after the reveal" in (
+        overread_text(rev)
+    )
+    path = _small_hdf5(tmp_path / "exams", n=2)
+    out = tmp_path / "r.pdf"
+    code = f"""
+import sys
+from ecgviewer.viewer import ViewerModel
+vm = ViewerModel()
+vm.open({str(path)!r})
+vm.show(0)
+vm.load_model()
+vm.reading.set_reader("Ana Souza")
+vm.reading.set_blinded(True)
+vm.reading.commit(0, (0, 1, 0, 0, 2, 0), "RBBB; AF?")
+vm.report({str(out)!r})
+"""
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        timeout=300,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    txt = subprocess.run(
+        ["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    flat = " ".join(txt.split())
+    assert "Over-read by Ana Souza" in flat and "blinded" in flat and "RBBB; AF?" in flat

@@ -15,6 +15,7 @@ from ecgviewer.classes import CLASS_NAMES, CLASSES
 from ecgviewer.errors import ReportError
 from ecgviewer.exam import Exam
 from ecgviewer.model.contract import ModelContract
+from ecgviewer.reads import overread_text
 from ecgviewer.report.page import (
     Footer,
     age_sex,
@@ -45,6 +46,7 @@ def _draw_exam_header(
     saliency: Any | None,
     t0_s: float,
     title: str | None,
+    reads: Sequence[Any] = (),
 ) -> None:
     x0 = MARGIN_MM
     y = g.header_y + 4.2
@@ -78,7 +80,7 @@ def _draw_exam_header(
         if yy > g.grid_y - 1.2:
             break
     # -- findings table
-    _draw_findings(c, g, x0 + left_w + 4, exam, prediction, labels, saliency)
+    _draw_findings(c, g, x0 + left_w + 4, exam, prediction, labels, saliency, reads)
 
 
 def _draw_findings(
@@ -89,6 +91,7 @@ def _draw_findings(
     prediction: Any,
     labels: Sequence[LabelSet],
     saliency: Any | None,
+    reads: Sequence[Any] = (),
 ) -> None:
     right = g.page_w - MARGIN_MM
     y_top = g.header_y + 4.2
@@ -195,7 +198,8 @@ def _draw_findings(
     c.pen(RULE, 0.15)
     c.line(x0, y_end - 1.0, right, y_end - 1.0)
     y = y_end + 2.4
-    notes: list[str] = []
+    # the clinicians' over-reads (ecgviewer.reads.Read) first: who, when, blinded or not
+    notes: list[str] = [overread_text(r) for r in reads]
     if rows:
         agree = []
         for ls, vals in shown_rows:
@@ -250,9 +254,10 @@ def draw_exam_page(
     g: ExamPageGeometry,
     rhythm_lead: str,
     title: str | None,
+    reads: Sequence[Any] = (),
 ) -> None:
     t0 = display_window(exam, prediction, g.window_s)
-    _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title)
+    _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title, reads)
     draw_printout(c, g, exam, t0, rhythm_lead)
 
 
@@ -271,6 +276,7 @@ def write_exam_report(
     shap_classes: Sequence[str] | None = None,
     title: str | None = None,
     when: datetime | None = None,
+    reads: Sequence[Any] = (),
 ) -> Path:
     """Write the PDF report of one exam.
 
@@ -289,6 +295,8 @@ def write_exam_report(
         shap_classes: classes to explain (default: the positive ones, else the most probable).
         title: heading of page 1 (default "12-lead ECG — <exam id>").
         when: the report date (default now).
+        reads: clinicians' over-reads of the exam (:class:`ecgviewer.reads.Read`): each is printed
+            under the findings table (reader, time, blinded or not, the call and statement).
 
     Returns:
         ``out`` as a Path.
@@ -314,7 +322,7 @@ def write_exam_report(
     pages = 1 + len(shap)
     doc_title = f"ECG report {exam.exam_id}".strip()
     with open_pdf(out, paper, doc_title) as c:
-        draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title)
+        draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title, reads)
         footer.draw(c, g.page_w, g.page_h, 1, pages)
         for i, (k, why) in enumerate(shap, start=2):
             c.new_page()

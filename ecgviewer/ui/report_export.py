@@ -123,6 +123,7 @@ class ReportExport(QObject):
             "rhythm_lead": w.grid.rhythm_lead,
             "model": w.model,
             "shap_classes": shap_classes,
+            "reads": [] if w.current_row is None else w.viewer.reading.reads_of(w.current_row),
         }
 
     def export_report(

@@ -216,6 +216,7 @@ class ViewerModel:
         kwargs.setdefault("speed_mm_s", float(self.view.speed))
         kwargs.setdefault("rhythm_lead", self.view.rhythm_lead)
         kwargs.setdefault("labels", self.exam_labels())
+        kwargs.setdefault("reads", [] if self.row is None else self.reading.reads_of(self.row))
         return Path(
             write_exam_report(
                 out, self.exam, self.prediction, saliency=self.saliency, model=self.model, **kwargs
