@@ -114,9 +114,9 @@ class Read:
         return [c for c, v in zip(CLASSES, self.calls, strict=True) if v == UNCERTAIN]
 
     def summary(self) -> str:
-        """ "RBBB, AF?" style: present classes, uncertain ones with "?", "none" when neither."""
+        """ "RBBB, AF?" style: present classes, uncertain ones with "?", "no finding" when neither."""
         words = [c if v == PRESENT else f"{c}?" for c, v in zip(CLASSES, self.calls, strict=True) if v]
-        return ", ".join(words) if words else "none"
+        return ", ".join(words) if words else "no finding"
 
     @property
     def first(self) -> Read:

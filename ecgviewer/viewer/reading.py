@@ -136,6 +136,18 @@ class ReadingSession:
                 names.append(rf.reader)
         return names
 
+    def merged_readers(self) -> dict[str, ReaderFile]:
+        """Every reader's reads of the open exams' folders, one in-memory file per reader
+        (for the comparison; nothing is written)."""
+        self.readers()
+        out: dict[str, ReaderFile] = {}
+        for rf in self._files.values():
+            if not len(rf):
+                continue
+            merged = out.setdefault(rf.reader, ReaderFile(rf.reader, rf.path))
+            merged.reads.update(rf.reads)
+        return out
+
     def _sources(self) -> list[Path]:
         return list(self.ws.source_files())
 
