@@ -78,7 +78,8 @@ def main(code_test: Path, out_dir: Path) -> None:
     rd.commit()
     w.label_sources.dock.show()
     w.label_sources.dock.raise_()
-    w.resizeDocks([w.findings_dock, w.label_sources.dock], [330, 420], Qt.Orientation.Vertical)
+    w.resizeDocks([w.findings_dock, w.label_sources.dock], [300, 460], Qt.Orientation.Vertical)
+    w.resizeDocks([w.findings_dock, rd.dock], [430, 330], Qt.Orientation.Horizontal)
     _wait(app, lambda: "Dr. A. Souza" in w.label_sources.store.names())
     for _ in range(20):
         app.processEvents()

@@ -65,7 +65,10 @@ def test_blinded_read_hidden_until_committed_then_revised(qtbot, window, tmp_pat
     assert window.current_row == 0 and window.current_prediction is not None
     # hidden: findings, explanation, labels and the table's probability columns
     assert rd.hidden()
-    assert not window.findings.isVisible() and not window.label_sources.labels.isVisible()
+    covers = rd._covers
+    assert not any(c.isHidden() for c in covers.values()) and len(covers) == 4  # a tab may be behind
+    inner = window.findings_dock.widget()
+    qtbot.waitUntil(lambda: covers["Findings"].geometry() == inner.rect(), timeout=5000)
     assert "hidden" in window.findings_dock.windowTitle()
     assert not window.explanation.act_explain.isEnabled() and not rd.act_agree.isEnabled()
     table = window.browser.table
@@ -81,7 +84,7 @@ def test_blinded_read_hidden_until_committed_then_revised(qtbot, window, tmp_pat
     read = rd.commit()
     assert read is not None and read.blinded and read.calls == (0, 1, 0, 0, 2, 0)
     # revealed for this exam
-    assert not rd.hidden() and window.findings.isVisible()
+    assert not rd.hidden() and all(c.isHidden() for c in covers.values())
     assert window.findings_dock.windowTitle() == "Findings"
     assert rd.act_agree.isEnabled() and any(m.text() for m in rd.panel.network_marks)
     # the reader's file is a label source beside the gold standard at once
@@ -100,7 +103,7 @@ def test_blinded_read_hidden_until_committed_then_revised(qtbot, window, tmp_pat
         assert rd.step_unread(1)
     assert window.current_row == 1
     qtbot.waitUntil(lambda: window.current_prediction is not None, timeout=WAIT_MS)
-    assert rd.hidden() and not window.findings.isVisible()
+    assert rd.hidden() and not covers["Findings"].isHidden()
     # filter words
     window.browser.filter_edit.setText("unread")
     assert window.browser.apply_filter() and window.browser.model.rowCount() == 2
@@ -108,4 +111,4 @@ def test_blinded_read_hidden_until_committed_then_revised(qtbot, window, tmp_pat
     assert window.browser.apply_filter() and window.browser.model.rowCount() == 1
     # blinded reading off: everything shows
     rd.set_blinded(False)
-    assert not rd.hidden() and window.findings.isVisible() and not table.isColumnHidden(COL_FINDINGS)
+    assert not rd.hidden() and covers["Findings"].isHidden() and not table.isColumnHidden(COL_FINDINGS)

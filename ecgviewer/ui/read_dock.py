@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QGridLayout,
@@ -49,6 +49,32 @@ CALL_NAMES = {ABSENT: "absent", PRESENT: "present", UNCERTAIN: "uncertain"}
 HIDDEN_TEXT = (
     "<b>Blinded reading.</b> The network's findings are hidden until you commit your read of this exam."
 )
+
+
+class _Cover(QLabel):
+    """An opaque note laid over a dock's content while blinded (the dock keeps its size and title)."""
+
+    def __init__(self, target: QWidget) -> None:
+        super().__init__(HIDDEN_TEXT, target)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.setMargin(14)
+        self.setAutoFillBackground(True)
+        self.setStyleSheet("QLabel { background: #ede7f6; color: #4a148c; }")
+        self.hide()
+        target.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Resize and self.isVisible():
+            self.setGeometry(self.parentWidget().rect())
+        return False
+
+    def cover(self, on: bool) -> None:
+        if on:
+            self.setGeometry(self.parentWidget().rect())
+            self.raise_()
+        self.setVisible(on)
 
 
 class ReadPanel(QWidget):
@@ -159,7 +185,7 @@ class ReadDock(QObject):
         self.panel = ReadPanel()
         self.panel.setMinimumWidth(310)
         self.dock = window.add_panel("Read", self.panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._titles = {}
+        self._covers: dict[str, _Cover] = {}
 
         reader = str(window.settings.value(READER, "") or "") if window.interactive else ""
         if reader.strip():
@@ -260,8 +286,11 @@ class ReadDock(QObject):
             (w.info_dock, "Exam and preprocessing"),
         ]
         for dock, title in docks:
-            dock.widget().setVisible(not hide)
-            dock.setWindowTitle(f"{title} — hidden (blinded reading)" if hide else title)
+            cover = self._covers.get(title)
+            if cover is None:
+                cover = self._covers[title] = _Cover(dock.widget())
+            cover.cover(hide)
+            dock.setWindowTitle(f"{title} — hidden" if hide else title)
         for act in (w.explanation.act_explain, w.explanation.act_heatmap, w.report_export.act_export_report):
             act.setEnabled(not hide)
         if hide:
