@@ -2,13 +2,14 @@
 
     QT_QPA_PLATFORM=offscreen PYTHONPATH=$PWD python docs/reading_screenshots.py ../shared/data/code-test
 
-The CODE test exams and their annotators are linked (not copied) into a temporary folder, so the
-reads are written there and the dataset is never touched.
+The CODE test exams, the gold standard and one cardiologist are copied into a temporary folder, so
+the reads are written there and the dataset is never touched.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -30,10 +31,10 @@ def main(code_test: Path, out_dir: Path) -> None:
     exams = tmp / "exams"
     exams.mkdir()
     for p in sorted((code_test / "exams").glob("*.hdf5")):
-        (exams / p.name).symlink_to(p.resolve())
+        shutil.copyfile(p, exams / p.name)
     (tmp / "annotations").mkdir()
-    for name in ("gold_standard.csv", "cardiologist1.csv", "cardiology_residents.csv"):
-        (tmp / "annotations" / name).symlink_to((code_test / "annotations" / name).resolve())
+    for name in ("gold_standard.csv", "cardiologist1.csv"):
+        shutil.copyfile(code_test / "annotations" / name, tmp / "annotations" / name)
 
     from PySide6.QtCore import Qt
 
@@ -48,7 +49,7 @@ def main(code_test: Path, out_dir: Path) -> None:
     rd.set_reader("Dr. A. Souza")
     rd.set_blinded(True)
     w.open_paths([exams])
-    _wait(app, lambda: len(w.ws) == 10 and w.ws.analysed().all() and len(w.label_sources.store) >= 3)
+    _wait(app, lambda: len(w.ws) == 10 and w.ws.analysed().all() and len(w.label_sources.store) >= 2)
     w.resizeDocks([w.browser_dock], [170], Qt.Orientation.Vertical)
     w.resizeDocks([w.findings_dock, rd.dock], [430, 330], Qt.Orientation.Horizontal)
 
@@ -62,14 +63,14 @@ def main(code_test: Path, out_dir: Path) -> None:
         _wait(app, lambda r=row: w.current_row == r and w.current_prediction is not None)
         rd.panel.statement.setPlainText(text)
         rd.commit((0, 0, 0, 0, 0, 0))
-    # the exam being read: pacient_2 (gold: RBBB); the reader calls RBBB, AF uncertain
+    # the exam being read: pacient_2 (gold standard: LBBB); the reader calls LBBB, AF uncertain
     row = row_of("pacient_2")
     w.browser.select_ws_row(row)
     _wait(app, lambda: w.current_row == row and w.current_prediction is not None)
     for _ in range(20):
         app.processEvents()
-    rd.panel.set_calls((0, 1, 0, 0, 2, 0))
-    rd.panel.statement.setPlainText("Sinus rhythm, right bundle branch block; AF?")
+    rd.panel.set_calls((0, 0, 1, 0, 2, 0))
+    rd.panel.statement.setPlainText("Left bundle branch block; AF?")
     w.grid.fit()
     for _ in range(20):
         app.processEvents()

@@ -405,7 +405,7 @@ class ReadDock(QObject):
         for rf in self.session.files_for(path):
             if rf.path.is_file():
                 try:
-                    store.add(rf.label_set(), scope_for(path), origin="discovered")
+                    store.add(rf.label_set(), scope_for(path.resolve()), origin="discovered")
                 except Exception as err:  # a broken file beside the exams: say so, keep going
                     self.w.statusBar().showMessage(str(err), 8000)
         self.label_sources._labels_added()
@@ -417,7 +417,8 @@ class ReadDock(QObject):
         for src in self.w.ws.sets[-1].sources:
             for rf in self.session.files_for(Path(src.path)):
                 try:
-                    self.label_sources.store.add(rf.label_set(), scope_for(src.path), origin="discovered")
+                    scope = scope_for(Path(src.path).resolve())
+                    self.label_sources.store.add(rf.label_set(), scope, origin="discovered")
                 except Exception:  # reported by the labels dock's own discovery
                     continue
         self._on_exam()
