@@ -112,3 +112,33 @@ def test_blinded_read_hidden_until_committed_then_revised(qtbot, window, tmp_pat
     # blinded reading off: everything shows
     rd.set_blinded(False)
     assert not rd.hidden() and covers["Findings"].isHidden() and not table.isColumnHidden(COL_FINDINGS)
+
+
+def test_set_statistics_reading_study_tab(qtbot, window, tmp_path):
+    """Readers' files in Set Statistics: scored as annotators, plus the reading-study tab."""
+    path = _exams(tmp_path / "exams")
+    rd = window.reading
+    rd.set_reader("Ana Souza")
+    rd.set_blinded(True)
+    _open(qtbot, window, path)
+    for row in range(3):
+        with qtbot.waitSignal(window.exam_shown, timeout=WAIT_MS):
+            window.browser.select_ws_row(row) if row else window.show_row(0)
+        qtbot.waitUntil(lambda r=row: window.current_row == r, timeout=WAIT_MS)
+        calls = [0] * 6
+        calls[1 + row] = 1 if row < 2 else 0  # misses the third exam's finding when blinded
+        assert rd.commit(tuple(calls)).blinded
+    rd.commit((0, 0, 0, 1, 0, 0))  # revised after the reveal: the third exam's SB found
+    rd.set_blinded(False)
+    assert window.set_statistics.act_setstats.isEnabled()
+    dlg = window.set_statistics.show_setstats()
+    with qtbot.waitSignal(dlg.computed, timeout=WAIT_MS) as blocker:
+        pass
+    assert "Ana Souza" in blocker.args[0].evaluation.raters
+    text = window.set_statistics.reading_view.toPlainText()
+    assert "F1 change made by" in text and "Ana Souza change" in text
+    study = window.set_statistics.reading_study("Gold standard")
+    k = CLASSES.index("SB")
+    assert study.blinded_f1["Ana Souza"][k] == pytest.approx(0.0)  # the SB missed when blinded
+    assert study.revised_f1["Ana Souza"][k] == pytest.approx(1.0)
+    dlg.close()

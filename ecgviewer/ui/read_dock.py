@@ -209,9 +209,23 @@ class ReadDock(QObject):
         self.act_cycle = [
             a(f"Cycle {c}", lambda *_, k=k: self.panel.cycle(k), str(k + 1)) for k, c in enumerate(CLASSES)
         ]
+        self.act_read = a(
+            "&Read Exams…",
+            lambda *_: self.show_dock(),
+            "Ctrl+Shift+R",
+            tip="Record your own read of each exam (the Read dock; its keys work while it is open)",
+        )
         window.register_action(self.act_blinded, "view")
-        for act in (self.act_commit, self.act_agree, self.act_next_unread, self.act_prev_unread):
+        for act in (self.act_read, self.act_commit, self.act_agree):
             window.register_action(act, "exam")
+        for act in (self.act_next_unread, self.act_prev_unread):
+            window.register_action(act, "exam")
+        # closed until asked for (Exam → Read Exams, Blinded Reading, or a reader in the settings);
+        # its keys (1-6, A, U, Ctrl+Return) only act while it is open
+        self.dock.toggleViewAction().toggled.connect(lambda _on: self._sync_keys())
+        if not reader.strip():
+            self.dock.hide()
+        self._sync_keys()
 
         p = self.panel
         p.commit_button.clicked.connect(lambda: self.commit())
@@ -229,6 +243,20 @@ class ReadDock(QObject):
             self.act_blinded.setChecked(True)
             self.set_blinded(True)
         self._update_header()
+
+    def show_dock(self) -> None:
+        self.dock.show()
+        self.dock.raise_()
+        self._sync_keys()
+
+    def _sync_keys(self) -> None:
+        """The reading keys act only while the Read dock is open."""
+        open_ = not self.dock.isHidden()
+        for act in (self.act_next_unread, self.act_prev_unread, *self.act_cycle):
+            act.setEnabled(open_)
+        can = open_ and self.w.current_row is not None
+        self.act_commit.setEnabled(can)
+        self.act_agree.setEnabled(can and self.panel.agree_button.isEnabled())
 
     # ================================================================== reader
     def ask_reader(self, force: bool = False) -> bool:
@@ -248,7 +276,9 @@ class ReadDock(QObject):
         return True
 
     def set_reader(self, name: str) -> None:
+        """Set the reader (kept in the settings) and open the Read dock."""
         self.session.set_reader(name)
+        self.show_dock()
         if self.w.interactive:
             self.w.settings.setValue(READER, self.session.reader)
         self._on_exam()
@@ -267,8 +297,7 @@ class ReadDock(QObject):
             table.setColumnHidden(col, on)
         self.w.set_statistics.act_setstats.setEnabled(not on)
         if on:
-            self.dock.show()
-            self.dock.raise_()
+            self.show_dock()
         self.apply_blinding()
 
     def hidden(self) -> bool:
@@ -301,7 +330,7 @@ class ReadDock(QObject):
         p = self.panel
         p.set_network(None if hide or pred is None else np.asarray(pred.decisions))
         p.agree_button.setEnabled(not hide and pred is not None and w.current_row is not None)
-        self.act_agree.setEnabled(p.agree_button.isEnabled())
+        self._sync_keys()
         self._update_status()
 
     # ================================================================== the exam on screen
@@ -311,9 +340,7 @@ class ReadDock(QObject):
         p = self.panel
         p.set_calls(read.calls if read is not None else (ABSENT,) * len(CLASSES))
         p.statement.setPlainText(read.statement if read is not None else "")
-        can = w.current_row is not None
-        p.commit_button.setEnabled(can)
-        self.act_commit.setEnabled(can)
+        p.commit_button.setEnabled(w.current_row is not None)
         self.apply_blinding()
         self._update_header()
 
