@@ -238,7 +238,7 @@ class ReadDock(QObject):
         window.exam_shown.connect(lambda _e: self._on_exam())
         window.prediction_shown.connect(lambda _p: self.apply_blinding())
         window.open_finished.connect(self._on_open_finished)
-        window.exams_closed.connect(self.session.rescan)
+        window.exams_closed.connect(self._on_closed)
         if window.interactive and str(window.settings.value(BLINDED, "false")).lower() == "true":
             self.act_blinded.setChecked(True)
             self.set_blinded(True)
@@ -448,6 +448,10 @@ class ReadDock(QObject):
                     self.label_sources.store.add(rf.label_set(), scope, origin="discovered")
                 except Exception:  # reported by the labels dock's own discovery
                     continue
+        self._on_exam()
+
+    def _on_closed(self) -> None:
+        self.session.rescan()
         self._on_exam()
 
     # ================================================================== worklist
