@@ -815,11 +815,19 @@ def _load_metadata(path: Path, header: list[str], body: list[list[str]], name: s
     )
 
 
+def _reader_name(header: Sequence[str], body: Sequence[Sequence[str]]) -> str | None:
+    """A reader file's (:mod:`ecgviewer.reads`) display name: its ``reader`` column."""
+    j = _find_column(header, ("reader",))
+    if j is None or not body or j >= len(body[0]):
+        return None
+    return body[0][j].strip() or None
+
+
 @lru_cache(maxsize=64)
 def _load_cached(path: Path, mtime_ns: int, size: int, name: str | None) -> LabelSet:
     rows = _read_rows(path)
     header, body = rows[0], rows[1:]
-    display = name or source_name(path)
+    display = name or _reader_name(header, body) or source_name(path)
     if _class_columns(header):
         ids, values, aliases, notes = read_class_table(path)
         ls = LabelSet(

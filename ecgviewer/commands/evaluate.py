@@ -37,6 +37,7 @@ from ecgviewer.labels import (
     source_name,
 )
 from ecgviewer.metrics import METRIC_LABELS, METRICS, Evaluation, evaluate, threshold
+from ecgviewer.reads import ReaderFile, find_reader_files, reading_study
 
 NAME = "evaluate"
 HELP = (
@@ -69,6 +70,15 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=FILE",
         help="an annotator's labels to score as well (repeatable); NAME defaults to one "
         "derived from the file name (cardiology_residents.csv → Cardiology residents)",
+    )
+    parser.add_argument(
+        "--reader",
+        action="append",
+        default=[],
+        metavar="FILE|DIR",
+        help="a reader's file saved by the viewer (annotations/<reader>.csv), or a folder of them "
+        "(repeatable): scored like an annotator under the reader's name, plus readers.md/readers.csv "
+        "(readers against each other and the model, and the F1 change from blinded to revised reads)",
     )
     parser.add_argument(
         "--thresholds",
@@ -252,6 +262,53 @@ def _parse_annotator(spec: str) -> tuple[str | None, Path]:
         if name.strip() and not Path(spec).exists():
             return name.strip(), Path(file)
     return None, Path(spec)
+
+
+def _load_readers(
+    specs: Sequence[str], gold: LabelSet, raters: dict[str, np.ndarray], notes: list[str]
+) -> dict[str, ReaderFile]:
+    """Reader files (``--reader FILE|DIR``), each added to ``raters`` under the reader's name."""
+    readers: dict[str, ReaderFile] = {}
+    for spec in specs:
+        p = Path(spec)
+        files = find_reader_files([p]) if p.is_dir() else [p]
+        if p.is_dir() and not files:
+            raise LabelError(f"--reader {spec}: no reader file (exam_id, reader, blinded columns) there")
+        for f in files:
+            if not f.is_file():
+                raise LabelError(f"--reader {f}: no such file")
+            rf = ReaderFile.load(f)
+            label = rf.reader or source_name(f)
+            if label in raters:
+                raise LabelError(f"--reader {f}: the name '{label}' is used twice")
+            ls = load_label_file(f, name=label)
+            rows, rnotes = _align(gold, ls.exam_ids, None, len(ls), f.name)
+            notes += rnotes
+            raters[label] = _take(ls.values, rows, -1)
+            readers[label] = rf
+    return readers
+
+
+def _write_reading_study(
+    readers: dict[str, ReaderFile],
+    gold: LabelSet,
+    decisions: np.ndarray,
+    out: Path,
+    model: str,
+    reference: str,
+) -> list[Path]:
+    """readers.md and readers.csv: the reading study over the gold standard's exams."""
+    if gold.exam_ids is None:
+        raise LabelError("--reader: the gold standard needs an exam id column to match the readers' reads")
+    study = reading_study(gold.exam_ids, readers, gold=gold.values, network=decisions, reference=reference)
+    written = []
+    for name, data in (
+        ("readers.md", study.markdown(model).encode("utf-8")),
+        ("readers.csv", _csv_bytes(study.rows(model))),
+    ):
+        _atomic_write(out / name, data)
+        written.append(out / name)
+    return written
 
 
 # --------------------------------------------------------------------------- writing
@@ -686,6 +743,7 @@ def run(args: argparse.Namespace) -> int:
         arows, anotes = _align(gold, ls.exam_ids, None, len(ls), file.name)
         notes += anotes
         raters[label] = _take(ls.values, arows, -1)
+    readers = _load_readers(getattr(args, "reader", []), gold, raters, notes)
     ev = evaluate(
         gold.values,
         raters,
@@ -699,6 +757,8 @@ def run(args: argparse.Namespace) -> int:
     written = write_evaluation(
         ev, args.out, decisions=decisions, header=header, figures=not getattr(args, "no_figures", False)
     )
+    if readers:
+        written += _write_reading_study(readers, gold, decisions, Path(args.out), model, ev.reference)
     out = sys.stdout
     out.write(f"{ev.n_exams} exams, reference: {ev.reference} ({Path(args.gold).name})\n")
     out.write("F1 score" + "".join(f"  {r:>12}" for r in ev.raters) + "\n")

@@ -16,6 +16,7 @@ from ecgviewer.clinical import clinical_info
 from ecgviewer.errors import ReportError
 from ecgviewer.exam import Exam
 from ecgviewer.model.contract import ModelContract
+from ecgviewer.reads import overread_text
 from ecgviewer.report.page import (
     Footer,
     age_sex,
@@ -81,6 +82,7 @@ def _draw_exam_header(
     t0_s: float,
     title: str | None,
     identifiers: bool = False,
+    reads: Sequence[Any] = (),
 ) -> None:
     x0 = MARGIN_MM
     y = g.header_y + 4.2
@@ -126,7 +128,7 @@ def _draw_exam_header(
         if yy > g.grid_y - 1.2:
             break
     # -- findings table
-    _draw_findings(c, g, x0 + left_w + 4, exam, prediction, labels, saliency, identifiers)
+    _draw_findings(c, g, x0 + left_w + 4, exam, prediction, labels, saliency, identifiers, reads)
 
 
 def _draw_findings(
@@ -138,6 +140,7 @@ def _draw_findings(
     labels: Sequence[LabelSet],
     saliency: Any | None,
     identifiers: bool = False,
+    reads: Sequence[Any] = (),
 ) -> None:
     right = g.page_w - MARGIN_MM
     y_top = g.header_y + 4.2
@@ -245,7 +248,8 @@ def _draw_findings(
     c.line(x0, y_end - 1.0, right, y_end - 1.0)
     y = y_end + 2.4
     y = _draw_device_reading(c, g, x0, right, y, exam, identifiers)
-    notes: list[str] = []
+    # the clinicians' over-reads (ecgviewer.reads.Read) first: who, when, blinded or not
+    notes: list[str] = [overread_text(r) for r in reads]
     if rows:
         agree = []
         for ls, vals in shown_rows:
@@ -337,12 +341,13 @@ def draw_exam_page(
     rhythm_lead: str,
     title: str | None,
     identifiers: bool = False,
+    reads: Sequence[Any] = (),
 ) -> None:
     if clinical_info(exam) is not None and g.grid_y < g.header_y + HEADER_MM + DEVICE_HEADER_MM - 1e-6:
         # a cart's file (e.g. a page of the set report): room for its acquisition and own reading
         g = exam_page_geometry(g.paper, g.speed_mm_s, g.gain_mm_mv, extra_header_mm=DEVICE_HEADER_MM)
     t0 = display_window(exam, prediction, g.window_s)
-    _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title, identifiers)
+    _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title, identifiers, reads)
     draw_printout(c, g, exam, t0, rhythm_lead)
 
 
@@ -362,6 +367,7 @@ def write_exam_report(
     title: str | None = None,
     when: datetime | None = None,
     identifiers: bool = False,
+    reads: Sequence[Any] = (),
 ) -> Path:
     """Write the PDF report of one exam.
 
@@ -384,6 +390,8 @@ def write_exam_report(
             default); the header says either way whether they are included. The cart's own
             statements (``exam.clinical.device_report``) are printed under the findings as
             ``device (<name>): …`` lines.
+        reads: clinicians' over-reads of the exam (:class:`ecgviewer.reads.Read`): each is printed
+            under the findings table (reader, time, blinded or not, the call and statement).
 
     Returns:
         ``out`` as a Path.
@@ -410,7 +418,7 @@ def write_exam_report(
     pages = 1 + len(shap)
     doc_title = f"ECG report {exam.exam_id}".strip()
     with open_pdf(out, paper, doc_title) as c:
-        draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title, identifiers)
+        draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title, identifiers, reads)
         footer.draw(c, g.page_w, g.page_h, 1, pages)
         for i, (k, why) in enumerate(shap, start=2):
             c.new_page()

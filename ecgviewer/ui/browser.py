@@ -8,6 +8,7 @@ model's own row order (no QSortFilterProxyModel, which would touch every row in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,8 @@ class ExamTableModel(QAbstractTableModel):
         self.only_disagreeing = False
         self.filter_text = ""
         self._sort: tuple[int, Qt.SortOrder] | None = None
+        # the filter words "read", "unread" and "by NAME" (set by the reading dock)
+        self.read_column: Callable[[str], np.ndarray] | None = None
 
     # ------------------------------------------------------------------ Qt model API
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
@@ -296,6 +299,10 @@ class ExamTableModel(QAbstractTableModel):
     def _column(self, name: str) -> np.ndarray:
         """A column for the filter language (see :func:`ecgviewer.viewer.filtering.evaluate`)."""
         n = len(self.ws)
+        if name in ("flag:read", "flag:unread") or name.startswith("reader:"):
+            if self.read_column is None:
+                return np.zeros(n, dtype=bool)
+            return _padded(self.read_column(name), n)
         if name.startswith("flag:"):
             disagrees = _padded(self.ws.label_disagrees, n)
             labelled = _padded(self.ws.labelled, n)

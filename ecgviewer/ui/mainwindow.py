@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
         self._tracked: list[tuple[Task, str]] = []
         self.timings: dict[str, float] = {}
         self.banner_parts: list = []  # features' f(exam) -> [html bits] for the exam header
+        self.hide_exam_labels = False  # blinded reading: the banner leaves out the exam's own Dx
 
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(_icon())
@@ -243,6 +244,7 @@ class MainWindow(QMainWindow):
         """Explanation, labels, set statistics and report export; each registers its own actions."""
         from ecgviewer.ui.explanation_dock import ExplanationDock
         from ecgviewer.ui.labels_dock import LabelsDock
+        from ecgviewer.ui.read_dock import ReadDock
         from ecgviewer.ui.report_export import ReportExport
         from ecgviewer.ui.set_statistics import SetStatistics
 
@@ -251,6 +253,7 @@ class MainWindow(QMainWindow):
         self.report_export = ReportExport(self, self.explanation, self.label_sources)
         self.set_statistics = SetStatistics(self, self.label_sources)
         self._compose_clinical()
+        self.reading = ReadDock(self, self.label_sources)  # last: it hides what the others show
         self.tabifyDockWidget(self.explanation.dock, self.label_sources.dock)
         self.explanation.dock.raise_()
         state = self.settings.value(S.STATE) if self.interactive else None
@@ -1194,7 +1197,7 @@ class MainWindow(QMainWindow):
             for part in self.banner_parts:
                 bits += part(exam)
             dx = (exam.raw_labels or {}).get("dx")
-            if dx:
+            if dx and not self.hide_exam_labels:
                 bits.append("Dx: " + html.escape(_dx_text(dx)))
             if self.current_row is not None and len(self.ws) > 1:
                 bits.append(f"exam {self.current_row + 1:,} of {len(self.ws):,}")

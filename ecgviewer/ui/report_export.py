@@ -126,6 +126,7 @@ class ReportExport(QObject):
             "shap_classes": shap_classes,
             # patient names and ids of a clinical file only when the viewer shows them
             "identifiers": bool(w.viewer.view.show_identifiers),
+            "reads": [] if w.current_row is None else w.viewer.reading.reads_of(w.current_row),
         }
 
     def export_report(

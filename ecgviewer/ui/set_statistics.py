@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QTextBrowser
 
 from ecgviewer.ui.labels_dock import row_key
 from ecgviewer.ui.setstats import SetStatsDialog, SetStatsInput
@@ -74,6 +75,13 @@ class SetStatistics(QObject):
                 self.w, provider=self.setstats_input, runner=self.label_sources.runner
             )
             self.dialog.analyse_requested.connect(self.w.analyse_all)
+            self.reading_view = QTextBrowser()
+            self.reading_view.setToolTip(
+                "Readers' own reads (Read dock): F1 and kappa against the reference, kappa between "
+                "readers and with the model, and the F1 change from blinded to revised reads"
+            )
+            self.dialog.tabs.addTab(self.reading_view, "Reading study")
+            self.dialog.computed.connect(self._fill_reading_study)
         dlg = self.dialog
         dlg.show()
         dlg.raise_()
@@ -82,6 +90,31 @@ class SetStatistics(QObject):
         else:
             dlg.status.setText("No exam open.")
         return dlg
+
+    def reading_study(self, reference: str) -> Any:
+        """The readers' comparison over the open exams (:func:`ecgviewer.reads.reading_study`),
+        or None without readers."""
+        from ecgviewer.reads import reading_study
+        from ecgviewer.ui.setstats import collect_raters
+
+        session = self.w.viewer.reading
+        readers = session.merged_readers()
+        if not readers:
+            return None
+        inp = self.setstats_input()
+        gold = collect_raters(inp).get(reference)
+        keys = [session.row_key(r)[1] for r in range(len(inp))]
+        return reading_study(keys, readers, gold=gold, network=inp.decisions, reference=reference)
+
+    def _fill_reading_study(self, stats: Any) -> None:
+        study = self.reading_study(stats.evaluation.reference)
+        if study is None:
+            self.reading_view.setMarkdown(
+                "No reader has read these exams yet: use the **Read** dock (View → Blinded Reading "
+                "for a reading study)."
+            )
+            return
+        self.reading_view.setMarkdown(study.markdown(self.w.ws.model_label or "Model"))
 
     def _on_labels_changed(self) -> None:
         if self.dialog is not None and self.dialog.isVisible():

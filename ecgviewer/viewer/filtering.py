@@ -13,6 +13,8 @@ Examples (case-insensitive)::
     disagrees                the model differs from the exam's reference labels (gold standard,
                              else the first label source) on a class both know
     agrees, labelled         the model agrees with them; the exam has labels at all
+    unread, read             the current reader has (not) read the exam (reading study)
+    by Souza                 some reader whose name contains "Souza" has read the exam
 
 Rows without a prediction never satisfy a probability condition (a NaN compares false).
 """
@@ -64,6 +66,8 @@ FLAG_FIELDS: dict[str, str] = {
     "agree": "agrees",
     "labelled": "labelled",
     "labeled": "labelled",
+    "read": "read",
+    "unread": "unread",
 }
 """Words that select exams by their label agreement (no operator)."""
 _OPS = (">=", "<=", "==", "!=", "=", ">", "<", "~")
@@ -82,7 +86,8 @@ _TOKEN = re.compile(
 
 @dataclass(frozen=True)
 class Node:
-    """One node of a parsed filter: kind is "and", "or", "not", "cmp", "positive", "flag" or "text"."""
+    """One node of a parsed filter: kind is "and", "or", "not", "cmp", "positive", "flag", "reader"
+    (``by NAME``) or "text"."""
 
     kind: str
     children: tuple[Node, ...] = ()
@@ -165,6 +170,8 @@ class _Parser:
 
     def condition(self, word: str) -> Node:
         key = word.lower()
+        if key == "by" and self.peek()[0] == "word":
+            return Node("reader", value=self.take()[1])
         if self.peek()[0] != "op":
             if key in _CLASS_FIELDS:
                 return Node("positive", field=_CLASS_FIELDS[key])
@@ -226,6 +233,8 @@ def fields_used(node: Node | None) -> set[str]:
         return {f"positive:{node.field}"}
     if node.kind == "flag":
         return {f"flag:{node.field}"}
+    if node.kind == "reader":
+        return {f"reader:{node.value}"}
     if node.kind == "text":
         return {"id", "source"}
     return {node.field}
@@ -267,6 +276,8 @@ def evaluate(node: Node | None, column: Callable[[str], np.ndarray], n: int) -> 
         return np.asarray(column(f"positive:{node.field}"), dtype=bool)
     if node.kind == "flag":
         return np.asarray(column(f"flag:{node.field}"), dtype=bool)
+    if node.kind == "reader":
+        return np.asarray(column(f"reader:{node.value}"), dtype=bool)
     if node.kind == "text":
         needle = str(node.value).lower()
         ids = column("id")

@@ -30,6 +30,7 @@ from psygnal import Signal, SignalGroup
 from ecgviewer.exam import Exam
 from ecgviewer.io import ExamSet, open_exams
 from ecgviewer.labels import ExamComparison, LabelSet, compare_exam, load_label_file
+from ecgviewer.viewer.reading import ReadingSession
 from ecgviewer.viewer.view import ViewSettings
 from ecgviewer.viewer.workspace import Workspace
 
@@ -59,6 +60,8 @@ class ViewerModel:
         prediction: the model's :class:`~ecgviewer.model.runtime.Prediction` of ``exam``.
         saliency: the :class:`~ecgviewer.explain.Saliency` of ``exam``, or None.
         label_sources: attached :class:`~ecgviewer.labels.LabelSet` s, in the order added.
+        reading: the reading session (:class:`~ecgviewer.viewer.reading.ReadingSession`): the
+            reader, blinded reading and every reader's reads of the open exams.
     """
 
     def __init__(self) -> None:
@@ -71,6 +74,7 @@ class ViewerModel:
         self.prediction: Any = None
         self.saliency: Any = None
         self.label_sources: list[LabelSet] = []
+        self.reading = ReadingSession(self.workspace)  # the reader's own reads (reading study)
 
     # -- exam sets -------------------------------------------------------------------------
     def add_set(self, exam_set: ExamSet) -> range:
@@ -87,6 +91,7 @@ class ViewerModel:
     def close_all(self) -> None:
         """Close every set and forget the current exam and its results."""
         self.workspace.clear()
+        self.reading.rescan()
         self.set_exam(None, None)
         self.events.sets_changed.emit(0)
 
@@ -213,6 +218,7 @@ class ViewerModel:
         kwargs.setdefault("rhythm_lead", self.view.rhythm_lead)
         kwargs.setdefault("labels", self.exam_labels())
         kwargs.setdefault("identifiers", bool(self.view.show_identifiers))
+        kwargs.setdefault("reads", [] if self.row is None else self.reading.reads_of(self.row))
         return Path(
             write_exam_report(
                 out, self.exam, self.prediction, saliency=self.saliency, model=self.model, **kwargs
