@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ecgviewer.classes import CLASS_NAMES, CLASSES
+from ecgviewer.display_filters import CART_DEFAULT, DisplayFilterSettings
 from ecgviewer.errors import ReportError
 from ecgviewer.exam import Exam
 from ecgviewer.model.contract import ModelContract
@@ -33,6 +34,7 @@ from ecgviewer.report.writer import Canvas, open_pdf
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from ecgviewer.labels import LabelSet
+    from ecgviewer.measure import Measurements
     from ecgviewer.model.runtime import EcgModel, Prediction
 
 
@@ -45,6 +47,8 @@ def _draw_exam_header(
     saliency: Any | None,
     t0_s: float,
     title: str | None,
+    measurements: Measurements | None = None,
+    display_filters: DisplayFilterSettings | None = None,
 ) -> None:
     x0 = MARGIN_MM
     y = g.header_y + 4.2
@@ -52,6 +56,14 @@ def _draw_exam_header(
     heading = title or f"12-lead ECG — {exam.exam_id or (exam.source.name if exam.source else 'exam')}"
     c.text(x0, y, heading, size=12.0, bold=True, max_w=left_w)
     y += 5.0
+    if measurements is not None:  # the cart's measurements line, then the filter it was drawn with
+        from ecgviewer.measure import measurement_line
+
+        c.text(x0, y, measurement_line(measurements), size=7.6, bold=True, max_w=left_w)
+        y += 3.6
+    if display_filters is not None:
+        c.text(x0, y, f"Display filter: {display_filters.describe()}", size=6.8, rgb=MUTED, max_w=left_w)
+        y += 3.4
 
     def field(name: str, value: str, *, elide: str = "right") -> None:
         nonlocal y
@@ -250,10 +262,12 @@ def draw_exam_page(
     g: ExamPageGeometry,
     rhythm_lead: str,
     title: str | None,
+    measurements: Measurements | None = None,
+    display_filters: DisplayFilterSettings | None = None,
 ) -> None:
     t0 = display_window(exam, prediction, g.window_s)
-    _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title)
-    draw_printout(c, g, exam, t0, rhythm_lead)
+    _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title, measurements, display_filters)
+    draw_printout(c, g, exam, t0, rhythm_lead, display_filters)
 
 
 def write_exam_report(
@@ -271,6 +285,8 @@ def write_exam_report(
     shap_classes: Sequence[str] | None = None,
     title: str | None = None,
     when: datetime | None = None,
+    display_filters: DisplayFilterSettings | None = CART_DEFAULT,
+    measurements: Measurements | None = None,
 ) -> Path:
     """Write the PDF report of one exam.
 
@@ -289,6 +305,10 @@ def write_exam_report(
         shap_classes: classes to explain (default: the positive ones, else the most probable).
         title: heading of page 1 (default "12-lead ECG — <exam id>").
         when: the report date (default now).
+        display_filters: filters of the printed traces (never of the network input; default the
+            cart's 0.05–150 Hz, notch off; None prints the signal as recorded), named on the page.
+        measurements: the exam's :class:`~ecgviewer.measure.Measurements` for the header line
+            (HR, PR, QRS, QT/QTc, axes); measured from ``exam`` when None.
 
     Returns:
         ``out`` as a Path.
@@ -309,12 +329,16 @@ def write_exam_report(
                 f"({', '.join(f'{v:.3f}' for v in sp)}) than the prediction's "
                 f"({', '.join(f'{v:.3f}' for v in pp)}): another exam or model; recompute them"
             )
+    if measurements is None:
+        from ecgviewer.measure import measure
+
+        measurements = measure(exam)
     shap = choose_shap_classes(prediction, saliency, shap_classes) if saliency is not None else []
     footer = Footer(contract_for(model, prediction), when or local_now(), getattr(prediction, "provider", ""))
     pages = 1 + len(shap)
     doc_title = f"ECG report {exam.exam_id}".strip()
     with open_pdf(out, paper, doc_title) as c:
-        draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title)
+        draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title, measurements, display_filters)
         footer.draw(c, g.page_w, g.page_h, 1, pages)
         for i, (k, why) in enumerate(shap, start=2):
             c.new_page()

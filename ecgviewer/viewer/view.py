@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from psygnal import evented
 
+from ecgviewer.display_filters import CART_DEFAULT, DisplayFilterSettings
+
 LAYOUTS: tuple[str, ...] = ("3x4", "6x2", "12x1")
 LAYOUT_NAMES: dict[str, str] = {"3x4": "3×4 + rhythm strip", "6x2": "6×2", "12x1": "12×1"}
 GAINS: tuple[float, ...] = (5.0, 10.0, 20.0)
@@ -31,6 +33,9 @@ class ViewSettings:
         rhythm_lead: the lead of the 3×4 layout's rhythm strip.
         show_input: draw the network input (4096 samples at 400 Hz) instead of the recording.
         filter_text: the exam browser's filter (:mod:`ecgviewer.viewer.filtering`).
+        display_filters: baseline / notch / low-pass of the drawn and printed traces (never the
+            network input), :data:`~ecgviewer.display_filters.CART_DEFAULT` = 0.05–150 Hz, notch off.
+        show_fiducials: draw the measured P onset, QRS onset/offset and T offset of each beat.
     """
 
     layout: str = "3x4"
@@ -39,6 +44,8 @@ class ViewSettings:
     rhythm_lead: str = "II"
     show_input: bool = False
     filter_text: str = ""
+    display_filters: DisplayFilterSettings = CART_DEFAULT
+    show_fiducials: bool = False
 
     def __post_init__(self) -> None:
         self.check()
