@@ -59,7 +59,13 @@ def _draw_exam_header(
     if measurements is not None:  # the cart's measurements line, then the filter it was drawn with
         from ecgviewer.measure import measurement_line
 
-        c.text(x0, y, measurement_line(measurements), size=7.6, bold=True, max_w=left_w)
+        line, size = measurement_line(measurements), 7.6
+        while size > 6.0:  # the whole line, in the largest size that fits the header's width
+            c.font(size, bold=True)
+            if c.text_width(line) <= left_w:
+                break
+            size -= 0.2
+        c.text(x0, y, line, size=size, bold=True, max_w=left_w)
         y += 3.6
     if display_filters is not None:
         c.text(x0, y, f"Display filter: {display_filters.describe()}", size=6.8, rgb=MUTED, max_w=left_w)

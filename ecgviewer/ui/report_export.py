@@ -123,6 +123,8 @@ class ReportExport(QObject):
             "rhythm_lead": w.grid.rhythm_lead,
             "model": w.model,
             "shap_classes": shap_classes,
+            "display_filters": w.viewer.view.display_filters,  # the traces as drawn on screen
+            "measurements": w.viewer.measurements(),  # None: measured while writing
         }
 
     def export_report(
