@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ecgviewer.classes import CLASS_NAMES, CLASSES
-from ecgviewer.display_filters import CART_DEFAULT, DisplayFilterSettings
+from ecgviewer.display_filters import DisplayFilterSettings
 from ecgviewer.errors import ReportError
 from ecgviewer.exam import Exam
 from ecgviewer.model.contract import ModelContract
@@ -67,7 +67,7 @@ def _draw_exam_header(
             size -= 0.2
         c.text(x0, y, line, size=size, bold=True, max_w=left_w)
         y += 3.6
-    if display_filters is not None:
+    if display_filters is not None and not display_filters.is_off:
         c.text(x0, y, f"Display filter: {display_filters.describe()}", size=6.8, rgb=MUTED, max_w=left_w)
         y += 3.4
 
@@ -291,7 +291,7 @@ def write_exam_report(
     shap_classes: Sequence[str] | None = None,
     title: str | None = None,
     when: datetime | None = None,
-    display_filters: DisplayFilterSettings | None = CART_DEFAULT,
+    display_filters: DisplayFilterSettings | None = None,
     measurements: Measurements | None = None,
 ) -> Path:
     """Write the PDF report of one exam.
@@ -311,8 +311,9 @@ def write_exam_report(
         shap_classes: classes to explain (default: the positive ones, else the most probable).
         title: heading of page 1 (default "12-lead ECG — <exam id>").
         when: the report date (default now).
-        display_filters: filters of the printed traces (never of the network input; default the
-            cart's 0.05–150 Hz, notch off; None prints the signal as recorded), named on the page.
+        display_filters: filters of the printed traces, never of the network input (e.g.
+            :data:`~ecgviewer.display_filters.CART_DEFAULT`, 0.05–150 Hz, notch off, as the viewer
+            and ``ecgviewer report`` use); None prints the signal as recorded. Named on the page.
         measurements: the exam's :class:`~ecgviewer.measure.Measurements` for the header line
             (HR, PR, QRS, QT/QTc, axes); measured from ``exam`` when None.
 

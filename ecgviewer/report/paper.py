@@ -240,12 +240,15 @@ def draw_printout(
 ) -> None:
     """The 3×4 + rhythm printout of ``exam`` from ``t0_s``; ``display_filters`` (None: as recorded)
     filters the drawn traces only, and is named under the paper ("0.05–150 Hz, 50 Hz notch")."""
-    if display_filters is not None and not display_filters.is_off:
-        exam = dataclasses.replace(
-            exam, signal_mv=apply_display_filters(exam.signal_mv, exam.fs, display_filters)
-        )
-    leads, derived = _twelve_leads(exam)
     pad_start, pad_stop = _file_padding(exam.signal_mv, exam.fs)
+    if display_filters is not None and not display_filters.is_off and pad_stop - pad_start > 16:
+        # filter the recorded stretch only: a filter run into a file's zero padding rings at the edge
+        filtered = exam.signal_mv.copy()
+        filtered[pad_start:pad_stop] = apply_display_filters(
+            exam.signal_mv[pad_start:pad_stop], exam.fs, display_filters
+        )
+        exam = dataclasses.replace(exam, signal_mv=filtered)
+    leads, derived = _twelve_leads(exam)
     if pad_start or pad_stop < exam.n_samples:  # zero padding is not a flat line: leave it blank
         for name in leads:
             v = leads[name].astype(np.float32, copy=True)

@@ -547,6 +547,7 @@ class LeadGrid(QWidget):
         self._beats = beats
         for cell in self.cells:
             self._draw_fiducials(cell)
+        self._update_header()
 
     def set_model_input(self, x: np.ndarray | None, report: PreprocessReport | None) -> None:
         """The network's input for the current exam ((4096, 12) in mV) and its report."""
@@ -868,7 +869,7 @@ class LeadGrid(QWidget):
             x = np.repeat(s.x0 + (t - s.t0), 2)
             y = np.tile([lo, hi], t.size)
             item = pg.PlotCurveItem(
-                x, y, connect="pairs", pen=pg.mkPen(color, width=1.0, style=Qt.PenStyle.DashLine)
+                x, y, connect="pairs", pen=pg.mkPen(color, width=1.3, style=Qt.PenStyle.DashLine)
             )
             item.setZValue(8)
             item.setToolTip(FIDUCIAL_NAMES[name])
@@ -1003,6 +1004,12 @@ class LeadGrid(QWidget):
                     parts.append("(network input not available yet)")
                 elif self._filters is not None:
                     parts.append(f"filter {self._filters.describe()}")
+        if self._beats is not None:
+            legend = (
+                f"<span style='color:{FIDUCIAL_COLORS[key].name()}'>{FIDUCIAL_NAMES[key]}</span>"
+                for key in ("p_onset_s", "qrs_onset_s", "t_offset_s")
+            )
+            parts.append("fiducials: " + ", ".join(legend).replace("QRS onset", "QRS onset/offset"))
         zoom = "actual size" if abs(self._zoom - 1.0) < 1e-3 else f"zoom {self._zoom * 100:.0f} %"
         parts.append(zoom)
         self.header.setText(" · ".join(parts))
