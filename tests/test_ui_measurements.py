@@ -4,6 +4,7 @@ main window (pytest-qt, offscreen)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,9 @@ def test_measurements_line_and_the_cross_check_flag(qtbot, window, exams):
     w = window
     open_and_measure(qtbot, w, [exams["normal70"]])
     line = w.measurements.line
-    assert line.isVisibleTo(w.findings) and line.text().startswith("HR 70 bpm · PR ")
-    assert "QT/QTc " in line.text() and "axes P " in line.text()
+    text = re.sub("<[^>]+>", "", line.text())
+    assert line.isVisibleTo(w.findings) and text.startswith("HR 70 bpm · PR ")
+    assert "QT/QTc " in text and "axes P " in text
     assert "beats" in line.toolTip()
     sb = w.measurements.checks["SB"]
     assert sb.isVisibleTo(w.findings) and "SB: HR 70 bpm — paper: sinus &lt; 50 bpm" in sb.text()

@@ -286,11 +286,12 @@ class MeasurementsFeature(QObject):
             return
         parts, reasons = [], []
         for item in measurement_items(m):
+            text = html.escape(item.text)
             if item.reason:
-                parts.append(f"<span style='color:#78909c'>{html.escape(item.text)}</span>")
+                parts.append(f"<span style='white-space:nowrap; color:#78909c'>{text}</span>")
                 reasons.append(f"{item.label}: {item.reason}")
-            else:
-                parts.append(html.escape(item.text))
+            else:  # wrap between items only
+                parts.append(f"<span style='white-space:nowrap'>{text}</span>")
         self.line.setText(" · ".join(parts))
         tip = [f"Measured on {m.n_beats} beats (QTc by Bazett)."]
         if reasons:
