@@ -51,7 +51,7 @@ def test_measurements_line_and_the_cross_check_flag(qtbot, window, exams):
     w = window
     open_and_measure(qtbot, w, [exams["normal70"]])
     line = w.measurements.line
-    text = re.sub("<[^>]+>", "", line.text())
+    text = re.sub("<[^>]+>", "", line.text()).replace("&nbsp;", " ").replace("\u2060", "")
     assert line.isVisibleTo(w.findings) and text.startswith("HR 70 bpm · PR ")
     assert "QT/QTc " in text and "axes P " in text
     assert "beats" in line.toolTip()

@@ -286,7 +286,7 @@ class MeasurementsFeature(QObject):
             return
         parts, reasons = [], []
         for item in measurement_items(m):
-            text = html.escape(item.text)
+            text = html.escape(item.text).replace(" ", "&nbsp;").replace("/", "/\u2060")  # no break
             if item.reason:
                 parts.append(f"<span style='white-space:nowrap; color:#78909c'>{text}</span>")
                 reasons.append(f"{item.label}: {item.reason}")
