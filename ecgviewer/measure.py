@@ -607,3 +607,69 @@ def cross_check(
         measured = finding_measurement(m, "AF") or "RR regular"
         add("AF", measured, f"measured {measured}")
     return flags
+
+
+# --------------------------------------------------------------------------- the cart's line
+
+EMPTY = "—"
+"""Shown in place of a value that was not measured."""
+
+
+@dataclass(frozen=True)
+class MeasurementItem:
+    """One item of the measurements line: ``label`` "HR", ``text`` "HR 72 bpm" (with "—" when
+    not measured) and ``reason`` (why it is empty; "" when measured)."""
+
+    label: str
+    text: str
+    reason: str = ""
+
+
+def _fmt(v: float | None, unit: str = "") -> str:
+    return EMPTY if v is None else f"{v:.0f}{unit}"
+
+
+def _reason(m: Measurements, *words: str) -> str:
+    """The note(s) of ``m`` that mention any of ``words``, else all notes, else a generic reason."""
+    hits = [n for n in m.notes if any(w.lower() in n.lower() for w in words)]
+    return "; ".join(hits or list(m.notes)) or "not measured"
+
+
+def measurement_items(m: Measurements) -> list[MeasurementItem]:
+    """The cart-style line of ``m`` as items (HR, PR, QRS, QT/QTc, axes), "—" where not measured."""
+    items = [
+        MeasurementItem(
+            "HR",
+            f"HR {_fmt(m.hr_bpm)} bpm",
+            "" if m.hr_bpm is not None else _reason(m, "beat", "R-peak", "signal"),
+        ),
+        MeasurementItem(
+            "PR", f"PR {_fmt(m.pr_ms)} ms", "" if m.pr_ms is not None else _reason(m, "P wave", "PR")
+        ),
+        MeasurementItem("QRS", f"QRS {_fmt(m.qrs_ms)} ms", "" if m.qrs_ms is not None else _reason(m, "QRS")),
+    ]
+    qt_missing = m.qt_ms is None or m.qtc_bazett_ms is None
+    items.append(
+        MeasurementItem(
+            "QT/QTc",
+            f"QT/QTc {_fmt(m.qt_ms)}/{_fmt(m.qtc_bazett_ms)} ms",
+            _reason(m, "T ", "QT", "T wave", "T-wave") if qt_missing else "",
+        )
+    )
+    axes_missing = None in (m.p_axis_deg, m.qrs_axis_deg, m.t_axis_deg)
+    items.append(
+        MeasurementItem(
+            "axes",
+            f"axes P {_fmt(m.p_axis_deg, '°')} QRS {_fmt(m.qrs_axis_deg, '°')} T {_fmt(m.t_axis_deg, '°')}",
+            _reason(m, "axis", "P wave", "lead") if axes_missing else "",
+        )
+    )
+    return items
+
+
+def measurement_line(m: Measurements | None) -> str:
+    """``HR 72 bpm · PR 164 ms · QRS 92 ms · QT/QTc 380/402 ms · axes P 45° QRS 30° T 40°``
+    (QTc by Bazett); "—" for each value not measured; "" when ``m`` is None."""
+    if m is None:
+        return ""
+    return " · ".join(item.text for item in measurement_items(m))

@@ -61,6 +61,17 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--gain", type=float, default=10.0, metavar="MM_MV", help="gain in mm/mV (default 10; 5 or 20)"
     )
     parser.add_argument("--rhythm-lead", default="II", help="lead of the rhythm strip (default II)")
+    filters = parser.add_argument_group(
+        "display filters",
+        "filters of the printed traces, never of the network input; default: a diagnostic cart's "
+        "0.05–150 Hz, notch off (printed under the paper)",
+    )
+    filters.add_argument("--baseline", choices=["off", "0.05", "0.5"], help="baseline high-pass in Hz")
+    filters.add_argument("--notch", choices=["off", "50", "60"], help="mains notch in Hz")
+    filters.add_argument("--lowpass", choices=["off", "40", "100", "150"], help="low-pass in Hz")
+    filters.add_argument(
+        "--unfiltered", action="store_true", help="print the signal as recorded (no display filter)"
+    )
     shap = parser.add_mutually_exclusive_group()
     shap.add_argument(
         "--no-shap",
@@ -108,6 +119,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fs", type=float, help="sampling rate in Hz for files that do not state it")
     parser.add_argument("--units", help="amplitude unit for files that do not state it (mV, uV, 1e-4 V, ...)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def display_filters(args: argparse.Namespace) -> Any:
+    """The :class:`~ecgviewer.display_filters.DisplayFilterSettings` of ``--baseline``, ``--notch``,
+    ``--lowpass`` (the cart default for those not given); None with ``--unfiltered``."""
+    from ecgviewer.display_filters import CART_DEFAULT, DisplayFilterSettings
+
+    given = {"baseline_hz": args.baseline, "notch_hz": args.notch, "lowpass_hz": args.lowpass}
+    if args.unfiltered:
+        if any(v is not None for v in given.values()):
+            raise ReportError("--unfiltered excludes --baseline, --notch and --lowpass")
+        return None
+    d = CART_DEFAULT.to_dict()
+    d.update({k: (None if v == "off" else float(v)) for k, v in given.items() if v is not None})
+    return DisplayFilterSettings(**d)
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -191,6 +217,7 @@ def _exam_report(
         model=model,
         shap_classes=args.shap_classes,
         identifiers=bool(getattr(args, "identifiers", False)),
+        display_filters=display_filters(args),
     )
     apply_umask(out)
     return out, prediction
@@ -363,6 +390,7 @@ def run(args: argparse.Namespace) -> int:
     from ecgviewer.report import exam_page_geometry
 
     exam_page_geometry(args.paper, args.speed, args.gain)  # checks the scale before any work
+    display_filters(args)  # checks the filter options before any work
     labels = _labels(args)
     exams = open_exams(args.paths, fs=args.fs, units=args.units)
     try:

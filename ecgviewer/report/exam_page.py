@@ -13,6 +13,7 @@ import numpy as np
 
 from ecgviewer.classes import CLASS_NAMES, CLASSES
 from ecgviewer.clinical import clinical_info
+from ecgviewer.display_filters import DisplayFilterSettings
 from ecgviewer.errors import ReportError
 from ecgviewer.exam import Exam
 from ecgviewer.model.contract import ModelContract
@@ -45,6 +46,7 @@ from ecgviewer.report.writer import Canvas, open_pdf
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from ecgviewer.labels import LabelSet
+    from ecgviewer.measure import Measurements
     from ecgviewer.model.runtime import EcgModel, Prediction
 
 DEVICE_HEADER_MM = 11.0
@@ -83,6 +85,8 @@ def _draw_exam_header(
     title: str | None,
     identifiers: bool = False,
     reads: Sequence[Any] = (),
+    measurements: Measurements | None = None,
+    display_filters: DisplayFilterSettings | None = None,
 ) -> None:
     x0 = MARGIN_MM
     y = g.header_y + 4.2
@@ -90,6 +94,20 @@ def _draw_exam_header(
     heading = title or f"12-lead ECG — {exam.exam_id or (exam.source.name if exam.source else 'exam')}"
     c.text(x0, y, heading, size=12.0, bold=True, max_w=left_w)
     y += 5.0
+    if measurements is not None:  # the cart's measurements line, then the filter it was drawn with
+        from ecgviewer.measure import measurement_line
+
+        line, size = measurement_line(measurements), 7.6
+        while size > 6.0:  # the whole line, in the largest size that fits the header's width
+            c.font(size, bold=True)
+            if c.text_width(line) <= left_w:
+                break
+            size -= 0.2
+        c.text(x0, y, line, size=size, bold=True, max_w=left_w)
+        y += 3.6
+    if display_filters is not None and not display_filters.is_off:
+        c.text(x0, y, f"Display filter: {display_filters.describe()}", size=6.8, rgb=MUTED, max_w=left_w)
+        y += 3.4
 
     def field(name: str, value: str, *, elide: str = "right") -> None:
         nonlocal y
@@ -342,13 +360,28 @@ def draw_exam_page(
     title: str | None,
     identifiers: bool = False,
     reads: Sequence[Any] = (),
+    measurements: Measurements | None = None,
+    display_filters: DisplayFilterSettings | None = None,
 ) -> None:
     if clinical_info(exam) is not None and g.grid_y < g.header_y + HEADER_MM + DEVICE_HEADER_MM - 1e-6:
         # a cart's file (e.g. a page of the set report): room for its acquisition and own reading
         g = exam_page_geometry(g.paper, g.speed_mm_s, g.gain_mm_mv, extra_header_mm=DEVICE_HEADER_MM)
     t0 = display_window(exam, prediction, g.window_s)
-    _draw_exam_header(c, g, exam, prediction, labels, saliency, t0, title, identifiers, reads)
-    draw_printout(c, g, exam, t0, rhythm_lead)
+    _draw_exam_header(
+        c,
+        g,
+        exam,
+        prediction,
+        labels,
+        saliency,
+        t0,
+        title,
+        identifiers=identifiers,
+        reads=reads,
+        measurements=measurements,
+        display_filters=display_filters,
+    )
+    draw_printout(c, g, exam, t0, rhythm_lead, display_filters)
 
 
 def write_exam_report(
@@ -368,6 +401,8 @@ def write_exam_report(
     when: datetime | None = None,
     identifiers: bool = False,
     reads: Sequence[Any] = (),
+    display_filters: DisplayFilterSettings | None = None,
+    measurements: Measurements | None = None,
 ) -> Path:
     """Write the PDF report of one exam.
 
@@ -392,6 +427,11 @@ def write_exam_report(
             ``device (<name>): …`` lines.
         reads: clinicians' over-reads of the exam (:class:`ecgviewer.reads.Read`): each is printed
             under the findings table (reader, time, blinded or not, the call and statement).
+        display_filters: filters of the printed traces, never of the network input (e.g.
+            :data:`~ecgviewer.display_filters.CART_DEFAULT`, 0.05–150 Hz, notch off, as the viewer
+            and ``ecgviewer report`` use); None prints the signal as recorded. Named on the page.
+        measurements: the exam's :class:`~ecgviewer.measure.Measurements` for the header line
+            (HR, PR, QRS, QT/QTc, axes); measured from ``exam`` when None.
 
     Returns:
         ``out`` as a Path.
@@ -413,12 +453,29 @@ def write_exam_report(
                 f"({', '.join(f'{v:.3f}' for v in sp)}) than the prediction's "
                 f"({', '.join(f'{v:.3f}' for v in pp)}): another exam or model; recompute them"
             )
+    if measurements is None:
+        from ecgviewer.measure import measure
+
+        measurements = measure(exam)
     shap = choose_shap_classes(prediction, saliency, shap_classes) if saliency is not None else []
     footer = Footer(contract_for(model, prediction), when or local_now(), getattr(prediction, "provider", ""))
     pages = 1 + len(shap)
     doc_title = f"ECG report {exam.exam_id}".strip()
     with open_pdf(out, paper, doc_title) as c:
-        draw_exam_page(c, exam, prediction, labels, saliency, g, rhythm, title, identifiers, reads)
+        draw_exam_page(
+            c,
+            exam,
+            prediction,
+            labels,
+            saliency,
+            g,
+            rhythm,
+            title,
+            identifiers=identifiers,
+            reads=reads,
+            measurements=measurements,
+            display_filters=display_filters,
+        )
         footer.draw(c, g.page_w, g.page_h, 1, pages)
         for i, (k, why) in enumerate(shap, start=2):
             c.new_page()

@@ -4,12 +4,14 @@ mm/s), the 1 mm/5 mm grid, calibration pulses and the 3×4 + rhythm-strip printo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ecgviewer.display_filters import DisplayFilterSettings, apply_display_filters
 from ecgviewer.errors import PreprocessError, ReportError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import LEADS
@@ -223,9 +225,31 @@ def _draw_trace(
     c.polyline(g.trace_x0 + t * g.speed_mm_s, g.baselines[row] - v.astype(np.float64) * g.gain_mm_mv)
 
 
-def draw_printout(c: Canvas, g: ExamPageGeometry, exam: Exam, t0_s: float, rhythm_lead: str) -> None:
-    leads, derived = _twelve_leads(exam)
+def _filter_text(display_filters: DisplayFilterSettings | None) -> str:
+    if display_filters is None or display_filters.is_off:
+        return "signal as recorded (no display filter)"
+    return f"display filter {display_filters.describe()}"
+
+
+def draw_printout(
+    c: Canvas,
+    g: ExamPageGeometry,
+    exam: Exam,
+    t0_s: float,
+    rhythm_lead: str,
+    display_filters: DisplayFilterSettings | None = None,
+) -> None:
+    """The 3×4 + rhythm printout of ``exam`` from ``t0_s``; ``display_filters`` (None: as recorded)
+    filters the drawn traces only, and is named under the paper ("0.05–150 Hz, 50 Hz notch")."""
     pad_start, pad_stop = _file_padding(exam.signal_mv, exam.fs)
+    if display_filters is not None and not display_filters.is_off and pad_stop - pad_start > 16:
+        # filter the recorded stretch only: a filter run into a file's zero padding rings at the edge
+        filtered = exam.signal_mv.copy()
+        filtered[pad_start:pad_stop] = apply_display_filters(
+            exam.signal_mv[pad_start:pad_stop], exam.fs, display_filters
+        )
+        exam = dataclasses.replace(exam, signal_mv=filtered)
+    leads, derived = _twelve_leads(exam)
     if pad_start or pad_stop < exam.n_samples:  # zero padding is not a flat line: leave it blank
         for name in leads:
             v = leads[name].astype(np.float32, copy=True)
@@ -281,7 +305,7 @@ def draw_printout(c: Canvas, g: ExamPageGeometry, exam: Exam, t0_s: float, rhyth
     shown_end = min(t0_s + g.window_s, exam.duration_s)
     facts = (
         f"{g.speed_mm_s:g} mm/s   {g.gain_mm_mv:g} mm/mV   calibration 1 mV   "
-        f"signal as recorded (no display filter)   shown {t0_s:.2f}–{shown_end:.2f} s of "
+        f"{_filter_text(display_filters)}   shown {t0_s:.2f}–{shown_end:.2f} s of "
         f"{exam.duration_s:.2f} s at {exam.fs:g} Hz"
     )
     if derived:

@@ -99,6 +99,11 @@ def take_screenshot(window, out: Path, timeout_s: float = SCREENSHOT_TIMEOUT_S) 
     timer.start(int(timeout_s * 1000))
     if window.current_exam is None or window.current_prediction is None:
         loop.exec()
+    feature = getattr(window, "measurements", None)  # the measurements line, once measured
+    if window.current_exam is not None and feature is not None and feature.pending() and state["ok"]:
+        state["done"] = False
+        feature.measured.connect(lambda _m: finish(True))
+        loop.exec()
     if window.current_exam is None:
         print("ecgviewer: screenshot: no exam could be shown", file=sys.stderr)
         return 2

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from ecgviewer.classes import CLASS_NAMES, CLASSES
 from ecgviewer.exam import ExamHeader
 from ecgviewer.viewer.filtering import FilterError, Node, evaluate, fields_used, parse_filter
+from ecgviewer.viewer.measurements import MEASURE_COLUMNS, MEASURE_FIELDS
 from ecgviewer.viewer.workspace import Workspace
 
 BASE_COLUMNS: tuple[str, ...] = (
@@ -66,7 +67,7 @@ class ExamTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.ws = workspace
         self.classes: tuple[str, ...] = CLASSES
-        self.columns: tuple[str, ...] = BASE_COLUMNS + self.classes
+        self.columns: tuple[str, ...] = BASE_COLUMNS + self.classes + tuple(h for h, _ in MEASURE_COLUMNS)
         self._order = np.zeros(0, dtype=np.int64)
         self._pos = np.zeros(0, dtype=np.int64)
         self._headers: dict[int, ExamHeader | Exception] = {}
@@ -99,6 +100,10 @@ class ExamTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if name in CLASS_NAMES:
                 return f"Probability of {CLASS_NAMES[name]} ({name}) from the active model"
+            if self._measure_word(section):
+                return (
+                    f"Measured {name} ({'bpm' if name == 'HR' else 'ms'}); empty until the exam is measured"
+                )
             return {
                 "#": "Position among the open exams",
                 "Labels": "Agreement of the model with the exam's labels",
@@ -124,7 +129,7 @@ class ExamTableModel(QAbstractTableModel):
                 return ERROR_COLOR
             if col == COL_FINDINGS:
                 return POSITIVE_COLOR
-            if col >= len(BASE_COLUMNS):
+            if len(BASE_COLUMNS) <= col < len(BASE_COLUMNS) + len(self.classes):
                 k = col - len(BASE_COLUMNS)
                 p = self.ws.probabilities[row, k]
                 if not np.isnan(p) and p > self.ws.thresholds[k]:
@@ -154,6 +159,9 @@ class ExamTableModel(QAbstractTableModel):
             return self.ws.positive_text(row)
         if col == COL_LABELS:
             return self.ws.agreement.get(row, "")
+        word = self._measure_word(col)
+        if word:
+            return self.ws.measurements.value_text(row, word)
         if col >= len(BASE_COLUMNS):
             p = self.ws.probabilities[row, col - len(BASE_COLUMNS)]
             return "" if np.isnan(p) else f"{p:.3f}"
@@ -249,6 +257,9 @@ class ExamTableModel(QAbstractTableModel):
         n = len(self.ws)
         if column == COL_INDEX:
             return np.arange(n, dtype=np.float64)
+        word = self._measure_word(column)
+        if word:
+            return self.ws.measurements.column(word, n)
         if column >= len(BASE_COLUMNS):
             return self.ws.probabilities[:, column - len(BASE_COLUMNS)].astype(np.float64)
         if column == COL_FINDINGS:
@@ -319,6 +330,8 @@ class ExamTableModel(QAbstractTableModel):
             return self.ws.decisions()[:, self.classes.index(cls)]
         if name == "index":
             return np.arange(1, n + 1, dtype=np.float64)
+        if name in MEASURE_FIELDS:
+            return self.ws.measurements.column(name, n)
         headers = self._all_headers()
 
         def get(h: ExamHeader | Exception, attr: str) -> Any:
@@ -335,6 +348,27 @@ class ExamTableModel(QAbstractTableModel):
         if name in ("sex", "format"):
             return np.array([get(h, name) or "" for h in headers], dtype=object)
         raise FilterError(f"unknown field {name!r}")
+
+    def _measure_word(self, column: int) -> str:
+        """The filter word of a measurement column ("hr", "qtc"…), "" for other columns."""
+        k = column - len(BASE_COLUMNS) - len(self.classes)
+        return MEASURE_COLUMNS[k][1] if 0 <= k < len(MEASURE_COLUMNS) else ""
+
+    def measurements_changed(self, rows: np.ndarray | None = None) -> bool:
+        """These rows (None: all) were measured. Returns True when the rows were re-filtered
+        (the filter uses HR, PR, QRS, QT or QTc)."""
+        if any(f in MEASURE_FIELDS for f in fields_used(self._filter)):
+            self.beginResetModel()
+            try:
+                self._recompute()
+            finally:
+                self.endResetModel()
+            return True
+        span = self._shown_span(rows)
+        if span is not None:
+            first = len(BASE_COLUMNS) + len(self.classes)
+            self.dataChanged.emit(self.index(span[0], first), self.index(span[1], self.columnCount() - 1))
+        return False
 
     def probabilities_changed(self, rows: np.ndarray | None = None) -> None:
         """Repaint the findings and probability columns of these workspace rows (None: all)."""
@@ -384,7 +418,8 @@ class ExamBrowser(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setToolTip(
             "Conditions on the model's probabilities (AF > 0.5, SB < 10%), positive findings (RBBB, not AF), "
-            "fs, duration, age, index (fs >= 500), text fields (id ~ A00, source = x.h5, sex = F) "
+            "measurements (HR < 50, PR > 200, QTc > 470), fs, duration, age, index (fs >= 500), "
+            "text fields (id ~ A00, source = x.h5, sex = F) "
             "or any word "
             "(searched in id and file name); disagrees / agrees / labelled select by the label agreement. "
             "Combine with and / or / not and parentheses."
@@ -442,6 +477,8 @@ class ExamBrowser(QWidget):
             self.table.setColumnWidth(col, w)
         for k in range(len(self.model.classes)):
             self.table.setColumnWidth(len(BASE_COLUMNS) + k, 62)
+        for k in range(len(MEASURE_COLUMNS)):
+            self.table.setColumnWidth(len(BASE_COLUMNS) + len(self.model.classes) + k, 52)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self._sort_column = -1
         self._sort_order = Qt.SortOrder.AscendingOrder
@@ -510,6 +547,13 @@ class ExamBrowser(QWidget):
 
     def probabilities_changed(self, rows: np.ndarray | None = None) -> None:
         self.model.probabilities_changed(rows)
+        self._update_count()
+
+    def measurements_changed(self, rows: np.ndarray | None = None) -> None:
+        """The HR, PR, QRS, QT, QTc columns of these rows (None: all) changed; re-filters when needed."""
+        current = self.current_ws_row()
+        if self.model.measurements_changed(rows) and current is not None:
+            self.select_ws_row(current, emit=False)
         self._update_count()
 
     def labels_changed(self, rows: np.ndarray | None = None) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
+from ecgviewer.display_filters import DisplayFilterSettings, apply_display_filters
 from ecgviewer.errors import PreprocessError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import LEADS
@@ -51,6 +52,19 @@ TRACE = QColor("#000000")
 DESK = QColor("#d9d9d9")
 CALIPER = QColor("#1151c4")
 PADDING = QColor(110, 110, 120, 60)
+FIDUCIAL_COLORS: dict[str, QColor] = {
+    "p_onset_s": QColor("#2e7d32"),
+    "qrs_onset_s": QColor("#1565c0"),
+    "qrs_offset_s": QColor("#1565c0"),
+    "t_offset_s": QColor("#8e24aa"),
+}
+"""Marker colour of each fiducial (P onset green, QRS onset/offset blue, T offset purple)."""
+FIDUCIAL_NAMES: dict[str, str] = {
+    "p_onset_s": "P onset",
+    "qrs_onset_s": "QRS onset",
+    "qrs_offset_s": "QRS offset",
+    "t_offset_s": "T offset",
+}
 
 
 # --------------------------------------------------------------------------- layout (no Qt)
@@ -322,6 +336,7 @@ class LeadCell:
     label: pg.TextItem
     overlay: pg.ImageItem | None = None
     shading: list[QGraphicsRectItem] = field(default_factory=list)
+    fiducials: list[pg.PlotCurveItem] = field(default_factory=list)
 
     @property
     def lead(self) -> str:
@@ -386,6 +401,9 @@ class LeadGrid(QWidget):
         self._derived: tuple[str, ...] = ()
         self._input: np.ndarray | None = None  # (4096, 12) in mV
         self._report: PreprocessReport | None = None
+        self._filters: DisplayFilterSettings | None = None  # display filters of the drawn signal
+        self._filtered: np.ndarray | None = None  # _signal through _filters (computed once)
+        self._beats = None  # BeatFiducials of the exam, drawn when set (seconds of exam time)
         self.paper_layout: PaperLayout = compute_layout("3x4", 0, PAGE_SECONDS)
         self.cells: list[LeadCell] = []
         self._static_items: list[object] = []
@@ -485,8 +503,51 @@ class LeadGrid(QWidget):
                 self._signal, self._derived = sig, ()
         else:
             self._signal, self._derived = None, ()
+        self._filtered = None
+        self._beats = None
         self._at_home = True
         self._rebuild()
+
+    @property
+    def display_filters(self) -> DisplayFilterSettings | None:
+        """The filters of the drawn recording (None: as recorded); never of the network input."""
+        return self._filters
+
+    def set_display_filters(self, settings: DisplayFilterSettings | None) -> None:
+        """Filter the drawn recording (baseline, notch, low-pass; zero-phase). The network-input
+        view stays unfiltered: it shows exactly what the model reads."""
+        if settings == self._filters:
+            return
+        self._filters = settings
+        self._filtered = None
+        self._rebuild(keep_view=True)
+
+    def shown_signal(self) -> np.ndarray | None:
+        """(samples, 12) mV in LEADS order of the recording as drawn (display filters applied)."""
+        if self._signal is None or self.exam is None:
+            return None
+        if self._filters is None or self._filters.is_off:
+            return self._signal
+        if self._filtered is None:
+            sig = self._signal
+            missing = np.isnan(sig)
+            out = apply_display_filters(np.where(missing, 0.0, sig), self.exam.fs, self._filters)
+            out[missing] = np.nan
+            self._filtered = out
+        return self._filtered
+
+    @property
+    def fiducials(self):
+        """The :class:`~ecgviewer.measure.BeatFiducials` drawn on the leads, or None."""
+        return self._beats
+
+    def set_fiducials(self, beats) -> None:
+        """Mark each beat's P onset, QRS onset and offset and T offset on every lead
+        (:class:`~ecgviewer.measure.BeatFiducials`, seconds of exam time); None removes them."""
+        self._beats = beats
+        for cell in self.cells:
+            self._draw_fiducials(cell)
+        self._update_header()
 
     def set_model_input(self, x: np.ndarray | None, report: PreprocessReport | None) -> None:
         """The network's input for the current exam ((4096, 12) in mV) and its report."""
@@ -697,8 +758,9 @@ class LeadGrid(QWidget):
                 self._report.offset_s,
                 1.0 / self._report.output_fs,
             )
-        if self._signal is not None and self.exam is not None:
-            return self._signal, 0.0, 1.0 / self.exam.fs
+        shown = self.shown_signal()
+        if shown is not None and self.exam is not None:
+            return shown, 0.0, 1.0 / self.exam.fs
         return None
 
     def _clear_items(self) -> None:
@@ -783,7 +845,36 @@ class LeadGrid(QWidget):
             self._shade_padding(cell)
         if spec.lead in self._overlays:
             self._draw_overlay(cell)
+        if self._beats is not None:
+            self._draw_fiducials(cell)
         return cell
+
+    def _draw_fiducials(self, cell: LeadCell) -> None:
+        """Short vertical ticks at the fiducials of the beats within the cell (one item per kind)."""
+        for item in cell.fiducials:
+            item.setParentItem(None)
+            if item.scene() is not None:
+                item.scene().removeItem(item)
+        cell.fiducials = []
+        beats = self._beats
+        if beats is None:
+            return
+        s = cell.spec
+        lo, hi = s.bottom - s.baseline + 0.15 * s.height, s.top - s.baseline - 0.2 * s.height
+        for name, color in FIDUCIAL_COLORS.items():
+            t = np.asarray(getattr(beats, name), dtype=np.float64)
+            t = t[np.isfinite(t) & (t >= s.t0) & (t <= s.t1)]
+            if not t.size:
+                continue
+            x = np.repeat(s.x0 + (t - s.t0), 2)
+            y = np.tile([lo, hi], t.size)
+            item = pg.PlotCurveItem(
+                x, y, connect="pairs", pen=pg.mkPen(color, width=1.3, style=Qt.PenStyle.DashLine)
+            )
+            item.setZValue(8)
+            item.setToolTip(FIDUCIAL_NAMES[name])
+            item.setParentItem(cell.group)
+            cell.fiducials.append(item)
 
     def _shade_padding(self, cell: LeadCell) -> None:
         r = self._report
@@ -899,7 +990,7 @@ class LeadGrid(QWidget):
                 parts.append(
                     f"<span style='color:#7a3b00'><b>network input</b>: {r.output_fs:g} Hz × "
                     f"{r.output_samples} samples ({r.output_samples / r.output_fs:.2f} s), "
-                    f"zero padding shaded</span>"
+                    f"zero padding shaded, unfiltered</span>"
                 )
             else:
                 parts.append(f"original signal: {self.exam.fs:g} Hz, {self.exam.duration_s:.2f} s")
@@ -911,6 +1002,14 @@ class LeadGrid(QWidget):
                     parts.append(f"leads {first:.2f}–{last:.2f} s{where}{strip}")
                 if self._show_input:
                     parts.append("(network input not available yet)")
+                elif self._filters is not None:
+                    parts.append(f"filter {self._filters.describe()}")
+        if self._beats is not None:
+            legend = (
+                f"<span style='color:{FIDUCIAL_COLORS[key].name()}'>{FIDUCIAL_NAMES[key]}</span>"
+                for key in ("p_onset_s", "qrs_onset_s", "t_offset_s")
+            )
+            parts.append("fiducials: " + ", ".join(legend).replace("QRS onset", "QRS onset/offset"))
         zoom = "actual size" if abs(self._zoom - 1.0) < 1e-3 else f"zoom {self._zoom * 100:.0f} %"
         parts.append(zoom)
         self.header.setText(" · ".join(parts))

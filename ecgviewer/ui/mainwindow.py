@@ -80,6 +80,7 @@ SHORTCUTS_HELP = [
     ("Ctrl+F", "Filter the exam table"),
     ("E", "Explain the exam (SHAP, all six classes)"),
     ("H", "SHAP heatmap on/off"),
+    ("M", "Fiducials (P onset, QRS onset/offset, T offset) on/off"),
     ("Ctrl+L", "Load labels…"),
     ("Ctrl+T", "Set statistics…"),
     ("Ctrl+P", "Export report…"),
@@ -244,10 +245,12 @@ class MainWindow(QMainWindow):
         """Explanation, labels, set statistics and report export; each registers its own actions."""
         from ecgviewer.ui.explanation_dock import ExplanationDock
         from ecgviewer.ui.labels_dock import LabelsDock
+        from ecgviewer.ui.measurements import MeasurementsFeature
         from ecgviewer.ui.read_dock import ReadDock
         from ecgviewer.ui.report_export import ReportExport
         from ecgviewer.ui.set_statistics import SetStatistics
 
+        self.measurements = MeasurementsFeature(self)
         self.explanation = ExplanationDock(self)
         self.label_sources = LabelsDock(self)
         self.report_export = ReportExport(self, self.explanation, self.label_sources)

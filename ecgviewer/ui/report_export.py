@@ -127,6 +127,8 @@ class ReportExport(QObject):
             # patient names and ids of a clinical file only when the viewer shows them
             "identifiers": bool(w.viewer.view.show_identifiers),
             "reads": [] if w.current_row is None else w.viewer.reading.reads_of(w.current_row),
+            "display_filters": w.viewer.view.display_filters,  # the traces as drawn on screen
+            "measurements": w.viewer.measurements(),  # None: measured while writing
         }
 
     def export_report(

@@ -8,6 +8,7 @@ Examples (case-insensitive)::
     AF > 0.5 and fs >= 500   both ("and", "&", "," or just a space)
     SB or ST                 either ("or", "|")
     duration > 10            recordings longer than 10 s; also fs, age, index
+    HR < 50, QTc > 470       measurements (bpm, ms): HR, PR, QRS, QT, QTc; unmeasured rows never pass
     id ~ A00                 exam id contains "A00"; also source, sex, format; "=" and "!=" compare
     A0001                    any other word: id or source file name contains it
     disagrees                the model differs from the exam's reference labels (gold standard,
@@ -46,6 +47,12 @@ NUMERIC_FIELDS: dict[str, str] = {
     "index": "index",
     "#": "index",
     "row": "index",
+    # measurements (ecgviewer.viewer.measurements): NaN until a row is measured
+    "hr": "hr",
+    "pr": "pr",
+    "qrs": "qrs",
+    "qt": "qt",
+    "qtc": "qtc",
 }
 TEXT_FIELDS: dict[str, str] = {
     "id": "id",
@@ -198,7 +205,24 @@ class _Parser:
             return Node("cmp", field=TEXT_FIELDS[key], op=op, value=raw)
         if key in FLAG_FIELDS:
             raise FilterError(f"'{word}' takes no value: write just '{word}' (or 'not {word}')")
-        known = ", ".join([*CLASSES, "fs", "duration", "age", "index", "id", "source", "sex", "format"])
+        known = ", ".join(
+            [
+                *CLASSES,
+                "fs",
+                "duration",
+                "age",
+                "index",
+                "HR",
+                "PR",
+                "QRS",
+                "QT",
+                "QTc",
+                "id",
+                "source",
+                "sex",
+                "format",
+            ]
+        )
         raise FilterError(f"unknown field {word!r}; known: {known}")
 
 

@@ -46,6 +46,7 @@ class ViewerEvents(SignalGroup):
     prediction_changed = Signal(object)  # Prediction of the current exam, or None
     saliency_changed = Signal(object)  # Saliency of the current exam, or None
     labels_changed = Signal(int)  # number of label sources attached
+    measurements_changed = Signal(object)  # Measurements of the current exam, or None
 
 
 class ViewerModel:
@@ -164,6 +165,22 @@ class ViewerModel:
         self.set_saliency(sal)
         return sal
 
+    # -- measurements ----------------------------------------------------------------------
+    def measure(self) -> Any:
+        """The current exam's :class:`~ecgviewer.measure.Measurements`, cached per row in
+        ``workspace.measurements`` (slow only the first time: run it off the UI thread)."""
+        if self.exam is None:
+            raise ValueError("measure: no exam is shown")
+        m = self.workspace.measurements.measure(self.exam, self.row)
+        self.events.measurements_changed.emit(m)
+        return m
+
+    def measurements(self) -> Any:
+        """The current exam's cached measurements, or None when it was not measured yet."""
+        if self.exam is None:
+            return None
+        return self.workspace.measurements.get(self.row, self.exam)
+
     # -- labels ----------------------------------------------------------------------------
     def attach_labels(self, labels: LabelSet) -> None:
         """Attach a label source (replacing one of the same name)."""
@@ -219,6 +236,8 @@ class ViewerModel:
         kwargs.setdefault("labels", self.exam_labels())
         kwargs.setdefault("identifiers", bool(self.view.show_identifiers))
         kwargs.setdefault("reads", [] if self.row is None else self.reading.reads_of(self.row))
+        kwargs.setdefault("display_filters", self.view.display_filters)
+        kwargs.setdefault("measurements", self.measurements())
         return Path(
             write_exam_report(
                 out, self.exam, self.prediction, saliency=self.saliency, model=self.model, **kwargs

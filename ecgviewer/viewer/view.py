@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from psygnal import evented
 
+from ecgviewer.display_filters import CART_DEFAULT, DisplayFilterSettings
+
 LAYOUTS: tuple[str, ...] = ("3x4", "6x2", "12x1")
 LAYOUT_NAMES: dict[str, str] = {"3x4": "3×4 + rhythm strip", "6x2": "6×2", "12x1": "12×1"}
 GAINS: tuple[float, ...] = (5.0, 10.0, 20.0)
@@ -34,6 +36,9 @@ class ViewSettings:
         show_identifiers: show patient names, ids and birth dates of clinical files (window
             header, info panel, report); off by default (:mod:`ecgviewer.viewer.clinical`).
         show_median_beats: show the cart's median beats, where the file has them.
+        display_filters: baseline / notch / low-pass of the drawn and printed traces (never the
+            network input), :data:`~ecgviewer.display_filters.CART_DEFAULT` = 0.05–150 Hz, notch off.
+        show_fiducials: draw the measured P onset, QRS onset/offset and T offset of each beat.
     """
 
     layout: str = "3x4"
@@ -44,6 +49,8 @@ class ViewSettings:
     filter_text: str = ""
     show_identifiers: bool = False
     show_median_beats: bool = False
+    display_filters: DisplayFilterSettings = CART_DEFAULT
+    show_fiducials: bool = False
 
     def __post_init__(self) -> None:
         self.check()

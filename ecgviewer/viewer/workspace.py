@@ -12,6 +12,7 @@ import numpy as np
 from ecgviewer.classes import CLASSES
 from ecgviewer.exam import Exam, ExamHeader
 from ecgviewer.io import ExamSet
+from ecgviewer.viewer.measurements import MeasurementCache
 
 
 class Workspace:
@@ -26,6 +27,7 @@ class Workspace:
         agreement_details: row → tooltip of that column (per class: model vs reference).
         label_disagrees: (N,) bool, the model differs from the exam's reference labels.
         labelled: (N,) bool, some label source has the exam.
+        measurements: the measured rows (:class:`~ecgviewer.viewer.measurements.MeasurementCache`).
     """
 
     def __init__(self) -> None:
@@ -41,6 +43,7 @@ class Workspace:
         self.agreement_details: dict[int, str] = {}
         self.label_disagrees = np.zeros(0, dtype=bool)
         self.labelled = np.zeros(0, dtype=bool)
+        self.measurements = MeasurementCache()
         self._lock = threading.Lock()
 
     # -- rows ------------------------------------------------------------------------------
@@ -117,6 +120,7 @@ class Workspace:
             self.agreement_details.clear()
             self.label_disagrees = np.zeros(0, dtype=bool)
             self.labelled = np.zeros(0, dtype=bool)
+            self.measurements.clear()
 
     # -- predictions -----------------------------------------------------------------------
     def set_model(self, label: str, thresholds: np.ndarray, classes: Iterable[str] = CLASSES) -> None:
