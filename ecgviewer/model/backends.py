@@ -119,7 +119,10 @@ class OpenVinoSession:
     """
 
     def __init__(self, source: str | bytes | Path, precision: str = "bf16", threads: int = 0) -> None:
-        import openvino as ov
+        try:
+            import openvino as ov
+        except ImportError:  # the optional extra; the frozen build leaves it out
+            raise RuntimeError("OpenVINO is not installed (pip install ecgviewer[openvino])") from None
 
         core = ov.Core()
         model = core.read_model(source) if not isinstance(source, bytes) else core.read_model(source, b"")
@@ -204,7 +207,11 @@ def check_and_record_bf16(path: str | Path, exams: np.ndarray, *, tolerance: flo
     """Run the model in fp32 (onnxruntime) and bf16 (OpenVINO) on ``exams`` (model input units)
     and record the result in its contract. Needs OpenVINO and a bf16 CPU."""
     import onnxruntime as ort
-    import openvino as ov
+
+    try:
+        import openvino as ov
+    except ImportError:  # the optional extra; the frozen build leaves it out
+        raise RuntimeError("OpenVINO is not installed (pip install ecgviewer[openvino])") from None
 
     if not cpu_has_bf16():
         raise RuntimeError("this CPU has no AVX-512 BF16 or AMX: the bf16 check must run on one that has")
