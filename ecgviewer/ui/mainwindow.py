@@ -356,7 +356,6 @@ class MainWindow(QMainWindow):
     def guarded(self, slot, what: str = ""):
         """``slot`` behind the one top-level guard of a UI action: an exception it raises becomes a
         one-line message (:meth:`report_unexpected`) and the app carries on."""
-        import functools
         import inspect
 
         try:
@@ -364,10 +363,9 @@ class MainWindow(QMainWindow):
         except (TypeError, ValueError):
             n_params = 1
 
-        @functools.wraps(slot)
-        def run(*args):
+        def run(checked: bool = False):  # QAction.triggered(bool): passed on when the slot takes it
             try:
-                return slot(*args[:n_params])
+                return slot(*(checked,)[:n_params])
             except Exception as err:  # the last resort: one line, never a crash
                 self.report_unexpected(err, what=what)
                 return None
