@@ -19,11 +19,13 @@ from PySide6.QtWidgets import (
 )
 
 from ecgviewer.classes import CLASS_DEFINITIONS, CLASS_NAMES, CLASSES
+from ecgviewer.viewer.quality_view import QUALITY_COLOR, quality_of
 
 POSITIVE = QColor("#c62828")
 NEGATIVE = QColor("#78909c")
 TRACK = QColor("#eceff1")
 THRESHOLD = QColor("#212121")
+UNRELIABLE = QColor("#b0bec5")  # bars of a recording of poor quality: greyed, never red
 NOTICE_STYLE = "color:#8a1c1c; font-weight:bold;"
 
 
@@ -42,6 +44,8 @@ class ProbabilityBar(QWidget):
         self.value: float | None = None
         self.threshold: float | None = None
         self.positive: bool | None = None
+        self.unreliable = False  # poor signal quality: greyed bar, "unreliable" beside a positive
+        self.withheld = False  # not a usable ECG: no decision shown
         self.selected = False
         self.setMinimumHeight(30)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -52,17 +56,36 @@ class ProbabilityBar(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return QSize(260, 30)
 
-    def set_value(self, value: float | None, threshold: float | None, positive: bool | None) -> None:
+    def set_value(
+        self,
+        value: float | None,
+        threshold: float | None,
+        positive: bool | None,
+        *,
+        unreliable: bool = False,
+        withheld: bool = False,
+    ) -> None:
         self.value = None if value is None else float(value)
         self.threshold = None if threshold is None else float(threshold)
         self.positive = positive
+        self.unreliable = bool(unreliable or withheld)
+        self.withheld = bool(withheld)
         self._update_tooltip()
         self.update()
 
     def state_text(self) -> str:
         if self.value is None:
             return "—"
+        if self.withheld:
+            return "withheld"
+        if self.unreliable:
+            return "positive?" if self.positive else "negative?"
         return "POSITIVE" if self.positive else "negative"
+
+    def _color(self) -> QColor:
+        if self.unreliable:
+            return UNRELIABLE
+        return POSITIVE if self.positive else NEGATIVE
 
     def value_text(self) -> str:
         return "" if self.value is None else f"{self.value:.3f}"
@@ -74,6 +97,10 @@ class ProbabilityBar(QWidget):
             lines.append(html.escape(CLASS_DEFINITIONS[self.cls]))
         if self.value is not None and self.threshold is not None:
             verdict = "positive" if self.positive else "negative"
+            if self.withheld:
+                verdict = "no decision (not a usable ECG)"
+            elif self.unreliable:
+                verdict += " (unreliable: poor signal quality)"
             lines.append(f"probability {self.value:.3f}, threshold {self.threshold:.3f} → {verdict}")
         lines.append("<i>Click to choose this class for explanations.</i>")
         self.setToolTip("<br>".join(lines))
@@ -94,7 +121,7 @@ class ProbabilityBar(QWidget):
         bold = QFont(self.font())
         bold.setBold(True)
         name_w = QFontMetrics(bold).horizontalAdvance("1dAVb") + 12
-        state_w = QFontMetrics(bold).horizontalAdvance("POSITIVE") + 8
+        state_w = max(QFontMetrics(bold).horizontalAdvance(t) for t in ("POSITIVE", "negative?")) + 8
         value_w = fm.horizontalAdvance("0.000") + 10
         p.setFont(bold)
         p.setPen(pal.windowText().color())
@@ -106,7 +133,7 @@ class ProbabilityBar(QWidget):
         path.addRoundedRect(bar, 3, 3)
         p.fillPath(path, TRACK)
         if self.value is not None:
-            color = POSITIVE if self.positive else NEGATIVE
+            color = self._color()
             fill = QRectF(bar.left(), bar.top(), bar.width() * float(np.clip(self.value, 0, 1)), bar.height())
             clip = QPainterPath()
             clip.addRoundedRect(bar, 3, 3)
@@ -131,7 +158,7 @@ class ProbabilityBar(QWidget):
         p.drawText(QRectF(bar.right() + 6, 0, value_w, h), right, self.value_text())
         p.setFont(bold)
         if self.value is not None:
-            p.setPen(POSITIVE if self.positive else NEGATIVE)
+            p.setPen(QColor(QUALITY_COLOR) if self.unreliable else self._color())
         p.drawText(QRectF(w - state_w - 2, 0, state_w, h), right, self.state_text())
         p.end()
 
@@ -157,6 +184,13 @@ class FindingsPanel(QWidget):
         self.summary = QLabel("No exam analysed yet.")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
+        # the signal-quality note (ecgviewer.quality), above the bars; hidden when the signal is fine
+        self.quality_label = QLabel("")
+        self.quality_label.setWordWrap(True)
+        self.quality_label.setStyleSheet(f"color:{QUALITY_COLOR}; font-weight:bold;")
+        self.quality_label.setAccessibleName("Signal quality")
+        self.quality_label.setVisible(False)
+        layout.addWidget(self.quality_label)
         self.bars: list[ProbabilityBar] = []
         for c in CLASSES:
             bar = ProbabilityBar(c, self)
@@ -208,21 +242,43 @@ class FindingsPanel(QWidget):
         if prediction is None:
             for bar in self.bars:
                 bar.set_value(None, None, None)
+            self.set_quality(None)
             return
+        quality = quality_of(prediction)
+        self.set_quality(quality.line)
         probs = np.asarray(prediction.probabilities)
         for bar in self.bars:
             if bar.cls in prediction.classes:
                 k = prediction.classes.index(bar.cls)
-                bar.set_value(float(probs[k]), float(prediction.thresholds[k]), bool(prediction.decisions[k]))
+                bar.set_value(
+                    float(probs[k]),
+                    float(prediction.thresholds[k]),
+                    bool(prediction.decisions[k]) and not quality.withheld,
+                    unreliable=quality.unreliable,
+                    withheld=quality.withheld,
+                )
             else:
                 bar.set_value(None, None, None)
-        positive = prediction.positive()
-        if positive:
+        positive = [] if quality.withheld else prediction.positive()
+        if quality.withheld:
+            self.summary.setText("No decision: the recording is not a usable ECG.")
+        elif positive and quality.unreliable:
+            names = ", ".join(f"{CLASS_NAMES.get(c, c)} ({c})" for c in positive)
+            self.summary.setText(
+                f"<b style='color:{QUALITY_COLOR}'>Above threshold (unreliable):</b> {html.escape(names)}"
+            )
+        elif positive:
             names = ", ".join(f"{CLASS_NAMES.get(c, c)} ({c})" for c in positive)
             self.summary.setText(f"<b style='color:#c62828'>Positive:</b> {html.escape(names)}")
         else:
             self.summary.setText("No finding above its threshold.")
         self.timing.setText(f"Inference {prediction.seconds * 1000:.0f} ms on {prediction.provider}")
+
+    def set_quality(self, line: str | None) -> None:
+        """Show the signal-quality line above the bars ("" or None: hide it)."""
+        self.quality_label.setText(html.escape(line or ""))
+        self.quality_label.setToolTip(line or "")
+        self.quality_label.setVisible(bool(line))
 
     def set_status(self, text: str) -> None:
         """A line in place of the summary (e.g. "Analysing…", "Analysis failed: …")."""

@@ -355,9 +355,47 @@ class MainWindow(QMainWindow):
         if tip:
             action.setToolTip(tip)
             action.setStatusTip(tip)
-        action.triggered.connect(slot)
+        action.triggered.connect(self.guarded(slot, text.replace("&", "").rstrip("…")))
         self.addAction(action)
         return action
+
+    def guarded(self, slot, what: str = ""):
+        """``slot`` behind the one top-level guard of a UI action: an exception it raises becomes a
+        one-line message (:meth:`report_unexpected`) and the app carries on."""
+        import inspect
+
+        try:
+            n_params = len(inspect.signature(slot).parameters)
+        except (TypeError, ValueError):
+            n_params = 1
+
+        def run(checked: bool = False):  # QAction.triggered(bool): passed on when the slot takes it
+            try:
+                return slot(*(checked,)[:n_params])
+            except Exception as err:  # the last resort: one line, never a crash
+                self.report_unexpected(err, what=what)
+                return None
+
+        return run
+
+    def report_unexpected(self, err: BaseException, files=(), what: str = "") -> str:
+        """Show an error met by an action, an open or a worker as one line (status bar and a
+        non-modal message box; stderr when not interactive); returns the line."""
+        from ecgviewer.viewer.quality_view import error_line
+
+        line = error_line(err, files)
+        title = f"{what} failed" if what else "Unexpected error"
+        self.errors.append(line)
+        self.statusBar().showMessage(f"{title}: {line}", 15000)
+        if self.interactive:
+            box = QMessageBox(QMessageBox.Icon.Warning, title, line, QMessageBox.StandardButton.Ok, self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.setModal(False)
+            box.show()
+            self._last_error_box = box
+        else:
+            print(f"ecgviewer: {title}: {line}", file=sys.stderr)
+        return line
 
     def _build_actions(self) -> None:
         a = self.make_action
@@ -727,7 +765,9 @@ class MainWindow(QMainWindow):
 
     def _on_open_failed(self, err: BaseException, paths: Sequence[Path]) -> None:
         shown = self.current_exam.display_name() if self.current_exam is not None else None
-        text = str(err) if isinstance(err, EcgViewerError) else f"{paths[0]}: unexpected error: {err}"
+        from ecgviewer.viewer.quality_view import error_line
+
+        text = str(err) if isinstance(err, EcgViewerError) else error_line(err, paths)
         self.show_error("Cannot open file", text, keep_note=shown)
         self.open_finished.emit(False)
 
@@ -855,7 +895,9 @@ class MainWindow(QMainWindow):
     def _on_exam_read_failed(self, row: int, gen: int, err: BaseException) -> None:
         if gen != self._generation or self._pending_row is not None:
             return
-        text = str(err) if isinstance(err, EcgViewerError) else f"exam {row + 1}: unexpected error: {err}"
+        from ecgviewer.viewer.quality_view import error_line
+
+        text = str(err) if isinstance(err, EcgViewerError) else error_line(err, [f"exam {row + 1}"])
         self.ws.row_errors[row] = text
         self.browser.probabilities_changed(np.array([row]))
         if self.current_row is not None:
@@ -921,6 +963,10 @@ class MainWindow(QMainWindow):
         self.timings["predict"] = time.perf_counter() - t_start
         self.current_prediction = pred
         self.findings.set_prediction(pred)
+        if pred.unreliable:
+            from ecgviewer.viewer.quality_view import quality_of
+
+            self.statusBar().showMessage(quality_of(pred).line, 15000)
         if self.current_row is not None:
             self.ws.set_probabilities([self.current_row], pred.probabilities[None])
             self.ws.row_errors.pop(self.current_row, None)
@@ -934,7 +980,9 @@ class MainWindow(QMainWindow):
     def _on_prediction_failed(self, gen: int, err: BaseException) -> None:
         if gen != self._generation:
             return
-        text = str(err)
+        from ecgviewer.viewer.quality_view import error_line
+
+        text = error_line(err, [self.current_exam.display_name()] if self.current_exam is not None else ())
         self.findings.set_status(f"<span style='color:#b71c1c'>Analysis failed: {html.escape(text)}</span>")
         self.statusBar().showMessage(f"Analysis failed: {text}", 10000)
         if self.current_row is not None:
