@@ -246,7 +246,12 @@ def _draw_findings(
                 c.pen(TEXT, 0.25)
                 c.line(tx, yb - bh - 0.7, tx, yb + 0.5)
         c.text(col_x["thr"] + 13, yb, format_probability(thr[i]), size=7.5, rgb=MUTED, align="right")
-        c.text(col_x["dec"] + 1, yb, "POSITIVE" if pos else "negative", size=7.2, bold=pos, rgb=rgb)
+        decision = "POSITIVE" if pos else "negative"
+        if getattr(prediction, "decisions_withheld", False):
+            decision = "withheld"
+        elif getattr(prediction, "unreliable", False):
+            decision += "?"
+        c.text(col_x["dec"] + 1, yb, decision, size=7.2, bold=pos, rgb=rgb)
         for j, (_ls, vals) in enumerate(shown_rows):
             v = int(vals[i]) if i < len(vals) else -1
             cx = lx0 + j * label_w
@@ -268,6 +273,10 @@ def _draw_findings(
     y = _draw_device_reading(c, g, x0, right, y, exam, identifiers)
     # the clinicians' over-reads (ecgviewer.reads.Read) first: who, when, blinded or not
     notes: list[str] = [overread_text(r) for r in reads]
+    quality = getattr(prediction, "quality_note", "")
+    if quality:  # the signal-quality check (ecgviewer.quality): said on every output
+        withheld = getattr(prediction, "decisions_withheld", False)
+        notes.insert(0, f"Signal quality: {quality}" + (" — decisions withheld." if withheld else ""))
     if rows:
         agree = []
         for ls, vals in shown_rows:
