@@ -237,7 +237,9 @@ def test_a_dying_worker_is_retried_and_every_exam_comes_back_once(
     assert marker.exists(), "the worker was not killed"
     assert seen == list(range(len(parts))) and positions == list(range(n))
     single = read_csv(inputs["single"])
-    for (_, exam_id, _source, _index, probs, _decisions, error), ref in zip(rows, single, strict=True):
+    for (_, exam_id, _source, _index, probs, _decisions, error, _quality), ref in zip(
+        rows, single, strict=True
+    ):
         assert exam_id == ref["exam_id"] and error == ref["error"]
         if not error:
             np.testing.assert_allclose(probs, [float(ref[f"prob_{c}"]) for c in CLASSES], atol=1e-6)

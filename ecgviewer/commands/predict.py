@@ -479,7 +479,7 @@ def predict_exams(
                 p = probs[k]
                 k += 1
             if p is None:
-                write(item.position, item.exam_id, item.source, item.index, None, None, item.error)
+                write(item.position, item.exam_id, item.source, item.index, None, None, item.error, "")
                 failed += 1
             else:
                 decisions = model.decide(p)
