@@ -154,3 +154,19 @@ def test_sampling_weights_draw_rare_classes_more_often() -> None:
     assert w[80] > w[90] == w[0] == w[199]  # a rare class is drawn more; others as often as none
     assert w[80] / w[199] == pytest.approx(2.0)  # √(20 / 5)
     assert w.sum() == pytest.approx(1.0)
+
+
+def test_bf16_autocast_keeps_the_input_stage_exact() -> None:
+    """Under bfloat16 autocast the low-pass and first convolution run in float32: oneDNN's bf16
+    kernel for a 16-tap convolution over 12 channels is wrong on AMX CPUs, not merely coarse."""
+    model = _trained_like_model().eval()
+    x = torch.as_tensor(np.random.default_rng(0).normal(0, 0.3, (2, 4096, 12)).astype(np.float32))
+    stage = {}
+    model.conv.register_forward_hook(lambda _m, _i, out: stage.setdefault("conv", []).append(out))
+    with torch.no_grad():
+        model.features(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model.features(x)
+    exact, autocast = stage["conv"]
+    assert autocast.dtype == torch.float32
+    assert torch.equal(exact, autocast)

@@ -115,14 +115,26 @@ class RibeiroResNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 4096, 12) → (N, 5120) flattened output of the last residual block."""
         x = x.transpose(1, 2)  # (N, 12, 4096)
-        if self.lowpass is not None:
-            k = self.lowpass.shape[-1]
-            x = F.conv1d(F.pad(x, ((k - 1) // 2, k // 2)), self.lowpass, groups=N_LEADS)
-        x = F.relu(self.bn(self.conv(x)))
+        # The input stage stays in float32 under bf16 autocast: it is 3 % of the FLOPs, and
+        # oneDNN's bfloat16 kernel for a 16-tap convolution over fewer than 16 channels (12
+        # leads) returns wrong values on AMX CPUs (torch 2.13; relative error ~1, not rounding).
+        if torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                x = self._input_stage(x.float())
+        else:  # (export traces this branch: the graph is the same as before)
+            x = self._input_stage(x)
+        x = F.relu(self.bn(x))
         skip = x
         for block in self.blocks:
             x, skip = block(x, skip)
         return x.transpose(1, 2).flatten(1)  # Keras Flatten over (time, channels)
+
+    def _input_stage(self, x: torch.Tensor) -> torch.Tensor:
+        """The fixed low-pass (when present) and the first convolution, on (N, 12, 4096)."""
+        if self.lowpass is not None:
+            k = self.lowpass.shape[-1]
+            x = F.conv1d(F.pad(x, ((k - 1) // 2, k // 2)), self.lowpass, groups=N_LEADS)
+        return self.conv(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(x))

@@ -220,6 +220,13 @@ def main(argv: list[str] | None = None) -> int:
             f"input ×{init_contract.input_scale_per_mv:g} folded into the first convolution): "
             f"fold-9 AUROC {np.round(auc0, 3).tolist()}"
         )
+    if bf16:
+        # a library's bfloat16 kernels can be wrong, not merely coarse: check before trusting them
+        probe = np.asarray(train.x[:64], dtype=np.float32)
+        drift = float(np.abs(predict(model, probe, bf16=True) - predict(model, probe, bf16=False)).max())
+        if drift > 0.05:
+            say(f"bfloat16 autocast moves probabilities by {drift:.3f} on 64 exams: using float32")
+            bf16 = False
     say(f"precision: {'bfloat16 autocast' if bf16 else 'float32'}")
     params = list(model.parameters()) + list(aux_head.parameters())
     opt = torch.optim.Adam(params, lr=args.lr)
