@@ -131,6 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     print("thresholds", dict(zip(CLASSES, thresholds, strict=True)))
 
     record = saved.get("record", {})
+    recipe = saved.get("recipe") or recipe_of(args.run)
+    warm_start = ""
+    if recipe.get("init"):
+        from ecgviewer.model.runtime import read_contract
+
+        try:
+            init_contract, _ = read_contract(recipe["init"])
+            warm_start = f"; warm-started from {init_contract.name} {init_contract.version}"
+        except Exception:  # the run's start file may be gone: name it as recorded
+            warm_start = f"; warm-started from {Path(recipe['init']).name}"
     contract = ModelContract(
         name=MODEL_NAME,
         version=args.version,
@@ -140,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         provenance=(
             "Trained by the ecgviewer project (python -m ecgviewer.training.train, seed 20200101) "
             "on PTB-XL folds 1-8 at 100 Hz (Wagner et al., Sci Data 2020, CC BY 4.0); "
-            "model and thresholds (bootstrap median of the F1 maximum) chosen on fold 9."
+            "model and thresholds (bootstrap median of the F1 maximum) chosen on fold 9"
+            f"{warm_start}."
         ),
         notice=NOTICE,
         extra={
@@ -165,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare is not None:
         clear_model_cache()
         old_model = load_model(args.compare, prefer_cuda=False)
-        previous = card_metrics(old_model, args.data, progress=print)
+        stored = old_model.contract.metrics or {}
+        if all(isinstance(stored.get(k), dict) for k in metrics if isinstance(metrics[k], dict)):
+            previous = stored  # its card's figures, computed by the same pipeline (test_model_card)
+        else:
+            previous = card_metrics(old_model, args.data, progress=print)
         compare_label = f"{old_model.contract.name} {old_model.contract.version}"
     else:
         compare_label = "previous"
@@ -184,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             comparison=comparison_table(
                 metrics, previous, args.data, (compare_label, f"{MODEL_NAME} {args.version}")
             ),
-            recipe=json.dumps(
-                {k: v for k, v in (saved.get("recipe") or recipe_of(args.run)).items()}, indent=1
-            ),
+            recipe=json.dumps(recipe, indent=1),
             parity=f"{parity:.1e}",
             epochs=record.get("epoch"),
             date=date.today(),
