@@ -16,6 +16,7 @@ from ecgviewer.clinical import clinical_info
 from ecgviewer.display_filters import DisplayFilterSettings
 from ecgviewer.errors import ReportError
 from ecgviewer.exam import Exam
+from ecgviewer.labels import align_to_classes
 from ecgviewer.model.contract import ModelContract
 from ecgviewer.reads import overread_text
 from ecgviewer.report.page import (
@@ -25,9 +26,11 @@ from ecgviewer.report.page import (
     check_rhythm_lead,
     contract_for,
     header_lines,
+    is_paper_class,
     label_cell,
     labels_for,
     local_now,
+    none_of_text,
 )
 from ecgviewer.report.paper import ExamPageGeometry, display_window, draw_printout, exam_page_geometry
 from ecgviewer.report.shap_page import choose_shap_classes, draw_shap_page
@@ -166,13 +169,19 @@ def _draw_findings(
     probs = np.asarray(prediction.probabilities, dtype=np.float64)
     thr = np.asarray(prediction.thresholds, dtype=np.float64)
     dec = np.asarray(prediction.decisions, dtype=bool)
-    rows = labels_for(labels, exam.exam_id, exam.index)
+    # label sources know the paper's six: aligned to the model's classes by name, a class they
+    # lack is not available (-1, "n/a"), never negative
+    rows = [(ls, align_to_classes(v, classes)) for ls, v in labels_for(labels, exam.exam_id, exam.index)]
     positives = [cl for cl, d in zip(classes, dec, strict=True) if d]
     summary = (
         ("Findings of the network: " + ", ".join(positives))
         if positives
-        else "Findings of the network: none of the six above threshold"
+        else f"Findings of the network: {none_of_text(classes)} above threshold"
     )
+    members = tuple(getattr(prediction, "member_names", ()) or ())
+    lo = np.asarray(getattr(prediction, "spread_min", np.zeros(0)), dtype=np.float64)
+    hi = np.asarray(getattr(prediction, "spread_max", np.zeros(0)), dtype=np.float64)
+    spread = bool(members) and len(lo) == len(classes) and len(hi) == len(classes)
     c.text(x0, y_top, summary, size=9.0, bold=True, rgb=POSITIVE if positives else TEXT, max_w=right - x0)
     # columns: fixed part, then one column per label source; the probability bar and then the
     # full names give way when many label sources are attached
@@ -241,6 +250,13 @@ def _draw_findings(
                     bh,
                     (196, 60, 60) if pos else (120, 120, 120),
                 )
+            if spread and np.isfinite(lo[i]) and np.isfinite(hi[i]):  # the members' min–max
+                x_lo, x_hi = (bx + bw * float(np.clip(v, 0, 1)) for v in (lo[i], hi[i]))
+                ym = yb - bh / 2
+                c.pen((38, 50, 56), 0.3)
+                c.line(x_lo, ym, x_hi, ym)
+                c.line(x_lo, ym - 0.8, x_lo, ym + 0.8)
+                c.line(x_hi, ym - 0.8, x_hi, ym + 0.8)
             if np.isfinite(thr[i]):
                 tx = bx + bw * float(np.clip(thr[i], 0, 1))
                 c.pen(TEXT, 0.25)
@@ -260,7 +276,7 @@ def _draw_findings(
             c.text(
                 cx + label_w / 2,
                 yb,
-                label_cell(v if v in (0, 1) else None),
+                "n/a" if v < 0 and not is_paper_class(cl) else label_cell(v if v in (0, 1) else None),
                 size=7.0,
                 bold=v == 1,
                 rgb=POSITIVE if v == 1 else TEXT,
@@ -271,6 +287,27 @@ def _draw_findings(
     c.line(x0, y_end - 1.0, right, y_end - 1.0)
     y = y_end + 2.4
     y = _draw_device_reading(c, g, x0, right, y, exam, identifiers)
+    if members:  # an ensemble: every member by name, then the spread and agreement per class
+        n_pos = np.asarray(getattr(prediction, "n_positive", np.zeros(0)), dtype=np.int64)
+        text = (
+            f"Ensemble: the mean of {len(members)} members — "
+            + "; ".join(members)
+            + ". "
+            + (getattr(prediction, "threshold_note", "") or "").capitalize()
+        ).strip()
+        if not text.endswith("."):
+            text += "."
+        if spread and len(n_pos) == len(classes):
+            text += (
+                " Members' min–max (the interval on each bar) and positive members: "
+                + "; ".join(
+                    f"{cl} {format_probability(lo[k])}–{format_probability(hi[k])}, "
+                    f"{int(n_pos[k])} of {len(members)}"
+                    for k, cl in enumerate(classes)
+                )
+                + "."
+            )
+        y = c.wrap(x0, y, right - x0, text, size=6.3, rgb=TEXT, max_lines=4)
     # the clinicians' over-reads (ecgviewer.reads.Read) first: who, when, blinded or not
     notes: list[str] = [overread_text(r) for r in reads]
     quality = getattr(prediction, "quality_note", "")
