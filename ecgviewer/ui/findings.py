@@ -42,7 +42,7 @@ POSITIVE = QColor("#c62828")
 NEGATIVE = QColor("#78909c")
 TRACK = QColor("#eceff1")
 THRESHOLD = QColor("#212121")
-SPREAD = QColor("#263238")  # the members' min–max interval of an ensemble
+SPREAD = QColor("#37474f")  # the members' min–max interval of an ensemble
 UNRELIABLE = QColor("#b0bec5")  # bars of a recording of poor quality: greyed, never red
 NOTICE_STYLE = "color:#8a1c1c; font-weight:bold;"
 KIND_ROLE = int(Qt.ItemDataRole.UserRole) + 1
@@ -207,10 +207,10 @@ class ProbabilityBar(QWidget):
             lo, hi = (bar.left() + bar.width() * float(np.clip(v, 0, 1)) for v in self.spread)
             mid = bar.center().y()
             pen = QPen(SPREAD)
-            pen.setWidthF(1.6)
+            pen.setWidthF(1.4)
             p.setPen(pen)
             p.drawLine(round(lo), round(mid), round(hi), round(mid))
-            cap = bar.height() * 0.42
+            cap = bar.height() * 0.32
             for x in (lo, hi):
                 p.drawLine(round(x), round(mid - cap), round(x), round(mid + cap))
         if self.threshold is not None:
@@ -553,9 +553,8 @@ class FindingsPanel(QWidget):
                 f"{html.escape(str(m.contract.version))} ({html.escape(m.path.name)})</span>"
                 for m in members
             ]
-            lines.append(
-                f"<span style='color:#455a64'>Thresholds: {html.escape(model.threshold_note)}</span>"
-            )
+            note = str(model.threshold_note)
+            lines.append(f"<span style='color:#455a64'>{html.escape(note[:1].upper() + note[1:])}</span>")
         else:
             lines = [f"<b>{html.escape(c.name)}</b> version {html.escape(str(c.version))}"]
             if c.provenance:

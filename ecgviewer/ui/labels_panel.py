@@ -576,6 +576,8 @@ def summary_text(comp: ExamComparison, classes: Sequence[str] | None = None) -> 
         for j, name in enumerate(cols)
         if name != ref and not (has_model and j == 0)
     ]
+    if not (comp.values[:, cols.index(ref)] >= 0).any():
+        others = []  # the reference knows none of these classes: nobody agrees or differs with it
     if others:
         agree = [n for n, d in others if d == 0]
         differ = [f"{n} ({d})" for n, d in others if d > 0]

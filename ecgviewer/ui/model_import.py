@@ -52,6 +52,17 @@ def summary_line(results: Sequence[Any]) -> str:
     return ", ".join(parts) or "nothing imported"
 
 
+def model_name(result: Any) -> str:
+    """The name the file was (or would have been) installed under: "Ribeiro 2020 — seed 3"."""
+    from ecgviewer.model.install import display_name
+
+    if result.status == "installed" and result.name:
+        return result.name
+    if Path(result.source).suffix.lower() in (".hdf5", ".h5"):
+        return display_name(result.source)
+    return result.name or Path(result.source).stem
+
+
 class ImportSummary(QDialog):
     """What an import did, one row per file: its name, the result and the one-line message."""
 
@@ -64,26 +75,29 @@ class ImportSummary(QDialog):
         head = QLabel(f"<b>{html.escape(source.name)}</b>: {html.escape(summary_line(results))}.")
         head.setWordWrap(True)
         lay.addWidget(head)
-        self.table = QTableWidget(len(self.results), 3)
-        self.table.setHorizontalHeaderLabels(["Model", "Result", "Details"])
+        self.table = QTableWidget(len(self.results), 4)
+        self.table.setHorizontalHeaderLabels(["File", "Model", "Result", "Details"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setWordWrap(True)
+        self.table.setWordWrap(False)  # one line per file; the full message is the tooltip
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         for i, r in enumerate(self.results):
-            name = QTableWidgetItem(r.name or Path(r.source).name)
-            name.setToolTip(r.source)
+            file = QTableWidgetItem(r.source if len(r.source) < 60 else Path(r.source).name)
+            file.setToolTip(r.source)
+            name = QTableWidgetItem(model_name(r))
             status = QTableWidgetItem(r.status)
             status.setForeground(QColor(STATUS_COLORS.get(r.status, "#000000")))
-            detail = QTableWidgetItem(r.message)
+            # the file is in the first column: the details start with what happened
+            detail = QTableWidgetItem(r.message.removeprefix(f"{r.source}: "))
             detail.setToolTip(r.message)
-            for j, item in enumerate((name, status, detail)):
+            for j, item in enumerate((file, name, status, detail)):
                 self.table.setItem(i, j, item)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.resizeRowsToContents()
+        for j in range(3):
+            header.setSectionResizeMode(j, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         lay.addWidget(self.table, 1)
         note = QLabel(
             "Installed models are in the model selector of the findings panel; tick several in "
@@ -95,12 +109,13 @@ class ImportSummary(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
-        self.resize(820, 120 + 34 * min(len(self.results), 12))
+        rows_h = (self.fontMetrics().height() + 8) * min(max(len(self.results), 1), 14)
+        self.resize(1000, 150 + rows_h)
 
-    def rows(self) -> list[tuple[str, str, str]]:
-        """(model, result, details) as shown (for tests)."""
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(file, model, result, the one-line message naming the file) of every row (for tests)."""
         return [
-            tuple(self.table.item(i, j).text() for j in range(3))  # type: ignore[misc]
+            (*(self.table.item(i, j).text() for j in range(3)), self.table.item(i, 3).toolTip())  # type: ignore[misc]
             for i in range(self.table.rowCount())
         ]
 
