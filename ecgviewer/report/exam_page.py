@@ -188,10 +188,15 @@ def _draw_findings(
     label_w = 11.0
     c.font(7.2)
     name_w = max(c.text_width(CLASS_NAMES.get(cl, cl)) for cl in classes) + 2.0
-    with_bar = right - x0 - (93.0 + name_w) >= label_w * len(rows)
-    with_name = with_bar or right - x0 - (66.0 + name_w) >= label_w * len(rows)
+    c.font(7.5, bold=True)
+    class_w = max(12.0, max(c.text_width(cl) for cl in classes) + 2.0)  # a model's own names can be long
+    extra = class_w - 12.0
+    with_bar = right - x0 - (93.0 + extra + name_w) >= label_w * len(rows)
+    # the full names column only when some class has one (a model's own class is its own name)
+    has_names = any(CLASS_NAMES.get(cl, cl) != cl for cl in classes)
+    with_name = has_names and (with_bar or right - x0 - (66.0 + extra + name_w) >= label_w * len(rows))
     col_x: dict[str, float] = {"class": x0}
-    x = x0 + 12.0
+    x = x0 + class_w
     if with_name:
         col_x["name"] = x
         x += name_w
@@ -287,19 +292,17 @@ def _draw_findings(
     c.line(x0, y_end - 1.0, right, y_end - 1.0)
     y = y_end + 2.4
     y = _draw_device_reading(c, g, x0, right, y, exam, identifiers)
+    ensemble_notes: list[str] = []
     if members:  # an ensemble: every member by name, then the spread and agreement per class
         n_pos = np.asarray(getattr(prediction, "n_positive", np.zeros(0)), dtype=np.int64)
-        text = (
-            f"Ensemble: the mean of {len(members)} members — "
-            + "; ".join(members)
-            + ". "
-            + (getattr(prediction, "threshold_note", "") or "").capitalize()
-        ).strip()
-        if not text.endswith("."):
-            text += "."
+        note = str(getattr(prediction, "threshold_note", "") or "")
+        ensemble_notes.append(
+            f"Ensemble: the mean of {len(members)} members — {members_text(members)}."
+            + (f" {note[:1].upper() + note[1:]}." if note else "")
+        )
         if spread and len(n_pos) == len(classes):
-            text += (
-                " Members' min–max (the interval on each bar) and positive members: "
+            ensemble_notes.append(
+                "Members' min–max and positive members: "
                 + "; ".join(
                     f"{cl} {format_probability(lo[k])}–{format_probability(hi[k])}, "
                     f"{int(n_pos[k])} of {len(members)}"
@@ -307,9 +310,9 @@ def _draw_findings(
                 )
                 + "."
             )
-        y = c.wrap(x0, y, right - x0, text, size=6.3, rgb=TEXT, max_lines=4)
-    # the clinicians' over-reads (ecgviewer.reads.Read) first: who, when, blinded or not
-    notes: list[str] = [overread_text(r) for r in reads]
+    # an ensemble's members first, then the clinicians' over-reads (ecgviewer.reads.Read): who,
+    # when, blinded or not
+    notes: list[str] = ensemble_notes[:1] + [overread_text(r) for r in reads]
     quality = getattr(prediction, "quality_note", "")
     if quality:  # the signal-quality check (ecgviewer.quality): said on every output
         withheld = getattr(prediction, "decisions_withheld", False)
@@ -319,7 +322,8 @@ def _draw_findings(
         for ls, vals in shown_rows:
             known = (vals == 0) | (vals == 1)
             n_ok = int(((vals == 1) == dec)[known].sum())
-            agree.append(f"{ls.name} {n_ok}/{int(known.sum())}")
+            # a source labelling none of the model's classes: not available, not "0 of 0"
+            agree.append(f"{ls.name} {n_ok}/{int(known.sum())}" if known.any() else f"{ls.name} n/a")
         notes.append(
             "Agreement of the network with the labels (classes): "
             + "; ".join(agree)
@@ -353,10 +357,25 @@ def _draw_findings(
     if saliency is None:
         decision_rule += " SHAP saliency not computed for this report."
     notes.append(decision_rule)
+    notes += ensemble_notes[1:]  # the members' spread, if there is room left
     for note in notes:
         if y > g.grid_y - 1.5:  # no room left above the printout
             break
         y = c.wrap(x0, y, right - x0, note, size=6.3, rgb=MUTED, max_lines=2)
+
+
+def members_text(names: Sequence[str]) -> str:
+    """Member names with their shared leading words said once: "Ribeiro 2020 — seed 1; seed 2; …"."""
+    names = [str(n) for n in names]
+    prefix = ""
+    if len(names) > 1:  # the shared leading characters, then back to a word boundary
+        n = min(len(x) for x in names)
+        k = next((i for i in range(n) if len({x[i] for x in names}) > 1), n)
+        prefix = names[0][:k]
+    prefix = prefix[: prefix.rstrip().rfind(" ") + 1] if " " in prefix.rstrip() else ""
+    if len(prefix) < 6:
+        return "; ".join(names)
+    return "; ".join([names[0]] + [n[len(prefix) :] for n in names[1:]])
 
 
 def _draw_device_reading(
