@@ -312,11 +312,12 @@ class EnsembleModel:
     def prediction(
         self, probabilities: np.ndarray, x: np.ndarray, report: PreprocessReport, seconds: float = 0.0
     ) -> Prediction:
-        """Wrap a mean computed elsewhere (no member detail): a plain :class:`Prediction`."""
+        """Wrap a mean computed elsewhere (no member detail): a plain :class:`Prediction`
+        (with the signal-quality check of the exam's report, as a single model's)."""
         probs = np.asarray(probabilities, dtype=np.float32).copy()
         return Prediction(
             probabilities=probs,
-            decisions=self.decide(probs),
+            decisions=self.decide(probs) & (not _withheld(report)),
             thresholds=self.thresholds,
             classes=self.classes,
             model_name=self.name,
@@ -325,6 +326,7 @@ class EnsembleModel:
             seconds=float(seconds),
             input=x,
             report=report,
+            **_quality_fields(report),
         )
 
     def member_prediction(
@@ -335,7 +337,7 @@ class EnsembleModel:
         s = summarize(p[:, None, :], self.member_thresholds, self.thresholds)
         return EnsemblePrediction(
             probabilities=s.mean[0],
-            decisions=s.decisions[0],
+            decisions=s.decisions[0] & (not _withheld(report)),
             thresholds=self.thresholds,
             classes=self.classes,
             model_name=self.name,
@@ -351,7 +353,26 @@ class EnsembleModel:
             spread_max=s.spread_max[0],
             n_positive=s.n_positive[0],
             threshold_note=self.threshold_note,
+            **_quality_fields(report),
         )
+
+
+def _withheld(report: PreprocessReport | None) -> bool:
+    quality = getattr(report, "quality", None)
+    return bool(quality is not None and quality.withhold)
+
+
+def _quality_fields(report: PreprocessReport | None) -> dict[str, object]:
+    """The signal-quality fields of a :class:`Prediction` from the exam's report (as
+    :meth:`EcgModel.prediction` sets them): poor quality marks the mean unreliable too."""
+    quality = getattr(report, "quality", None)
+    if quality is None:
+        return {}
+    return {
+        "unreliable": quality.unreliable,
+        "quality_note": quality.note(),
+        "decisions_withheld": quality.withhold,
+    }
 
 
 # --------------------------------------------------------------------------- finding and saving

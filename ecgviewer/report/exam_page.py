@@ -16,6 +16,7 @@ from ecgviewer.clinical import clinical_info
 from ecgviewer.display_filters import DisplayFilterSettings
 from ecgviewer.errors import ReportError
 from ecgviewer.exam import Exam
+from ecgviewer.labels import align_to_classes
 from ecgviewer.model.contract import ModelContract
 from ecgviewer.reads import overread_text
 from ecgviewer.report.page import (
@@ -25,9 +26,11 @@ from ecgviewer.report.page import (
     check_rhythm_lead,
     contract_for,
     header_lines,
+    is_paper_class,
     label_cell,
     labels_for,
     local_now,
+    none_of_text,
 )
 from ecgviewer.report.paper import ExamPageGeometry, display_window, draw_printout, exam_page_geometry
 from ecgviewer.report.shap_page import choose_shap_classes, draw_shap_page
@@ -166,23 +169,34 @@ def _draw_findings(
     probs = np.asarray(prediction.probabilities, dtype=np.float64)
     thr = np.asarray(prediction.thresholds, dtype=np.float64)
     dec = np.asarray(prediction.decisions, dtype=bool)
-    rows = labels_for(labels, exam.exam_id, exam.index)
+    # label sources know the paper's six: aligned to the model's classes by name, a class they
+    # lack is not available (-1, "n/a"), never negative
+    rows = [(ls, align_to_classes(v, classes)) for ls, v in labels_for(labels, exam.exam_id, exam.index)]
     positives = [cl for cl, d in zip(classes, dec, strict=True) if d]
     summary = (
         ("Findings of the network: " + ", ".join(positives))
         if positives
-        else "Findings of the network: none of the six above threshold"
+        else f"Findings of the network: {none_of_text(classes)} above threshold"
     )
+    members = tuple(getattr(prediction, "member_names", ()) or ())
+    lo = np.asarray(getattr(prediction, "spread_min", np.zeros(0)), dtype=np.float64)
+    hi = np.asarray(getattr(prediction, "spread_max", np.zeros(0)), dtype=np.float64)
+    spread = bool(members) and len(lo) == len(classes) and len(hi) == len(classes)
     c.text(x0, y_top, summary, size=9.0, bold=True, rgb=POSITIVE if positives else TEXT, max_w=right - x0)
     # columns: fixed part, then one column per label source; the probability bar and then the
     # full names give way when many label sources are attached
     label_w = 11.0
     c.font(7.2)
     name_w = max(c.text_width(CLASS_NAMES.get(cl, cl)) for cl in classes) + 2.0
-    with_bar = right - x0 - (93.0 + name_w) >= label_w * len(rows)
-    with_name = with_bar or right - x0 - (66.0 + name_w) >= label_w * len(rows)
+    c.font(7.5, bold=True)
+    class_w = max(12.0, max(c.text_width(cl) for cl in classes) + 2.0)  # a model's own names can be long
+    extra = class_w - 12.0
+    with_bar = right - x0 - (93.0 + extra + name_w) >= label_w * len(rows)
+    # the full names column only when some class has one (a model's own class is its own name)
+    has_names = any(CLASS_NAMES.get(cl, cl) != cl for cl in classes)
+    with_name = has_names and (with_bar or right - x0 - (66.0 + extra + name_w) >= label_w * len(rows))
     col_x: dict[str, float] = {"class": x0}
-    x = x0 + 12.0
+    x = x0 + class_w
     if with_name:
         col_x["name"] = x
         x += name_w
@@ -241,6 +255,13 @@ def _draw_findings(
                     bh,
                     (196, 60, 60) if pos else (120, 120, 120),
                 )
+            if spread and np.isfinite(lo[i]) and np.isfinite(hi[i]):  # the members' min–max
+                x_lo, x_hi = (bx + bw * float(np.clip(v, 0, 1)) for v in (lo[i], hi[i]))
+                ym = yb - bh / 2
+                c.pen((38, 50, 56), 0.3)
+                c.line(x_lo, ym, x_hi, ym)
+                c.line(x_lo, ym - 0.8, x_lo, ym + 0.8)
+                c.line(x_hi, ym - 0.8, x_hi, ym + 0.8)
             if np.isfinite(thr[i]):
                 tx = bx + bw * float(np.clip(thr[i], 0, 1))
                 c.pen(TEXT, 0.25)
@@ -260,7 +281,7 @@ def _draw_findings(
             c.text(
                 cx + label_w / 2,
                 yb,
-                label_cell(v if v in (0, 1) else None),
+                "n/a" if v < 0 and not is_paper_class(cl) else label_cell(v if v in (0, 1) else None),
                 size=7.0,
                 bold=v == 1,
                 rgb=POSITIVE if v == 1 else TEXT,
@@ -271,8 +292,27 @@ def _draw_findings(
     c.line(x0, y_end - 1.0, right, y_end - 1.0)
     y = y_end + 2.4
     y = _draw_device_reading(c, g, x0, right, y, exam, identifiers)
-    # the clinicians' over-reads (ecgviewer.reads.Read) first: who, when, blinded or not
-    notes: list[str] = [overread_text(r) for r in reads]
+    ensemble_notes: list[str] = []
+    if members:  # an ensemble: every member by name, then the spread and agreement per class
+        n_pos = np.asarray(getattr(prediction, "n_positive", np.zeros(0)), dtype=np.int64)
+        note = str(getattr(prediction, "threshold_note", "") or "")
+        ensemble_notes.append(
+            f"Ensemble: the mean of {len(members)} members — {members_text(members)}."
+            + (f" {note[:1].upper() + note[1:]}." if note else "")
+        )
+        if spread and len(n_pos) == len(classes):
+            ensemble_notes.append(
+                "Members' min–max and positive members: "
+                + "; ".join(
+                    f"{cl} {format_probability(lo[k])}–{format_probability(hi[k])}, "
+                    f"{int(n_pos[k])} of {len(members)}"
+                    for k, cl in enumerate(classes)
+                )
+                + "."
+            )
+    # an ensemble's members first, then the clinicians' over-reads (ecgviewer.reads.Read): who,
+    # when, blinded or not
+    notes: list[str] = ensemble_notes[:1] + [overread_text(r) for r in reads]
     quality = getattr(prediction, "quality_note", "")
     if quality:  # the signal-quality check (ecgviewer.quality): said on every output
         withheld = getattr(prediction, "decisions_withheld", False)
@@ -282,7 +322,8 @@ def _draw_findings(
         for ls, vals in shown_rows:
             known = (vals == 0) | (vals == 1)
             n_ok = int(((vals == 1) == dec)[known].sum())
-            agree.append(f"{ls.name} {n_ok}/{int(known.sum())}")
+            # a source labelling none of the model's classes: not available, not "0 of 0"
+            agree.append(f"{ls.name} {n_ok}/{int(known.sum())}" if known.any() else f"{ls.name} n/a")
         notes.append(
             "Agreement of the network with the labels (classes): "
             + "; ".join(agree)
@@ -316,10 +357,25 @@ def _draw_findings(
     if saliency is None:
         decision_rule += " SHAP saliency not computed for this report."
     notes.append(decision_rule)
+    notes += ensemble_notes[1:]  # the members' spread, if there is room left
     for note in notes:
         if y > g.grid_y - 1.5:  # no room left above the printout
             break
         y = c.wrap(x0, y, right - x0, note, size=6.3, rgb=MUTED, max_lines=2)
+
+
+def members_text(names: Sequence[str]) -> str:
+    """Member names with their shared leading words said once: "Ribeiro 2020 — seed 1; seed 2; …"."""
+    names = [str(n) for n in names]
+    prefix = ""
+    if len(names) > 1:  # the shared leading characters, then back to a word boundary
+        n = min(len(x) for x in names)
+        k = next((i for i in range(n) if len({x[i] for x in names}) > 1), n)
+        prefix = names[0][:k]
+    prefix = prefix[: prefix.rstrip().rfind(" ") + 1] if " " in prefix.rstrip() else ""
+    if len(prefix) < 6:
+        return "; ".join(names)
+    return "; ".join([names[0]] + [n[len(prefix) :] for n in names[1:]])
 
 
 def _draw_device_reading(

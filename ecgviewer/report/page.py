@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ecgviewer import __version__
+from ecgviewer.classes import CLASSES
 from ecgviewer.errors import ReportError
 from ecgviewer.labels import short_name
 from ecgviewer.leads import LEADS, canonical_lead_name
@@ -119,6 +120,16 @@ def age_sex(age: float | None, sex: str | None) -> str:
     if sex:
         parts.append(_sex_text(sex))
     return ", ".join(parts) if parts else "not recorded"
+
+
+def is_paper_class(cls: str) -> bool:
+    """One of the paper's six classes (the only ones label sources know)."""
+    return str(cls).lower() in {c.lower() for c in CLASSES}
+
+
+def none_of_text(classes: Sequence[str]) -> str:
+    """ "none of the six" for the paper's classes, else "none of normal, abnormal"."""
+    return "none of the six" if tuple(classes) == CLASSES else "none of " + ", ".join(classes)
 
 
 def label_cell(v: int | None) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from ecgviewer.classes import CLASS_NAMES, CLASSES
 from ecgviewer.errors import Cancelled, ReportError
 from ecgviewer.exam import Exam, ExamHeader
-from ecgviewer.labels import reference_of
+from ecgviewer.labels import align_to_classes, reference_of
 from ecgviewer.metrics import binary_scores, cohen_kappa
 from ecgviewer.model.contract import ModelContract
 from ecgviewer.report.exam_page import draw_exam_page
@@ -125,7 +125,8 @@ def _draw_set_summary(
         else np.full(len(classes), np.nan)
     )
     keys = [(getattr(it, "exam_id", None), int(getattr(it, "index", i) or 0)) for i, it in enumerate(items)]
-    aligned = [(ls, ls.align(keys)) for ls in labels]
+    # label sources know the paper's six: aligned to the model's classes (a class they lack is -1)
+    aligned = [(ls, align_to_classes(ls.align(keys), classes)) for ls in labels]
     aligned = [(ls, a) for ls, a in aligned if (a >= 0).any()]
     ref = reference_of([ls for ls, _ in aligned]) if aligned else None
     ref_vals = next((a for ls, a in aligned if ls is ref), None)
@@ -287,8 +288,10 @@ _TABLE_COLS = (
 def _set_rows(
     items: Sequence[Any], predictions: Sequence[Any], labels: Sequence[LabelSet]
 ) -> tuple[list[_SetRow], str | None]:
+    classes = tuple(predictions[0].classes) if predictions else CLASSES
     keys = [(getattr(it, "exam_id", None), int(getattr(it, "index", i) or 0)) for i, it in enumerate(items)]
-    aligned = [(ls, ls.align(keys)) for ls in labels]
+    # label sources know the paper's six: aligned to the model's classes (a class they lack is -1)
+    aligned = [(ls, align_to_classes(ls.align(keys), classes)) for ls in labels]
     aligned = [(ls, a) for ls, a in aligned if (a >= 0).any()]
     ref = reference_of([ls for ls, _ in aligned]) if aligned else None
     ref_vals = next((a for ls, a in aligned if ls is ref), None)

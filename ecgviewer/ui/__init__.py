@@ -5,7 +5,8 @@ Modules:
     mainwindow  the main window composed of the feature parts below: menus, toolbar, docks,
                 background jobs, drag and drop.
     leadgrid    the 12 leads on ECG paper (layouts, gain, speed, calipers, per-lead overlays).
-    findings    the six probability bars, the active model and the model selector.
+    findings    a probability bar per class of the model (an ensemble's spread and agreement),
+                the active model, the model selector and Choose ensemble….
     browser     the exam table (virtualised, sortable, filterable).
     infopanel   the exam's facts and the preprocessing report.
     workers     QRunnable tasks with progress, cancel and results delivered on the UI thread.
@@ -17,6 +18,8 @@ Modules:
     labels_dock       the Labels dock, Load Labels…, label discovery, the browser's label column.
     set_statistics    Set Statistics… (the dialog of :mod:`setstats` over the open exams).
     report_export     Export Report… (the PDF of the exam on screen, written in the background).
+    analysis          loading models and ensembles, the exam on screen's prediction, Analyse All.
+    model_import      Import Model… (the authors' model.zip, Keras .hdf5, ONNX) with a summary.
 
 The state it shows (open sets, current exam, model, results, labels, view settings) lives in
 the Qt-free :mod:`ecgviewer.viewer`; the window keeps it in ``window.viewer``. Nothing outside

@@ -4,6 +4,8 @@ The table model reads an exam's header (id, rate, length; no samples) only when 
 drawn, so a 20,000-exam HDF5 file appears at once; sorting by a header column or filtering on
 one reads all headers (cheap for HDF5). Sorting and filtering are done with numpy on the
 model's own row order (no QSortFilterProxyModel, which would touch every row in Python).
+The probability columns and the filter's class words are the active model's classes
+(:meth:`ExamBrowser.set_classes`; the paper's six by default).
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecgviewer.classes import CLASS_NAMES, CLASSES
+from ecgviewer.classes import CLASSES
 from ecgviewer.exam import ExamHeader
 from ecgviewer.viewer.filtering import FilterError, Node, evaluate, fields_used, parse_filter
 from ecgviewer.viewer.measurements import MEASURE_COLUMNS, MEASURE_FIELDS
+from ecgviewer.viewer.model_classes import class_name
 from ecgviewer.viewer.workspace import Workspace
 
 BASE_COLUMNS: tuple[str, ...] = (
@@ -98,8 +101,10 @@ class ExamTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return name
         if role == Qt.ItemDataRole.ToolTipRole:
-            if name in CLASS_NAMES:
-                return f"Probability of {CLASS_NAMES[name]} ({name}) from the active model"
+            if len(BASE_COLUMNS) <= section < len(BASE_COLUMNS) + len(self.classes):
+                full = class_name(name)
+                what = f"{full} ({name})" if full != name else name
+                return f"Probability of {what} from the active model"
             if self._measure_word(section):
                 return (
                     f"Measured {name} ({'bpm' if name == 'HR' else 'ms'}); empty until the exam is measured"
@@ -212,9 +217,31 @@ class ExamTableModel(QAbstractTableModel):
         self._recompute()
         self.endResetModel()
 
+    def set_classes(self, classes: tuple[str, ...]) -> None:
+        """The active model's classes: one probability column each (the filter is parsed again;
+        a filter naming a class the model lacks is dropped and raises FilterError)."""
+        classes = tuple(classes)
+        if classes == self.classes:
+            return
+        self.beginResetModel()
+        self.classes = classes
+        self.columns = BASE_COLUMNS + self.classes + tuple(h for h, _ in MEASURE_COLUMNS)
+        self._sort = None
+        dropped: FilterError | None = None
+        try:
+            self._filter = parse_filter(self.filter_text, self.classes)
+        except FilterError as err:
+            self._filter, self.filter_text, dropped = None, "", err
+        try:
+            self._recompute()
+        finally:
+            self.endResetModel()
+        if dropped is not None:
+            raise dropped
+
     def set_filter(self, text: str) -> None:
         """Apply a filter (:mod:`ecgviewer.viewer.filtering`); raises FilterError and keeps the old one."""
-        node = parse_filter(text)
+        node = parse_filter(text, self.classes)
         self.beginResetModel()
         self._filter, self.filter_text = node, text
         try:
@@ -390,6 +417,14 @@ def _flag(mask: np.ndarray, row: int) -> bool:
     return 0 <= row < len(mask) and bool(mask[row])
 
 
+def _placeholder(classes: tuple[str, ...]) -> str:
+    """The filter box's example, in the active model's class words."""
+    if classes == CLASSES:
+        return "Filter, e.g.  AF > 0.5   ·   RBBB and fs >= 500   ·   not ST   ·   A0001"
+    first, last = classes[0], classes[-1]
+    return f"Filter, e.g.  {first} > 0.5   ·   {last} and fs >= 500   ·   not {first}   ·   A0001"
+
+
 def _natural(text: str) -> tuple:
     import re
 
@@ -412,9 +447,7 @@ class ExamBrowser(QWidget):
         self.ws = workspace
         self.model = ExamTableModel(workspace, self)
         self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText(
-            "Filter, e.g.  AF > 0.5   ·   RBBB and fs >= 500   ·   not ST   ·   A0001"
-        )
+        self.filter_edit.setPlaceholderText(_placeholder(CLASSES))
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setToolTip(
             "Conditions on the model's probabilities (AF > 0.5, SB < 10%), positive findings (RBBB, not AF), "
@@ -475,10 +508,7 @@ class ExamBrowser(QWidget):
         }
         for col, w in widths.items():
             self.table.setColumnWidth(col, w)
-        for k in range(len(self.model.classes)):
-            self.table.setColumnWidth(len(BASE_COLUMNS) + k, 62)
-        for k in range(len(MEASURE_COLUMNS)):
-            self.table.setColumnWidth(len(BASE_COLUMNS) + len(self.model.classes) + k, 52)
+        self._size_class_columns()
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self._sort_column = -1
         self._sort_order = Qt.SortOrder.AscendingOrder
@@ -489,7 +519,36 @@ class ExamBrowser(QWidget):
         layout.addWidget(self.table, 1)
         self._update_count()
 
+    def _size_class_columns(self) -> None:
+        fm = self.table.fontMetrics()
+        for k, c in enumerate(self.model.classes):
+            self.table.setColumnWidth(len(BASE_COLUMNS) + k, max(62, fm.horizontalAdvance(c) + 18))
+        for k in range(len(MEASURE_COLUMNS)):
+            self.table.setColumnWidth(len(BASE_COLUMNS) + len(self.model.classes) + k, 52)
+
     # ------------------------------------------------------------------ API
+    def set_classes(self, classes: tuple[str, ...]) -> None:
+        """Show the active model's classes as the probability columns and filter words."""
+        current = self.current_ws_row()
+        if tuple(classes) == self.model.classes:
+            return
+        try:
+            self.model.set_classes(tuple(classes))
+        except FilterError as err:
+            self.filter_edit.blockSignals(True)
+            self.filter_edit.clear()
+            self.filter_edit.blockSignals(False)
+            self.filter_edit.setStyleSheet("")
+            self.count_label.setText(f"<span style='color:#b71c1c'>Filter dropped: {err}</span>")
+        self._size_class_columns()
+        self.filter_edit.setPlaceholderText(_placeholder(tuple(classes)))
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self._sort_column = -1
+        if not self.count_label.text().startswith("<span"):
+            self._update_count()
+        if current is not None:
+            self.select_ws_row(current, emit=False)
+
     def refresh(self, keep_row: int | None = None) -> None:
         """Rows were added/removed; reselect ``keep_row`` (workspace row) without emitting."""
         self.model.refresh()

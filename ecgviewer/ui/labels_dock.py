@@ -112,6 +112,8 @@ class LabelsDock(QObject):
             return
         pred = w.current_prediction
         name = f"{w.model.contract.name}" if w.model is not None else "Model"
+        # rows: the model's classes (a source lacking one shows "n/a")
+        classes = tuple(pred.classes) if pred is not None else tuple(w.ws.classes)
         comp = self.store.compare(
             exam.source,
             exam.exam_id,
@@ -120,9 +122,13 @@ class LabelsDock(QObject):
             decisions=None if pred is None else np.asarray(pred.decisions, dtype=np.int8),
             probabilities=None if pred is None else pred.probabilities,
             model_name=name,
+            classes=classes,
         )
         self.labels.set_comparison(
-            comp, thresholds=None if pred is None else pred.thresholds, sources=self.current_sources()
+            comp,
+            thresholds=None if pred is None else pred.thresholds,
+            sources=self.current_sources(),
+            classes=classes,
         )
 
     def _on_open_finished(self, opened: bool) -> None:
@@ -256,11 +262,10 @@ class LabelsDock(QObject):
         decisions = ws.decisions().copy()
         analysed = ws.analysed().copy()
         store = self.store
+        classes = tuple(ws.classes)  # the model's: the agreement is on its classes
 
         def compute(task: Task | None = None) -> tuple[AgreementColumn, Sequence[int] | None]:
-            return store.agreement(
-                n, lambda r: row_key(ws, r), decisions, analysed, ws.classes, rows=rows
-            ), rows
+            return store.agreement(n, lambda r: row_key(ws, r), decisions, analysed, classes, rows=rows), rows
 
         if rows is not None or n <= AGREEMENT_INLINE_MAX:
             col, _ = compute()

@@ -7,9 +7,11 @@ table (model vs every source, disagreements highlighted) and the browser's agree
   (WFDB ``#Dx``), and the per-row agreement of the model with the reference
   (:meth:`LabelStore.agreement`) for the browser's "Labels" column and its
   "model disagrees with gold" filter.
-* :class:`ComparisonTable` / :class:`LabelsPanel`: rows the six classes, columns the model
-  (probability and decision) and each source; cells that differ from the reference (the gold
-  standard, else the first source) are highlighted; findings outside the six classes listed.
+* :class:`ComparisonTable` / :class:`LabelsPanel`: rows the model's classes (the paper's six
+  by default), columns the model (probability and decision) and each source; cells that differ
+  from the reference (the gold standard, else the first source) are highlighted; findings
+  outside the six classes listed. A model class that a label source does not know (sources
+  know the paper's six) is "n/a" for that source, never "no", and never a disagreement.
 """
 
 from __future__ import annotations
@@ -35,8 +37,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecgviewer.classes import CLASS_DEFINITIONS, CLASS_NAMES, CLASSES
-from ecgviewer.labels import ExamComparison, LabelSet, compare_exam, short_name
+from ecgviewer.classes import CLASSES
+from ecgviewer.labels import ExamComparison, LabelSet, short_name
+from ecgviewer.viewer.model_classes import (
+    class_definition,
+    class_name,
+    compare_for_classes,
+    is_paper_class,
+    none_of_text,
+)
 
 DISAGREE_BG = QColor("#ffcdd2")
 REFERENCE_BG = QColor("#e8f5e9")
@@ -178,16 +187,25 @@ class LabelStore:
         decisions: np.ndarray | None = None,
         probabilities: np.ndarray | None = None,
         model_name: str = "Model",
+        classes: Sequence[str] = CLASSES,
     ) -> ExamComparison:
-        """:func:`~ecgviewer.labels.compare_exam` over the sources that apply to this exam.
+        """:func:`~ecgviewer.labels.compare_exam` over the sources that apply to this exam, rows
+        the model's ``classes`` (-1 where a source lacks one: see
+        :func:`~ecgviewer.viewer.model_classes.compare_for_classes`).
 
         An exam's own labels (one row) are matched whatever its position in the file."""
         sets = self.sources_for(source, row)
         own = self.exam_labels.get(row) if row is not None else None
         if own is not None and sets and sets[0] is own:
             sets = [_one_row_for(own, exam_id, index), *sets[1:]]
-        return compare_exam(
-            exam_id, index, sets, decisions=decisions, probabilities=probabilities, model_name=model_name
+        return compare_for_classes(
+            exam_id,
+            index,
+            sets,
+            classes,
+            decisions=decisions,
+            probabilities=probabilities,
+            model_name=model_name,
         )
 
     def agreement(
@@ -204,9 +222,11 @@ class LabelStore:
         Args:
             n_rows: N, the number of workspace rows.
             row_keys: row → (source file, exam id, index in the file); cheap (no samples read).
-            decisions: (N, 6) bool model decisions; analysed: (N,) bool rows with a prediction.
-            classes: class names of the decision columns.
+            decisions: (N, C) bool model decisions; analysed: (N,) bool rows with a prediction.
+            classes: the model's class names (C), the decision columns.
         """
+        classes = tuple(classes)
+        n_classes = len(classes)
         col = AgreementColumn(labelled=np.zeros(n_rows, dtype=bool), disagrees=np.zeros(n_rows, dtype=bool))
         if not self.attached and not self.exam_labels:
             return col
@@ -216,7 +236,7 @@ class LabelStore:
             sets = self.sources_for(source, r)
             if not sets:
                 continue
-            comp = self.compare(source, exam_id, index, row=r)
+            comp = self.compare(source, exam_id, index, row=r, classes=classes)
             if not comp.columns:
                 continue
             col.labelled[r] = True
@@ -225,15 +245,15 @@ class LabelStore:
             refv = comp.values[:, comp.columns.index(ref)]
             if not bool(analysed[r]):
                 pos = [c for c, v in zip(classes, refv, strict=False) if v == 1]
-                col.texts[r] = f"{ref}: " + (", ".join(pos) if pos else "none of the six")
+                col.texts[r] = f"{ref}: " + (", ".join(pos) if pos else none_of_text(classes))
                 col.details[r] = f"Not analysed yet. {ref}: " + (
-                    ", ".join(pos) if pos else "none of the six classes"
+                    ", ".join(pos) if pos else none_of_text(classes) + " classes"
                 )
                 continue
             d = np.asarray(decisions[r], dtype=bool)
             diff = [
                 (c, bool(d[k]), int(refv[k]))
-                for k, c in enumerate(classes[:K])
+                for k, c in enumerate(classes)
                 if refv[k] >= 0 and bool(d[k]) != bool(refv[k] == 1)
             ]
             if diff:
@@ -246,7 +266,14 @@ class LabelStore:
                 )
             else:
                 known = int((refv >= 0).sum())
-                col.texts[r] = "agrees" if known == K else f"agrees ({known} of {K} known)"
+                if known == 0:  # the source labels none of the model's classes: nothing to agree on
+                    col.texts[r] = f"{ref}: n/a"
+                    col.details[r] = (
+                        f"{html.escape(ref)} labels none of the model's classes "
+                        f"({html.escape(', '.join(classes))})"
+                    )
+                    continue
+                col.texts[r] = "agrees" if known == n_classes else f"agrees ({known} of {n_classes} known)"
                 col.details[r] = f"The model agrees with {html.escape(ref)} on the {known} classes it labels."
         return col
 
@@ -289,16 +316,19 @@ def wrap_header(name: str, width: int = 12) -> str:
     return name[:cut] + "\n" + name[cut + 1 :]
 
 
-def _cell_text(v: int) -> str:
+def _cell_text(v: int, cls: str | None = None) -> str:
+    if int(v) < 0 and cls is not None and not is_paper_class(cls):
+        return "n/a"  # label sources know the paper's six: a model's own class is not available
     return {1: "yes", 0: "no"}.get(int(v), "unknown")
 
 
 class ComparisonTable(QTableWidget):
-    """Rows the six classes; columns the model and each label source (see module docstring)."""
+    """Rows the model's classes; columns the model and each label source (see module docstring)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(K, 0, parent)
         self.comparison: ExamComparison | None = None
+        self.classes: tuple[str, ...] = ()
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -307,17 +337,29 @@ class ComparisonTable(QTableWidget):
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.horizontalHeader().setMinimumSectionSize(40)
-        self.setVerticalHeaderLabels(list(CLASSES))
-        for k, c in enumerate(CLASSES):
+        self.set_classes(CLASSES)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._fit_height()
+
+    def set_classes(self, classes: Sequence[str]) -> None:
+        """The rows: the model's classes."""
+        classes = tuple(classes)
+        if classes == self.classes:
+            return
+        self.classes = classes
+        self.setRowCount(len(classes))
+        self.setVerticalHeaderLabels(list(classes))
+        for k, c in enumerate(classes):
             item = self.verticalHeaderItem(k)
             if item is not None:
-                item.setToolTip(f"{CLASS_NAMES.get(c, c)}: {CLASS_DEFINITIONS.get(c, '')}")
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+                definition = class_definition(c)
+                item.setToolTip(f"{class_name(c)}: {definition}" if definition else class_name(c))
         self._fit_height()
 
     def _fit_height(self) -> None:
         header = self.horizontalHeader().sizeHint().height() if self.columnCount() else 0
-        h = header + self.verticalHeader().defaultSectionSize() * K + 2 * self.frameWidth() + 1
+        rows = max(1, self.rowCount())
+        h = header + self.verticalHeader().defaultSectionSize() * rows + 2 * self.frameWidth() + 1
         content = self.verticalHeader().width() + sum(self.columnWidth(j) for j in range(self.columnCount()))
         if content > self.width() - 2 * self.frameWidth():
             h += self.horizontalScrollBar().sizeHint().height()
@@ -331,25 +373,34 @@ class ComparisonTable(QTableWidget):
         """The text shown for one class and column (for tests and copy)."""
         if self.comparison is None:
             return ""
-        item = self.item(CLASSES.index(cls), list(self.comparison.columns).index(column))
+        item = self.item(self.classes.index(cls), list(self.comparison.columns).index(column))
         return "" if item is None else item.text()
 
     def is_highlighted(self, cls: str, column: str) -> bool:
         if self.comparison is None:
             return False
         return bool(
-            self.comparison.disagrees[CLASSES.index(cls), list(self.comparison.columns).index(column)]
+            self.comparison.disagrees[self.classes.index(cls), list(self.comparison.columns).index(column)]
         )
 
     def set_comparison(
-        self, comp: ExamComparison | None, *, thresholds: np.ndarray | None = None, model_column: bool = True
+        self,
+        comp: ExamComparison | None,
+        *,
+        thresholds: np.ndarray | None = None,
+        model_column: bool = True,
+        classes: Sequence[str] | None = None,
     ) -> None:
-        """Fill the table (None: empty). ``model_column``: the first column is the model's."""
+        """Fill the table (None: empty). ``model_column``: the first column is the model's;
+        ``classes``: the row names (default: the paper's six, as many as the comparison has)."""
         self.comparison = comp
         self.clearContents()
         if comp is None:
             self.setColumnCount(0)
             return
+        if classes is None:
+            classes = CLASSES[: comp.values.shape[0]]
+        self.set_classes(classes)
         cols = list(comp.columns)
         self.setColumnCount(len(cols))
         has_model = model_column and comp.probabilities is not None and bool(cols)
@@ -374,7 +425,7 @@ class ComparisonTable(QTableWidget):
         bold = QFont(self.font())
         bold.setBold(True)
         ref_j = cols.index(comp.reference) if comp.reference in cols else None
-        for k, cls in enumerate(CLASSES[: comp.values.shape[0]]):
+        for k, cls in enumerate(self.classes[: comp.values.shape[0]]):
             for j, name in enumerate(cols):
                 v = int(comp.values[k, j])
                 if j == 0 and has_model:
@@ -385,8 +436,11 @@ class ComparisonTable(QTableWidget):
                         tip += f", threshold {float(thresholds[k]):.3f}"
                     tip += f" → {'positive' if v == 1 else 'negative'}"
                 else:
-                    text = _cell_text(v)
-                    tip = f"{name}: {cls} {'present' if v == 1 else 'absent' if v == 0 else 'unknown'}"
+                    text = _cell_text(v, cls)
+                    state = "present" if v == 1 else "absent" if v == 0 else "unknown"
+                    if text == "n/a":
+                        state = "not available (the source does not label this class)"
+                    tip = f"{name}: {cls} {state}"
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 if v == 1:
@@ -453,8 +507,10 @@ class LabelsPanel(QWidget):
         *,
         thresholds: np.ndarray | None = None,
         sources: Sequence[LabelSet] = (),
+        classes: Sequence[str] | None = None,
     ) -> None:
-        """Show one exam's comparison (None or no columns: "no labels")."""
+        """Show one exam's comparison (None or no columns: "no labels"); ``classes``: its rows
+        (the model's classes; default the paper's six)."""
         self.comparison = comp
         has_model = comp is not None and comp.probabilities is not None
         if comp is None or comp.values.shape[1] <= (1 if has_model else 0):
@@ -467,8 +523,8 @@ class LabelsPanel(QWidget):
             self.others.setText("")
         else:
             self.table.setVisible(True)
-            self.table.set_comparison(comp, thresholds=thresholds)
-            self.summary.setText(summary_text(comp))
+            self.table.set_comparison(comp, thresholds=thresholds, classes=classes)
+            self.summary.setText(summary_text(comp, self.table.classes))
             self.others.setText(_others_html(comp))
         self._set_sources(sources)
 
@@ -484,8 +540,10 @@ class LabelsPanel(QWidget):
         self.sources.setToolTip("\n".join(ls.describe() for ls in sources))
 
 
-def summary_text(comp: ExamComparison) -> str:
-    """One rich-text sentence: does the model agree with the reference, and who else differs."""
+def summary_text(comp: ExamComparison, classes: Sequence[str] | None = None) -> str:
+    """One rich-text sentence: does the model agree with the reference, and who else differs
+    (``classes``: the comparison's rows, default the paper's six)."""
+    classes = tuple(classes) if classes is not None else CLASSES[: comp.values.shape[0]]
     cols = list(comp.columns)
     ref = comp.reference
     parts: list[str] = []
@@ -493,23 +551,33 @@ def summary_text(comp: ExamComparison) -> str:
         return "No reference."
     has_model = comp.probabilities is not None and cols and cols[0] != ref
     if has_model:
-        diff = [CLASSES[k] for k in np.flatnonzero(comp.disagrees[:, 0])]
-        if diff:
+        diff = [classes[k] for k in np.flatnonzero(comp.disagrees[:, 0])]
+        ref_j = cols.index(ref)
+        known = [c for k, c in enumerate(classes) if comp.values[k, ref_j] >= 0]
+        if not known:
+            parts.append(
+                f"The {html.escape(ref)} labels none of the model's classes "
+                f"({html.escape(', '.join(classes))}): not available."
+            )
+        elif diff:
             parts.append(
                 f"<b style='color:#b71c1c'>The model differs from the {html.escape(ref)}</b> on "
                 + ", ".join(html.escape(c) for c in diff)
                 + "."
             )
         else:
+            on = "the six classes" if classes == CLASSES else ", ".join(known)
             parts.append(
                 f"<b style='color:#2e7d32'>The model agrees with the {html.escape(ref)}</b> "
-                "on the six classes."
+                f"on {html.escape(on)}."
             )
     others = [
         (name, int(comp.disagrees[:, j].sum()))
         for j, name in enumerate(cols)
         if name != ref and not (has_model and j == 0)
     ]
+    if not (comp.values[:, cols.index(ref)] >= 0).any():
+        others = []  # the reference knows none of these classes: nobody agrees or differs with it
     if others:
         agree = [n for n, d in others if d == 0]
         differ = [f"{n} ({d})" for n, d in others if d > 0]

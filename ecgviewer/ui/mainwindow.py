@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 from ecgviewer.errors import EcgViewerError, PreprocessError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import LEADS
-from ecgviewer.preprocess import MODEL_FS, MODEL_SAMPLES, PreprocessReport, to_model_input
+from ecgviewer.preprocess import PreprocessReport, to_model_input
 from ecgviewer.ui import settings as S  # noqa: N812 - short for settings keys
 from ecgviewer.ui.browser import ExamBrowser
 from ecgviewer.ui.findings import FindingsPanel
@@ -62,7 +62,6 @@ from ecgviewer.viewer import ViewerModel
 log = logging.getLogger(__name__)
 
 APP_TITLE = "ecgviewer"
-BATCH = 32
 SHORTCUTS_HELP = [
     ("Ctrl+O", "Open files…"),
     ("Ctrl+Shift+O", "Open a folder…"),
@@ -242,14 +241,20 @@ class MainWindow(QMainWindow):
 
     # ================================================================== feature parts
     def _compose_features(self) -> None:
-        """Explanation, labels, set statistics and report export; each registers its own actions."""
+        """Analysis (models, ensembles, predictions, batches), model import, measurements,
+        explanation, labels, set statistics, report export, clinical display and reading; each
+        registers its own actions."""
+        from ecgviewer.ui.analysis import Analysis
         from ecgviewer.ui.explanation_dock import ExplanationDock
         from ecgviewer.ui.labels_dock import LabelsDock
         from ecgviewer.ui.measurements import MeasurementsFeature
+        from ecgviewer.ui.model_import import ModelImport
         from ecgviewer.ui.read_dock import ReadDock
         from ecgviewer.ui.report_export import ReportExport
         from ecgviewer.ui.set_statistics import SetStatistics
 
+        self.analysis = Analysis(self)
+        self.model_import = ModelImport(self)
         self.measurements = MeasurementsFeature(self)
         self.explanation = ExplanationDock(self)
         self.label_sources = LabelsDock(self)
@@ -931,203 +936,23 @@ class MainWindow(QMainWindow):
             return
         self._predict_current(gen)
 
+    # ================================================================== models and analysis
+    # (ecgviewer.ui.analysis.Analysis: loading models and ensembles, the exam on screen, batches)
     def _predict_current(self, gen: int) -> None:
-        if self.model is None or self.current_exam is None or gen != self._generation:
-            return
-        model = self.model
-        exam = self.current_exam
-        model_input = self.current_input
-        t_start = time.perf_counter()
+        self.analysis.predict_current(gen)
 
-        def work(task: Task):
-            if task.cancelled():
-                return None
-            c = model.contract
-            standard = c.fs == MODEL_FS and int(c.input_shape[1]) == MODEL_SAMPLES and tuple(c.leads) == LEADS
-            if standard and model_input is not None:
-                x, report = model_input
-                t = time.perf_counter()
-                probs = model.predict(x[None], batch_size=1)[0]
-                return model.prediction(probs, x, report, time.perf_counter() - t)
-            return model.predict_exam(exam)
-
-        task = Task(work, "Analysing")
-        task.signals.done.connect(lambda pred, g=gen, m=model, t=t_start: self._on_prediction(g, m, pred, t))
-        task.signals.failed.connect(lambda err, g=gen: self._on_prediction_failed(g, err))
-        self._predict_task = task
-        self.runner.start(task)
-
-    def _on_prediction(self, gen: int, model, pred, t_start: float) -> None:
-        if gen != self._generation or pred is None or model is not self.model:
-            return
-        self.timings["predict"] = time.perf_counter() - t_start
-        self.current_prediction = pred
-        self.findings.set_prediction(pred)
-        if pred.unreliable:
-            from ecgviewer.viewer.quality_view import quality_of
-
-            self.statusBar().showMessage(quality_of(pred).line, 15000)
-        if self.current_row is not None:
-            self.ws.set_probabilities([self.current_row], pred.probabilities[None])
-            self.ws.row_errors.pop(self.current_row, None)
-            self.browser.probabilities_changed(np.array([self.current_row]))
-        report = self.current_input[1] if self.current_input is not None else pred.report
-        self.info.show_exam(self.current_exam, report, pred, self.model)
-        self._update_banners()
-        self.prediction_shown.emit(pred)
-        self.analysis_finished.emit()
-
-    def _on_prediction_failed(self, gen: int, err: BaseException) -> None:
-        if gen != self._generation:
-            return
-        from ecgviewer.viewer.quality_view import error_line
-
-        text = error_line(err, [self.current_exam.display_name()] if self.current_exam is not None else ())
-        self.findings.set_status(f"<span style='color:#b71c1c'>Analysis failed: {html.escape(text)}</span>")
-        self.statusBar().showMessage(f"Analysis failed: {text}", 10000)
-        if self.current_row is not None:
-            self.ws.row_errors[self.current_row] = f"analysis: {text}"
-        self.analysis_finished.emit()
-
-    # ================================================================== models
     def load_model(self, path: str | Path | None = None) -> Task:
-        """Load a model (None: the bundled one) in the background and make it active."""
-
-        def work(task: Task):
-            from ecgviewer.model.runtime import list_models, load_model
-
-            t0 = time.perf_counter()
-            model = load_model(path)
-            seconds = time.perf_counter() - t0
-            try:
-                entries = list_models()
-            except EcgViewerError:
-                entries = []
-            return model, entries, seconds
-
-        task = Task(work, "Loading the model")
-        task.signals.done.connect(self._on_model_loaded)
-        task.signals.failed.connect(lambda err, p=path: self._on_model_failed(p, err))
-        self.findings.model_info.setText("Loading the model…")
-        self.runner.start(task)
-        return task
+        """Load a model (None: the bundled one; a ``.json``: a saved ensemble) in the background
+        and make it active."""
+        return self.analysis.load_model(path)
 
     def set_model(self, path: str | Path) -> None:
         """Switch to another model (from the selector); probabilities are recomputed."""
-        path = Path(path)
-        if self.model is not None and Path(self.model.path).resolve() == path.resolve():
-            return
-        self._model_from_cli = False
-        self.load_model(path)
+        self.analysis.set_model(path)
 
-    def _on_model_loaded(self, result) -> None:
-        model, entries, seconds = result
-        self.timings["model"] = seconds
-        if self._batch_task is not None:
-            self._batch_task.cancel()
-        self.model = model
-        self.ws.set_model(f"{model.contract.name} {model.contract.version}", model.thresholds, model.classes)
-        self.findings.set_model(model)
-        self.findings.set_models(entries, model.path)
-        self.browser.probabilities_changed(None)
-        self._update_banners()
-        if not self._model_from_cli and self.interactive:
-            self.settings.setValue(S.MODEL, str(model.path))
-        self.model_changed.emit(model)
-        if self.current_exam is not None:
-            self.findings.set_status("Analysing…")
-            self._predict_current(self._generation)
-
-    def _on_model_failed(self, path, err: BaseException) -> None:
-        self.show_error("Cannot load the model", str(err))
-        if self.model is not None:
-            self.findings.set_model(self.model)
-            try:
-                from ecgviewer.model.runtime import list_models
-
-                self.findings.set_models(list_models(), self.model.path)
-            except EcgViewerError:
-                pass
-        else:
-            self.findings.set_model(None)
-            self.findings.set_status(
-                "<span style='color:#b71c1c'>No model: the exam is shown without findings.</span>"
-            )
-            self.analysis_finished.emit()
-
-    # ================================================================== batch analysis
     def analyse_all(self) -> Task | None:
         """Analyse every open exam not analysed yet, in the background, filling the browser."""
-        if self.model is None:
-            self.statusBar().showMessage("No model loaded yet", 4000)
-            return None
-        if self._batch_task is not None and self._batch_task.state in ("queued", "running"):
-            return self._batch_task
-        todo = np.flatnonzero(~self.ws.analysed())
-        todo = np.array([r for r in todo if r not in self.ws.row_errors], dtype=np.int64)
-        if not len(todo):
-            self.statusBar().showMessage("Every open exam is analysed", 4000)
-            return None
-        model = self.model
-        ws = self.ws
-
-        def work(task: Task):
-            from ecgviewer.labels import labels_from_exam
-
-            done = 0
-            total = len(todo)
-            for start in range(0, total, BATCH):
-                if task.cancelled():
-                    break
-                rows = todo[start : start + BATCH]
-                xs, ok, errors, own = [], [], {}, {}
-                for r in rows:
-                    if task.cancelled():
-                        break
-                    try:
-                        exam = ws.read(int(r))
-                        own[int(r)] = labels_from_exam(exam)  # e.g. WFDB #Dx, for the label column
-                        x, _ = model.prepare(exam)
-                        xs.append(x)
-                        ok.append(int(r))
-                    except EcgViewerError as err:
-                        errors[int(r)] = str(err)
-                probs = model.predict(np.stack(xs), batch_size=BATCH) if xs else np.zeros((0, 6), np.float32)
-                task.partial((model, np.array(ok, dtype=np.int64), probs, errors, own))
-                done += len(rows)
-                task.progress(done, total)
-            return done
-
-        task = Task(work, f"Analysing {len(todo):,} exams")
-        task.signals.partial.connect(self._on_batch_partial)
-        task.signals.done.connect(lambda _: self._on_batch_end("done"))
-        task.signals.cancelled.connect(lambda: self._on_batch_end("cancelled"))
-        task.signals.failed.connect(
-            lambda err: (self.show_error("Analysis stopped", str(err)), self._on_batch_end("failed"))
-        )
-        self._batch_task = task
-        self._track(task, f"Analysing {len(todo):,} exams")
-        self.batch_runner.start(task)
-        return task
-
-    def _on_batch_partial(self, part) -> None:
-        model, rows, probs, errors, own = part
-        if model is not self.model:
-            return
-        if len(rows):
-            self.ws.set_probabilities(rows, probs)
-        self.ws.row_errors.update({r: f"analysis: {m}" for r, m in errors.items()})
-        changed = np.concatenate([rows, np.array(list(errors), dtype=np.int64)])
-        self.browser.probabilities_changed(changed)
-        self.rows_analysed.emit(rows, own)
-
-    def _on_batch_end(self, how: str) -> None:
-        if self._batch_task is not None:
-            self._untrack(self._batch_task)  # the status bar is clear when batch_finished is emitted
-        n = int(self.ws.analysed().sum())
-        self.statusBar().showMessage(f"Analysis {how}: {n:,} of {len(self.ws):,} exams analysed", 6000)
-        self.browser.probabilities_changed(None)
-        self.batch_finished.emit(how)
+        return self.analysis.analyse_all()
 
     # ================================================================== jobs
     def _track(self, task: Task, label: str) -> None:
@@ -1270,6 +1095,8 @@ class MainWindow(QMainWindow):
             self.status_model.setText(f"Model: {c.name} {c.version} · {m.provider}")
             self.status_model.setToolTip(m.provider_note)
         self.model_banner.setText(text)
+        if m is not None and hasattr(self, "analysis"):
+            self.analysis.name_ensemble(m)  # an ensemble: its name and members
 
     # ================================================================== drag and drop, closing
     @staticmethod

@@ -19,6 +19,7 @@ The reader's name comes from the settings; it is asked once, at the first commit
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +161,17 @@ class ReadPanel(QWidget):
         g = self.groups[k]
         g.button(order[(order.index(g.checkedId()) + 1) % 3]).setChecked(True)
 
-    def set_network(self, decisions: np.ndarray | None) -> None:
-        """Show the network's decision beside each class (None: hidden or not analysed)."""
-        for mark, k in zip(self.network_marks, range(len(CLASSES)), strict=True):
+    def set_network(self, decisions: np.ndarray | None, classes: Sequence[str] = CLASSES) -> None:
+        """Show the network's decision beside each of the six classes (None: hidden or not
+        analysed); ``classes`` are the model's (a class it lacks shows "net: n/a")."""
+        lookup = {str(c).lower(): k for k, c in enumerate(classes)}
+        for mark, cls in zip(self.network_marks, CLASSES, strict=True):
+            k = lookup.get(cls.lower())
             if decisions is None:
                 mark.setText("")
+            elif k is None:
+                mark.setText("<span style='color:#90a4ae'>net: n/a</span>")
+                mark.setToolTip(f"The active model has no {cls} output")
             else:
                 on = bool(decisions[k])
                 mark.setText(
@@ -237,6 +244,8 @@ class ReadDock(QObject):
         window.browser.model.read_column = self.session.filter_column
         window.exam_shown.connect(lambda _e: self._on_exam())
         window.prediction_shown.connect(lambda _p: self.apply_blinding())
+        # another model may have other classes: other probability columns to hide
+        window.model_changed.connect(lambda _m: self._hide_model_columns(self.session.blinded))
         window.open_finished.connect(self._on_open_finished)
         window.exams_closed.connect(self._on_closed)
         if window.interactive and str(window.settings.value(BLINDED, "false")).lower() == "true":
@@ -284,6 +293,13 @@ class ReadDock(QObject):
         self._on_exam()
 
     # ================================================================== blinding
+    def _hide_model_columns(self, on: bool) -> None:
+        """Blinded: the exam table's findings, labels and probability columns (the model's classes)."""
+        table = self.w.browser.table
+        n = len(self.w.browser.model.classes)
+        for col in (COL_FINDINGS, COL_LABELS, *range(len(BASE_COLUMNS), len(BASE_COLUMNS) + n)):
+            table.setColumnHidden(col, on)
+
     def set_blinded(self, on: bool) -> None:
         """View → Blinded Reading."""
         on = bool(on)
@@ -292,9 +308,7 @@ class ReadDock(QObject):
         self.session.set_blinded(on)
         if self.w.interactive:
             self.w.settings.setValue(BLINDED, "true" if on else "false")
-        table = self.w.browser.table
-        for col in (COL_FINDINGS, COL_LABELS, *range(len(BASE_COLUMNS), len(BASE_COLUMNS) + len(CLASSES))):
-            table.setColumnHidden(col, on)
+        self._hide_model_columns(on)
         self.w.set_statistics.act_setstats.setEnabled(not on)
         if on:
             self.show_dock()
@@ -328,8 +342,10 @@ class ReadDock(QObject):
         w._update_banners()
         pred = w.current_prediction
         p = self.panel
-        p.set_network(None if hide or pred is None else np.asarray(pred.decisions))
-        p.agree_button.setEnabled(not hide and pred is not None and w.current_row is not None)
+        p.set_network(None if hide or pred is None else np.asarray(pred.decisions), self._classes())
+        p.agree_button.setEnabled(
+            not hide and pred is not None and w.current_row is not None and self._classes() == CLASSES
+        )
         self._sync_keys()
         self._update_status()
 
@@ -413,10 +429,22 @@ class ReadDock(QObject):
             w.statusBar().showMessage(self.session.fallback_note, 10000)
         return read
 
+    def _classes(self) -> tuple[str, ...]:
+        pred = self.w.current_prediction
+        return tuple(pred.classes) if pred is not None else tuple(self.w.ws.classes)
+
     def agree(self) -> Read | None:
-        """Commit the network's decisions as the read (only once the findings are visible)."""
+        """Commit the network's decisions as the read (only once the findings are visible, and
+        only for a model of the paper's six classes: a read records those six)."""
         pred = self.w.current_prediction
         if pred is None or self.hidden():
+            return None
+        if tuple(pred.classes) != CLASSES:
+            self.w.statusBar().showMessage(
+                f"Agree with network: the model's classes ({', '.join(pred.classes)}) are not the six "
+                "a read records; mark the read by hand",
+                8000,
+            )
             return None
         return self.commit(calls_from_decisions(np.asarray(pred.decisions)))
 

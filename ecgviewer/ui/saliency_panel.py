@@ -41,10 +41,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecgviewer.classes import CLASS_NAMES, CLASSES
+from ecgviewer.classes import CLASSES
 from ecgviewer.errors import EcgViewerError
 from ecgviewer.leads import LEADS
 from ecgviewer.ui.workers import Task, TaskRunner
+from ecgviewer.viewer.model_classes import class_name
 
 SEGMENT_CHOICES: tuple[int, ...] = (16, 32, 64, 128)
 """Time resolutions offered (segments over the 4096-sample, 10.24 s input)."""
@@ -414,6 +415,7 @@ class SaliencyPanel(QWidget):
         self.report: Any = None
         self.probabilities: np.ndarray | None = None
         self.thresholds: np.ndarray | None = None
+        self.classes: tuple[str, ...] = CLASSES  # the model's classes (its contract)
         self.saliency: Any = None
         self.task: Task | None = None
         self._grid: OverlayTarget | None = None
@@ -478,7 +480,7 @@ class SaliencyPanel(QWidget):
         run_row = QHBoxLayout()
         self.explain_button = QPushButton("Explain")
         self.explain_button.setToolTip(
-            "Compute the SHAP values of this exam for all six classes "
+            "Compute the SHAP values of this exam for every class of the model "
             "(in the background; cached per exam, model and resolution)"
         )
         self.explain_button.clicked.connect(self.explain)
@@ -556,14 +558,15 @@ class SaliencyPanel(QWidget):
 
     def default_class(self) -> str:
         """The most probable positive class, else the most probable class, else the first."""
-        if self.probabilities is None or not len(self.probabilities):
-            return CLASSES[0]
+        classes = self.classes
+        if self.probabilities is None or len(self.probabilities) != len(classes):
+            return classes[0]
         p = np.asarray(self.probabilities, dtype=np.float64)
         if self.thresholds is not None and len(self.thresholds) == len(p):
             pos = np.flatnonzero(p > self.thresholds)
             if pos.size:
-                return CLASSES[int(pos[np.argmax(p[pos])])]
-        return CLASSES[int(np.nanargmax(p))] if np.isfinite(p).any() else CLASSES[0]
+                return classes[int(pos[np.argmax(p[pos])])]
+        return classes[int(np.nanargmax(p))] if np.isfinite(p).any() else classes[0]
 
     # ------------------------------------------------------------------ context
     def set_context(
@@ -579,16 +582,22 @@ class SaliencyPanel(QWidget):
         """A new exam (or model): forget the explanation, cancel one running, update the class list.
 
         Args:
-            model: the :class:`~ecgviewer.model.runtime.EcgModel` (None: nothing to explain).
+            model: the :class:`~ecgviewer.model.runtime.EcgModel` or an ensemble (its mean is
+                explained); None: nothing to explain. Its ``classes`` fill the class list.
             x: (4096, 12) float32 network input of the exam (``Prediction.input``).
             report: its :class:`~ecgviewer.preprocess.PreprocessReport`.
-            probabilities, thresholds: (6,) for the class list and the default class.
+            probabilities, thresholds: (C,) for the class list and the default class.
             selected_class: class to select (default: the findings panel's choice if already
                 set via :meth:`set_selected_class`, else :meth:`default_class`).
         """
         self.cancel()
         self._context_id += 1
         self.model, self.x, self.report = model, x, report
+        classes = tuple(getattr(model, "classes", None) or CLASSES)
+        if classes != self.classes:
+            self.classes = classes
+            if self._user_class not in classes:
+                self._user_class = None
         self.probabilities = None if probabilities is None else np.asarray(probabilities)
         self.thresholds = None if thresholds is None else np.asarray(thresholds)
         self._fill_class_combo(selected_class)
@@ -608,7 +617,9 @@ class SaliencyPanel(QWidget):
         current = selected or self._user_class or self.default_class()
         self.class_combo.blockSignals(True)
         self.class_combo.clear()
-        for k, c in enumerate(CLASSES):
+        if current not in self.classes:
+            current = self.default_class()
+        for k, c in enumerate(self.classes):
             label = c
             if self.probabilities is not None and k < len(self.probabilities):
                 p = float(self.probabilities[k])
@@ -617,7 +628,7 @@ class SaliencyPanel(QWidget):
                 )
                 label = f"{c}  {p:.3f}" + ("  positive" if pos else "")
             self.class_combo.addItem(label, c)
-            self.class_combo.setItemData(k, CLASS_NAMES.get(c, c), Qt.ItemDataRole.ToolTipRole)
+            self.class_combo.setItemData(k, class_name(c), Qt.ItemDataRole.ToolTipRole)
         i = self.class_combo.findData(current) if current else 0
         self.class_combo.setCurrentIndex(max(0, i))
         self.class_combo.blockSignals(False)
@@ -677,8 +688,11 @@ class SaliencyPanel(QWidget):
         self.task = task
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
+        what = "all six classes" if self.classes == CLASSES else f"{len(self.classes)} classes"
+        if getattr(model, "members", None):
+            what += f" (the mean of {len(model.members)} members)"
         self.status.setText(
-            f"Explaining all six classes at {segment_text(segments)}, up to {budget} network evaluations…"
+            f"Explaining {what} at {segment_text(segments)}, up to {budget} network evaluations…"
         )
         self.runner.start(task, self)
         self._update_enabled()

@@ -8,6 +8,7 @@ when labels are added and closes when every exam is closed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,21 @@ import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QTextBrowser
 
+from ecgviewer.classes import CLASSES
 from ecgviewer.ui.labels_dock import row_key
 from ecgviewer.ui.setstats import SetStatsDialog, SetStatsInput
+
+
+def six_from_model(decisions: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """(M, C) decisions for a model's classes → (M, 6) in the paper's order, -1 where it lacks one."""
+    decisions = np.asarray(decisions)
+    out = np.full((decisions.shape[0], len(CLASSES)), -1, dtype=np.int8)
+    lookup = {str(c).lower(): k for k, c in enumerate(classes)}
+    for j, c in enumerate(CLASSES):
+        k = lookup.get(c.lower())
+        if k is not None:
+            out[:, j] = decisions[:, k]
+    return out
 
 
 class SetStatistics(QObject):
@@ -66,6 +80,7 @@ class SetStatistics(QObject):
             rows=list(range(n)),
             model_name=label,
             thresholds=np.asarray(ws.thresholds),
+            classes=tuple(ws.classes),  # the model's: labels are aligned to them by name
         )
 
     def show_setstats(self) -> SetStatsDialog:
@@ -95,16 +110,19 @@ class SetStatistics(QObject):
         """The readers' comparison over the open exams (:func:`ecgviewer.reads.reading_study`),
         or None without readers."""
         from ecgviewer.reads import reading_study
-        from ecgviewer.ui.setstats import collect_raters
+        from ecgviewer.ui.setstats import collect_six
 
         session = self.w.viewer.reading
         readers = session.merged_readers()
         if not readers:
             return None
         inp = self.setstats_input()
-        gold = collect_raters(inp).get(reference)
         keys = [session.row_key(r)[1] for r in range(len(inp))]
-        return reading_study(keys, readers, gold=gold, network=inp.decisions, reference=reference)
+        # reads record the paper's six classes: the reference and the network on those six (a
+        # class the model lacks is not available, -1)
+        gold = collect_six(inp).get(reference)
+        network = six_from_model(inp.decisions, inp.classes)
+        return reading_study(keys, readers, gold=gold, network=network, reference=reference)
 
     def _fill_reading_study(self, stats: Any) -> None:
         study = self.reading_study(stats.evaluation.reference)

@@ -43,11 +43,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecgviewer.classes import CLASS_NAMES, CLASSES
+from ecgviewer.classes import CLASSES
 from ecgviewer.errors import Cancelled, EcgViewerError, LabelError
 from ecgviewer.metrics import METRIC_LABELS, METRICS, Evaluation, evaluate
 from ecgviewer.ui.labels_panel import LabelStore
 from ecgviewer.ui.workers import Task, TaskRunner
+from ecgviewer.viewer.model_classes import align_raters, class_name
 
 K = len(CLASSES)
 RATER_COLORS = (
@@ -77,12 +78,14 @@ class SetStatsInput:
     Attributes:
         keys: (exam id, index in its file) per exam.
         sources: the file of each exam (label sets apply by folder, see ``LabelStore``).
-        decisions: (M, 6) int8 model decisions 1/0, -1 where the exam was not analysed.
-        probabilities: (M, 6) float probabilities, NaN where not analysed.
+        decisions: (M, C) int8 model decisions 1/0, -1 where the exam was not analysed.
+        probabilities: (M, C) float probabilities, NaN where not analysed.
         store: the attached label sets (and the exams' own labels, keyed by ``rows``).
         rows: the workspace row of each exam (for ``store.exam_labels``); default 0..M-1.
         model_name: the model's column name ("name version").
-        thresholds: (6,) the model's thresholds (shown, and used for the PR-curve marks).
+        thresholds: (C,) the model's thresholds (shown, and used for the PR-curve marks).
+        classes: the model's C classes (the paper's six by default); label sources are aligned
+            to them by name, a class they lack is not available (-1), never negative.
     """
 
     keys: list[tuple[str | None, int]]
@@ -93,6 +96,7 @@ class SetStatsInput:
     rows: list[int] | None = None
     model_name: str = "Model"
     thresholds: np.ndarray | None = None
+    classes: tuple[str, ...] = CLASSES
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -106,14 +110,19 @@ class SetStats:
     n_open: int
     n_compared: int
     n_analysed: int
-    decisions: np.ndarray  # (n_compared, 6) the model's decisions of the compared exams (-1 unknown)
+    decisions: np.ndarray  # (n_compared, C) the model's decisions of the compared exams (-1 unknown)
     notes: list[str] = field(default_factory=list)
 
 
 def collect_raters(inp: SetStatsInput) -> dict[str, np.ndarray]:
-    """Every label source aligned to the M exams: {name: (M, 6) int8} (-1 where the source has no
-    row for an exam or does not apply to its folder). The exams' own labels (e.g. WFDB #Dx)
-    are gathered under their names ("Dx (header)")."""
+    """Every label source aligned to the M exams: {name: (M, C) int8} for the model's classes
+    (-1 where the source has no row for an exam, does not apply to its folder or does not label
+    the class). The exams' own labels (e.g. WFDB #Dx) are gathered under their names ("Dx (header)")."""
+    return align_raters(collect_six(inp), inp.classes)
+
+
+def collect_six(inp: SetStatsInput) -> dict[str, np.ndarray]:
+    """Every label source aligned to the M exams in the paper's six classes: {name: (M, 6) int8}."""
     m = len(inp)
     out: dict[str, np.ndarray] = {}
     rows = inp.rows if inp.rows is not None else list(range(m))
@@ -173,6 +182,11 @@ def compute_set_statistics(
     keep = (ref_full >= 0).any(axis=1)
     n_open, n_compared = len(inp), int(keep.sum())
     if n_compared == 0:
+        if tuple(inp.classes) != CLASSES:
+            raise LabelError(
+                f"{ref_name} labels none of the model's classes ({', '.join(inp.classes)}) for the "
+                f"{n_open} open exams: not available"
+            )
         raise LabelError(f"none of the {n_open} open exams has {ref_name} labels")
     notes: list[str] = []
     if n_compared < n_open:
@@ -223,6 +237,7 @@ def compute_set_statistics(
         raters,
         probabilities=probabilities,
         reference_name=ref_name,
+        classes=tuple(inp.classes),
         n_resamples=max(0, int(n_resamples)),
         seed=seed,
         progress=step,
@@ -272,6 +287,12 @@ def _item(
         f.setBold(True)
         item.setFont(f)
     return item
+
+
+def _class_columns(t: QTableWidget, classes: Sequence[str]) -> None:
+    """ "Raters" and one column per class of the evaluation (the model's classes)."""
+    t.setColumnCount(1 + len(classes))
+    t.setHorizontalHeaderLabels(["Raters", *classes])
 
 
 def _table(columns: Sequence[str]) -> QTableWidget:
@@ -398,7 +419,7 @@ class PRCurvesView(QWidget):
             n = int(ev.counts[ev.raters[0]]["n"][k]) if ev.raters else 0
             title += f"<br><span style='font-size:8pt'>{n_pos} positive of {n}</span>"
             p.setTitle(title, size="9pt", color="#222222")
-            p.getViewBox().setToolTip(CLASS_NAMES.get(cls, cls))
+            p.getViewBox().setToolTip(class_name(cls))
             self.plots.append(p)
         lines = [
             f"<span style='color:{RATER_COLORS[0]}'>━━</span> {html.escape(n)} (curve)" for n in ev.curves
@@ -653,9 +674,7 @@ class SetStatsDialog(QDialog):
             k = ev.classes.index(r["class"])
             bg = shade if k % 2 else None
             first = r["rater"] == ev.raters[0]
-            t.setItem(
-                i, 0, _item(r["class"] if first else "", tip=CLASS_NAMES.get(r["class"]), bold=True, bg=bg)
-            )
+            t.setItem(i, 0, _item(r["class"] if first else "", tip=class_name(r["class"]), bold=True, bg=bg))
             t.setItem(i, 1, _item(r["rater"], bg=bg))
             for j, m in enumerate(METRICS):
                 text = score_cell(r[m], r[f"{m}_low"], r[f"{m}_high"])
@@ -672,6 +691,7 @@ class SetStatsDialog(QDialog):
     def _fill_kappa(self, ev: Evaluation) -> None:
         rows = ev.kappa_rows()
         t = self.kappa
+        _class_columns(t, ev.classes)
         t.setRowCount(len(rows))
         for i, r in enumerate(rows):
             t.setItem(i, 0, _item(r["pair"]))
@@ -693,6 +713,7 @@ class SetStatsDialog(QDialog):
 
     def _fill_mcnemar(self, ev: Evaluation) -> None:
         t = self.mcnemar
+        _class_columns(t, ev.classes)
         t.setRowCount(len(ev.mcnemar))
         for i, (a, b, res) in enumerate(ev.mcnemar):
             t.setItem(i, 0, _item(f"{a} vs {b}", bold=a == ev.raters[0]))

@@ -18,12 +18,14 @@ Examples (case-insensitive)::
     by Souza                 some reader whose name contains "Souza" has read the exam
 
 Rows without a prediction never satisfy a probability condition (a NaN compares false).
+The class words are the active model's classes (``parse_filter(text, classes=model.classes)``;
+the paper's six by default): a fine-tuned model's ``abnormal > 0.5`` or ``not normal``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +65,6 @@ TEXT_FIELDS: dict[str, str] = {
     "sex": "sex",
     "format": "format",
 }
-_CLASS_FIELDS: dict[str, str] = {c.lower(): c for c in CLASSES}
 FLAG_FIELDS: dict[str, str] = {
     "disagrees": "disagrees",
     "disagree": "disagrees",
@@ -123,9 +124,11 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+    def __init__(self, tokens: list[tuple[str, str]], classes: Sequence[str] = CLASSES) -> None:
         self.tokens = tokens
         self.i = 0
+        self.classes = tuple(classes)
+        self.class_fields: dict[str, str] = {c.lower(): c for c in self.classes}
 
     def peek(self) -> tuple[str, str]:
         return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "")
@@ -180,8 +183,8 @@ class _Parser:
         if key == "by" and self.peek()[0] == "word":
             return Node("reader", value=self.take()[1])
         if self.peek()[0] != "op":
-            if key in _CLASS_FIELDS:
-                return Node("positive", field=_CLASS_FIELDS[key])
+            if key in self.class_fields:
+                return Node("positive", field=self.class_fields[key])
             if key in FLAG_FIELDS:
                 return Node("flag", field=FLAG_FIELDS[key])
             return Node("text", value=word)
@@ -189,12 +192,12 @@ class _Parser:
         kind, raw = self.take()
         if kind != "word":
             raise FilterError(f"a value is missing after '{word} {op}'")
-        if key in _CLASS_FIELDS or key in NUMERIC_FIELDS:
-            field = _CLASS_FIELDS.get(key) or NUMERIC_FIELDS[key]
+        if key in self.class_fields or key in NUMERIC_FIELDS:
+            field = self.class_fields.get(key) or NUMERIC_FIELDS[key]
             if op == "~":
                 raise FilterError(f"'~' (contains) is for text fields; use >, >=, <, <=, = or != with {word}")
             number = _number(raw, word)
-            if field in CLASSES and not 0.0 <= number <= 1.0:
+            if key in self.class_fields and not 0.0 <= number <= 1.0:
                 raise FilterError(
                     f"{word} is a probability: compare it with a value from 0 to 1 (or 0% to 100%), not {raw}"
                 )
@@ -207,7 +210,7 @@ class _Parser:
             raise FilterError(f"'{word}' takes no value: write just '{word}' (or 'not {word}')")
         known = ", ".join(
             [
-                *CLASSES,
+                *self.classes,
                 "fs",
                 "duration",
                 "age",
@@ -237,11 +240,14 @@ def _number(raw: str, field: str) -> float:
         raise FilterError(f"{field} needs a number, not {raw!r}") from None
 
 
-def parse_filter(text: str) -> Node | None:
-    """Parse a filter; None for empty text. Raises :class:`FilterError` with a readable message."""
+def parse_filter(text: str, classes: Sequence[str] = CLASSES) -> Node | None:
+    """Parse a filter; None for empty text. Raises :class:`FilterError` with a readable message.
+
+    ``classes``: the class words (the active model's classes; the paper's six by default).
+    """
     if not text or not text.strip():
         return None
-    return _Parser(_tokenize(text)).parse()
+    return _Parser(_tokenize(text), classes).parse()
 
 
 def fields_used(node: Node | None) -> set[str]:

@@ -29,7 +29,7 @@ from psygnal import Signal, SignalGroup
 
 from ecgviewer.exam import Exam
 from ecgviewer.io import ExamSet, open_exams
-from ecgviewer.labels import ExamComparison, LabelSet, compare_exam, load_label_file
+from ecgviewer.labels import ExamComparison, LabelSet, load_label_file
 from ecgviewer.viewer.reading import ReadingSession
 from ecgviewer.viewer.view import ViewSettings
 from ecgviewer.viewer.workspace import Workspace
@@ -205,16 +205,20 @@ class ViewerModel:
         return ([own] if own is not None else []) + found
 
     def comparison(self) -> ExamComparison:
-        """The current exam's six classes: the model's decisions beside every label source."""
+        """The current exam's classes (the model's: the paper's six by default): the model's
+        decisions beside every label source ("n/a", -1, where a source lacks a model class)."""
+        from ecgviewer.viewer.model_classes import compare_for_classes
+
         if self.exam is None:
             raise ValueError("compare: no exam is shown")
         index = 0 if self.row is None else self.workspace.locate(self.row)[1]
         pred = self.prediction
         sources: Sequence[LabelSet] = self.exam_labels()
-        return compare_exam(
+        return compare_for_classes(
             self.exam.exam_id,
             index,
             sources,
+            self.workspace.classes if pred is None else tuple(pred.classes),
             decisions=None if pred is None else pred.decisions,
             probabilities=None if pred is None else pred.probabilities,
             model_name=pred.model_name if pred is not None else "Model",
