@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -238,6 +239,7 @@ def test_session_blinded_read_hidden_until_committed_and_worklist(tmp_path):
     vm2.close_all()
 
 
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils)")
 def test_report_prints_the_over_read(tmp_path):
     """The PDF report carries the over-read (reader, time, blinded) beside the network's findings."""
     import subprocess
