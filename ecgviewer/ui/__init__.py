@@ -2,8 +2,16 @@
 
 Modules:
     app         ``run_app(args)``: QApplication set-up, command-line paths, ``--screenshot``.
-    mainwindow  the main window composed of the feature parts below: menus, toolbar, docks,
-                background jobs, drag and drop.
+    mainwindow  the main window: a composition of the parts below (menus, toolbar, docks), the
+                model, prediction and batch analysis.
+    opening     File → Open, Open Folder, Open Recent, drag and drop, Close All; reading a row
+                and putting its exam on screen; Next/Previous Exam.
+    view_controls  layout, gain, speed, rhythm lead, N/R/C, zoom: actions and toolbar combos
+                bound to ``viewer.view``, kept in the settings.
+    banners     the exam header above the grid and the model's notice below it.
+    jobs        background jobs in the status bar: progress, Cancel (Esc).
+    messages    errors as one line: the guard around every action, error and warning dialogs.
+    help_dialogs  Help → Keyboard Shortcuts, About.
     leadgrid    the 12 leads on ECG paper (layouts, gain, speed, calipers, per-lead overlays).
     findings    the six probability bars, the active model and the model selector.
     browser     the exam table (virtualised, sortable, filterable).
@@ -17,6 +25,10 @@ Modules:
     labels_dock       the Labels dock, Load Labels…, label discovery, the browser's label column.
     set_statistics    Set Statistics… (the dialog of :mod:`setstats` over the open exams).
     report_export     Export Report… (the PDF of the exam on screen, written in the background).
+    measurements      the cart's measurements line, the findings cross-check, fiducials, display filters.
+    device_panel      the clinical file's device reading and the patient-identifier option.
+    median_beats      the cart's median beats dock.
+    read_dock         the reader's own reads (blinded reading, the reading study).
 
 The state it shows (open sets, current exam, model, results, labels, view settings) lives in
 the Qt-free :mod:`ecgviewer.viewer`; the window keeps it in ``window.viewer``. Nothing outside
