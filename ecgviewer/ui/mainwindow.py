@@ -192,7 +192,7 @@ class MainWindow(QMainWindow):
         )
         self._build_menus_and_toolbar()
         self._restore_settings()
-        self.banners.update()
+        self._update_banners()
         self._compose_features()
         self.load_model(self._model_path)
 
@@ -446,7 +446,13 @@ class MainWindow(QMainWindow):
     def _update_banners(self) -> None:
         self.banners.update()
 
-    # ================================================================== analysis
+    # ================================================================== current exam
+    def _show_exam(self, row: int | None, exam: Exam, model_input, gen: int) -> None:
+        """Put ``exam`` on screen (:meth:`ExamOpening.draw_exam`) and analyse it when it can be."""
+        if not self.opening.draw_exam(row, exam, model_input):
+            return
+        self._predict_current(gen)
+
     def _predict_current(self, gen: int) -> None:
         if self.model is None or self.current_exam is None or gen != self._generation:
             return

@@ -11,8 +11,8 @@ path from a row of the exam table to the grid:
   the last row is read) and a read that a newer request superseded is dropped (the window's
   ``_generation``);
 - the exam read becomes ``viewer.exam`` (:meth:`ViewerModel.set_exam`, which the banners and
-  other observers follow), is drawn, announced with ``window.exam_shown`` and handed to the
-  window's analysis (``window._predict_current``).
+  other observers follow), is drawn and announced with ``window.exam_shown``; the window then
+  analyses it (``window._show_exam``).
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ class ExamOpening(QObject):
             model_input = to_model_input(exam)
         except PreprocessError:
             model_input = None
-        self.show_exam(None, exam, model_input, self.w._generation)
+        self.w._show_exam(None, exam, model_input, self.w._generation)
 
     # ================================================================== the exam on screen
     def step(self, delta: int) -> None:
@@ -281,7 +281,7 @@ class ExamOpening(QObject):
             return
         exam, model_input = result
         self.w.timings["read"] = time.perf_counter() - t_start
-        self.show_exam(row, exam, model_input, gen)
+        self.w._show_exam(row, exam, model_input, gen)
 
     def _on_exam_read_failed(self, row: int, gen: int, err: BaseException) -> None:
         if self._superseded(gen):
@@ -295,8 +295,9 @@ class ExamOpening(QObject):
         w.show_error("Cannot read exam", text, keep_note=self._shown_name())
         w.analysis_finished.emit()
 
-    def show_exam(self, row: int | None, exam: Exam, model_input, gen: int) -> None:
-        """Make ``exam`` current, draw it and start its analysis (generation ``gen``)."""
+    def draw_exam(self, row: int | None, exam: Exam, model_input) -> bool:
+        """Make ``exam`` current and draw it; False when the network cannot read it (the window
+        analyses it otherwise, :meth:`MainWindow._show_exam`)."""
         w = self.w
         t0 = time.perf_counter()
         w.current_input = model_input
@@ -317,8 +318,8 @@ class ExamOpening(QObject):
                 "12 leads (or I, II, V1–V6).</span>"
             )
             w.analysis_finished.emit()
-            return
-        w._predict_current(gen)
+            return False
+        return True
 
     # ================================================================== drag and drop
     def accepts(self, event: Any) -> bool:
