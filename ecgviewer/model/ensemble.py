@@ -36,7 +36,7 @@ import numpy as np
 
 from ecgviewer.errors import Cancelled, ModelError
 from ecgviewer.exam import Exam
-from ecgviewer.model.contract import ModelContract
+from ecgviewer.model.contract import ContractFields, ModelContract
 from ecgviewer.model.runtime import (
     CancelCallback,
     EcgModel,
@@ -155,8 +155,13 @@ def _text(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _first_member(attr: str, doc: str) -> property:
+    """A read-only property of an ensemble that is its first member's ``attr``."""
+    return property(lambda self: getattr(self.members[0], attr), doc=doc)
+
+
 @dataclass
-class EnsembleModel:
+class EnsembleModel(ContractFields):
     """M loaded models run as one; the interface of :class:`EcgModel` (predictions = the mean).
 
     Attributes:
@@ -216,42 +221,17 @@ class EnsembleModel:
         """(M, C) float32 each member's thresholds."""
         return np.stack([m.thresholds for m in self.members]).astype(np.float32)
 
-    @property
-    def version(self) -> str:
-        return self.contract.version
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return tuple(self.contract.classes)
-
-    @property
-    def thresholds(self) -> np.ndarray:
-        """(C,) float32 ensemble thresholds (see :attr:`threshold_note`)."""
-        return np.asarray(self.contract.thresholds, dtype=np.float32)
-
-    @property
-    def n_samples(self) -> int:
-        return self.members[0].n_samples
-
-    @property
-    def n_leads(self) -> int:
-        return self.members[0].n_leads
-
-    @property
-    def provider(self) -> str:
-        return self.members[0].provider
-
-    @property
-    def provider_note(self) -> str:
-        return self.members[0].provider_note
+    # as before the mixin: the first member speaks for the input shape (the same for all, see
+    # _check_compatible), the provider and the input scale
+    n_samples = _first_member("n_samples", "input samples per lead")
+    n_leads = _first_member("n_leads", "input leads")
+    provider = _first_member("provider", '"CUDA" or "CPU"')
+    provider_note = _first_member("provider_note", "where the members run, and why not CUDA")
+    input_scale_per_mv = _first_member("input_scale_per_mv", "model input units per mV")
 
     @property
     def warnings(self) -> list[str]:
         return [w for m in self.members for w in m.warnings]
-
-    @property
-    def input_scale_per_mv(self) -> float:
-        return self.members[0].input_scale_per_mv
 
     def input_scale_note(self) -> str:
         return self.members[0].input_scale_note()

@@ -13,7 +13,7 @@ Modules:
     messages    errors as one line: the guard around every action, error and warning dialogs.
     help_dialogs  Help → Keyboard Shortcuts, About.
     leadgrid    the 12 leads on ECG paper (layouts, gain, speed, calipers, per-lead overlays).
-    paper_items the lead grid's graphics items: ECG paper, the view box (pan, zoom, caliper drags), a lead's cell.
+    paper_items the lead grid's items: ECG paper, the view box (pan, zoom, caliper drags), a cell.
     findings    the six probability bars, the active model and the model selector.
     browser     the exam table (virtualised, sortable, filterable).
     infopanel   the exam's facts and the preprocessing report.
