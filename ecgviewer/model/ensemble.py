@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -48,6 +49,14 @@ from ecgviewer.model.runtime import (
 from ecgviewer.preprocess import PreprocessReport
 
 ENSEMBLE_SUFFIX = ".json"
+
+
+class PredictOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`EcgModel.predict`, passed on to every member."""
+
+    batch_size: int
+    progress: ProgressCallback | None
+    cancel: CancelCallback | None
 
 
 @dataclass(frozen=True)
@@ -249,18 +258,14 @@ class EnsembleModel(ContractFields):
         """The exam as the members' input (they share it): (samples, leads) float32 mV and the report."""
         return self.members[0].prepare(exam)
 
-    def predict_members(
-        self,
-        x: np.ndarray,
-        *,
-        batch_size: int = 32,
-        progress: ProgressCallback | None = None,
-        cancel: CancelCallback | None = None,
-    ) -> np.ndarray:
+    def predict_members(self, x: np.ndarray, **options: Unpack[PredictOptions]) -> np.ndarray:
         """(N, 4096, 12) mV → (M, N, C) float32, every member's probabilities.
 
-        ``progress(done, total)`` counts member × exam evaluations; ``cancel`` is polled per batch.
+        ``options`` as :meth:`EcgModel.predict`'s: ``batch_size``; ``progress(done, total)``
+        counts member × exam evaluations; ``cancel`` is polled per batch.
         """
+        progress = options.pop("progress", None)
+        cancel = options.get("cancel")
         x = self.check_input(x)
         n, m = x.shape[0], len(self.members)
         out = np.empty((m, n, len(self.classes)), dtype=np.float32)
@@ -268,19 +273,13 @@ class EnsembleModel(ContractFields):
             if cancel is not None and cancel():
                 raise Cancelled(f"ensemble prediction cancelled after {i} of {m} members")
             sub = None if progress is None else (lambda done, total, i=i: progress(i * n + done, m * n))
-            out[i] = member.predict(x, batch_size=batch_size, progress=sub, cancel=cancel)
+            out[i] = member.predict(x, progress=sub, **options)
         return out
 
-    def predict(
-        self,
-        x: np.ndarray,
-        *,
-        batch_size: int = 32,
-        progress: ProgressCallback | None = None,
-        cancel: CancelCallback | None = None,
-    ) -> np.ndarray:
-        """(N, 4096, 12) mV → (N, C) float32 mean of the members' probabilities."""
-        every = self.predict_members(x, batch_size=batch_size, progress=progress, cancel=cancel)
+    def predict(self, x: np.ndarray, **options: Unpack[PredictOptions]) -> np.ndarray:
+        """(N, 4096, 12) mV → (N, C) float32 mean of the members' probabilities (``options`` as
+        :meth:`predict_members`)."""
+        every = self.predict_members(x, **options)
         return every.mean(axis=0, dtype=np.float64).astype(np.float32)
 
     def predict_exam(self, exam: Exam) -> EnsemblePrediction:

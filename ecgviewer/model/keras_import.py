@@ -20,7 +20,6 @@ naming the layer.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 import re
@@ -36,6 +35,7 @@ from ecgviewer.atomic import apply_umask
 from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
 from ecgviewer.errors import ModelError
 from ecgviewer.model.contract import METADATA_KEY, PAPER_CITATION, PAPER_PROVENANCE, ModelContract
+from ecgviewer.model.install import sha256_file
 
 ONNX_OPSET = 17
 ONNX_IR_VERSION = 9  # onnxruntime >= 1.16 reads it; newer onnx defaults to IRs older runtimes refuse
@@ -95,14 +95,6 @@ def _text(value: Any) -> str:
     if isinstance(value, bytes | np.bytes_):
         return bytes(value).decode("utf-8")
     return str(value)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _inbound_names(layer: dict[str, Any], where: Path) -> list[str]:
@@ -272,7 +264,7 @@ def read_keras_hdf5(path: str | Path) -> KerasModel:
         outputs=outputs,
         keras_version=keras_version,
         backend=backend,
-        sha256=_sha256(path),
+        sha256=sha256_file(path),
     )
 
 
