@@ -294,17 +294,21 @@ class EnsembleModel(ContractFields):
         """Wrap a mean computed elsewhere (no member detail): a plain :class:`Prediction`."""
         probs = np.asarray(probabilities, dtype=np.float32).copy()
         return Prediction(
-            probabilities=probs,
-            decisions=self.decide(probs),
-            thresholds=self.thresholds,
-            classes=self.classes,
-            model_name=self.name,
-            model_version=self.version,
-            provider=self.provider,
-            seconds=float(seconds),
-            input=x,
-            report=report,
+            probabilities=probs, decisions=self.decide(probs), **self._described(x, report, seconds)
         )
+
+    def _described(self, x: np.ndarray, report: PreprocessReport, seconds: float) -> dict:
+        """The fields of a prediction that say which model, how and on what input."""
+        return {
+            "thresholds": self.thresholds,
+            "classes": self.classes,
+            "model_name": self.name,
+            "model_version": self.version,
+            "provider": self.provider,
+            "seconds": float(seconds),
+            "input": x,
+            "report": report,
+        }
 
     def member_prediction(
         self, member_probabilities: np.ndarray, x: np.ndarray, report: PreprocessReport, seconds: float = 0.0
@@ -315,14 +319,7 @@ class EnsembleModel(ContractFields):
         return EnsemblePrediction(
             probabilities=s.mean[0],
             decisions=s.decisions[0],
-            thresholds=self.thresholds,
-            classes=self.classes,
-            model_name=self.name,
-            model_version=self.version,
-            provider=self.provider,
-            seconds=float(seconds),
-            input=x,
-            report=report,
+            **self._described(x, report, seconds),
             member_probabilities=p.copy(),
             member_decisions=p > self.member_thresholds,
             member_names=self.member_names,

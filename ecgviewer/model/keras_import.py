@@ -678,6 +678,18 @@ def _relu_layer(g: _GraphBuilder, layer: KerasLayer, x: _Tensor) -> _Tensor:
 # --------------------------------------------------------------------------- public API
 
 
+def _conversion_record(source: KerasModel) -> dict[str, str]:
+    """What a converted contract's ``extra`` says of its source and of the conversion."""
+    return {
+        "source_file": source.path.name,
+        "source_sha256": source.sha256,
+        "keras_version": source.keras_version,
+        "keras_backend": source.backend,
+        "converted_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "converter": f"ecgviewer {__version__} (ecgviewer.model.keras_import)",
+    }
+
+
 def paper_contract(
     source: KerasModel,
     *,
@@ -703,12 +715,7 @@ def paper_contract(
         notice=PAPER_NOTICE,
         metrics=PAPER_METRICS,
         extra={
-            "source_file": source.path.name,
-            "source_sha256": source.sha256,
-            "keras_version": source.keras_version,
-            "keras_backend": source.backend,
-            "converted_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "converter": f"ecgviewer {__version__} (ecgviewer.model.keras_import)",
+            **_conversion_record(source),
             "thresholds_source": "Ribeiro et al. (2020), generate_figures_and_tables.py",
         },
     )
@@ -784,12 +791,7 @@ def foreign_contract(
         ),
         metrics={},
         extra={
-            "source_file": source.path.name,
-            "source_sha256": source.sha256,
-            "keras_version": source.keras_version,
-            "keras_backend": source.backend,
-            "converted_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "converter": f"ecgviewer {__version__} (ecgviewer.model.keras_import)",
+            **_conversion_record(source),
             "architecture": "foreign: " + layers,
         },
     )

@@ -100,11 +100,8 @@ class _ViewerField:
 class _PartField:
     """A window attribute that is an attribute of one of its parts (``window.<part>.<name>``)."""
 
-    def __init__(self, part: str, name: str | None = None) -> None:
+    def __init__(self, part: str, name: str) -> None:
         self.part, self.name = part, name
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = self.name or name
 
     def __get__(self, window, owner=None):
         return self if window is None else getattr(getattr(window, self.part), self.name)
@@ -195,19 +192,6 @@ class MainWindow(QMainWindow):
         self._update_banners()
         self._compose_features()
         self.load_model(self._model_path)
-
-    # -- the parts' attributes tests and features reach through the window ------------------
-    act_open = _PartField("opening")
-    act_next = _PartField("opening")
-    act_prev = _PartField("opening")
-    act_input = _PartField("view_controls")
-    act_report = _PartField("view_controls")
-    layout_actions = _PartField("view_controls")
-    layout_combo = _PartField("view_controls")
-    progress = _PartField("jobs")
-    cancel_button = _PartField("jobs")
-    exam_banner = _PartField("banners")
-    model_banner = _PartField("banners")
 
     # ================================================================== feature parts
     def _compose_features(self) -> None:
@@ -676,6 +660,18 @@ class MainWindow(QMainWindow):
         self.cancel_all_jobs(wait=True)
         self.ws.clear()
         super().closeEvent(event)
+
+
+# the parts' attributes that tests and features reach through the window (window.act_open, ...)
+PART_FIELDS: dict[str, tuple[str, ...]] = {
+    "opening": ("act_open", "act_next", "act_prev"),
+    "view_controls": ("act_input", "act_report", "layout_actions", "layout_combo"),
+    "jobs": ("progress", "cancel_button"),
+    "banners": ("exam_banner", "model_banner"),
+}
+for _part, _names in PART_FIELDS.items():
+    for _name in _names:
+        setattr(MainWindow, _name, _PartField(_part, _name))
 
 
 def ensure_app(argv: Sequence[str] | None = None) -> QApplication:

@@ -35,6 +35,8 @@ from ecgviewer.ui.workers import Task
 from ecgviewer.viewer.quality_view import error_line
 
 MAX_LISTED = 12  # unreadable files named in a dialog
+OPEN_TIP = "Open ECG files (HDF5, WFDB, CSV, GE MUSE, Philips, HL7 aECG, DICOM, SCP-ECG, EDF)"
+FOLDER_TIP = "Open every ECG file in a folder and its subfolders"
 
 
 def _listed(errors: Sequence[str]) -> str:
@@ -60,18 +62,8 @@ class ExamOpening(QObject):
         self._pending_row: int | None = None
         self._reading = False  # a read task is in flight
         a = window.make_action
-        self.act_open = a(
-            "&Open…",
-            self.open_dialog,
-            QKeySequence.StandardKey.Open,
-            tip="Open ECG files (HDF5, WFDB, CSV, GE MUSE, Philips, HL7 aECG, DICOM, SCP-ECG, EDF)",
-        )
-        self.act_open_folder = a(
-            "Open &Folder…",
-            self.open_folder_dialog,
-            "Ctrl+Shift+O",
-            tip="Open every ECG file in a folder and its subfolders",
-        )
+        self.act_open = a("&Open…", self.open_dialog, QKeySequence.StandardKey.Open, tip=OPEN_TIP)
+        self.act_open_folder = a("Open &Folder…", self.open_folder_dialog, "Ctrl+Shift+O", tip=FOLDER_TIP)
         self.act_close_all = a("&Close All", self.close_all, "Ctrl+W", tip="Close every open exam")
         self.act_next = a("&Next Exam", lambda: self.step(+1), QKeySequence(Qt.Key.Key_PageDown))
         self.act_prev = a("&Previous Exam", lambda: self.step(-1), QKeySequence(Qt.Key.Key_PageUp))
