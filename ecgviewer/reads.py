@@ -46,7 +46,8 @@ import numpy as np
 
 from ecgviewer.classes import CLASSES
 from ecgviewer.errors import LabelError
-from ecgviewer.labels import LabelSet, _norm_id, load_label_file
+from ecgviewer.labels import LabelSet, load_label_file
+from ecgviewer.labels.labelset import _norm_id
 from ecgviewer.metrics import binary_scores, cohen_kappa
 
 ABSENT = 0

@@ -147,7 +147,7 @@ def test_file_open_filter_and_drag_and_drop_take_clinical_files(qtbot, window, t
         assert ext in first
     assert "DICOM" in seen["filter"] and "SCP-ECG" in seen["filter"] and "EDF" in seen["filter"]
     opened: list[list[str]] = []
-    monkeypatch.setattr(w, "open_paths", lambda paths: opened.append(list(paths)))
+    monkeypatch.setattr(w.opening, "open_paths", lambda paths: opened.append(list(paths)))
     files = [tmp_path / f"exam{ext}" for ext in (".xml", ".dcm", ".scp", ".edf")]
     for f in files:
         f.write_bytes(b"x")

@@ -26,16 +26,8 @@ import numpy as np
 from ecgviewer.atomic import apply_umask
 from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
 from ecgviewer.errors import EcgViewerError, LabelError
-from ecgviewer.labels import (
-    LabelSet,
-    _class_columns,
-    _find_column,
-    _read_rows,
-    check_row_lengths,
-    check_table_header,
-    load_label_file,
-    source_name,
-)
+from ecgviewer.labels import LabelSet, check_row_lengths, check_table_header, load_label_file, source_name
+from ecgviewer.labels.files import _class_columns, _find_column, _read_rows
 from ecgviewer.metrics import METRIC_LABELS, METRICS, Evaluation, evaluate, threshold
 from ecgviewer.reads import ReaderFile, find_reader_files, reading_study
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecgviewer.commands import add_paths, add_reading_options
 from ecgviewer.errors import EcgViewerError
 from ecgviewer.exam import Exam
 from ecgviewer.measure import CSV_COLUMNS, measure
@@ -25,12 +26,9 @@ HELP = (
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="ECG files or folders (searched recursively)"
-    )
+    add_paths(parser)
     parser.add_argument("--out", required=True, metavar="FILE.csv", help="output CSV (written atomically)")
-    parser.add_argument("--fs", type=float, help="sampling rate in Hz for files that do not state it")
-    parser.add_argument("--units", help="amplitude unit for files that do not state it (mV, uV, 1e-4 V, ...)")
+    add_reading_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
     parser.add_argument(
         "--cluster",

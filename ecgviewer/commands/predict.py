@@ -18,6 +18,7 @@ from typing import TextIO
 import numpy as np
 
 from ecgviewer.atomic import temp_beside, umask_mode
+from ecgviewer.commands import add_paths, add_reading_options
 from ecgviewer.errors import EcgViewerError, ModelError, exam_error
 
 NAME = "predict"
@@ -36,9 +37,7 @@ HELP = (
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="ECG files or folders (searched recursively)"
-    )
+    add_paths(parser)
     parser.add_argument(
         "--out",
         required=True,
@@ -74,8 +73,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
     parser.add_argument("--cpu", action="store_true", help="do not try CUDA")
-    parser.add_argument("--fs", type=float, help="sampling rate in Hz for files that do not state it")
-    parser.add_argument("--units", help="amplitude unit for files that do not state it (mV, uV, 1e-4 V, ...)")
+    add_reading_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
     parser.add_argument(
         "--cluster",
@@ -153,7 +151,50 @@ def _temp_beside(out: Path) -> Path:
     return temp_beside(out)
 
 
-class _CsvWriter:
+@dataclass(frozen=True)
+class _Row:
+    """One exam's output row (``probs``/``decisions`` None when it was not predicted)."""
+
+    i: int
+    exam_id: str
+    source: str
+    index: int
+    probs: np.ndarray | None
+    decisions: np.ndarray | None
+    error: str = ""
+    quality: str = ""
+    members: np.ndarray | None = None  # (M, C) an ensemble's members
+
+
+class _OutputWriter:
+    """What the CSV, .npy and Parquet outputs share: ``write`` one exam's row (the ``i``-th of
+    the input order), then ``finish`` (moved into place) or ``abort`` (nothing left behind)."""
+
+    def write(
+        self,
+        i: int,
+        exam_id: str,
+        source: str,
+        index: int,
+        probs: np.ndarray | None,
+        decisions: np.ndarray | None,
+        error: str = "",
+        quality: str = "",
+        members: np.ndarray | None = None,
+    ) -> None:
+        self._write(_Row(i, exam_id, source, index, probs, decisions, error, quality, members))
+
+    def _write(self, r: _Row) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class _CsvWriter(_OutputWriter):
     """One row per exam; for an ensemble, the mean's columns then ``min_``/``max_``/``agree_<class>``
     and each member's ``prob_<class>@<member name>``."""
 
@@ -190,32 +231,22 @@ class _CsvWriter:
             ]
         )
 
-    def write(
-        self,
-        i: int,
-        exam_id: str,
-        source: str,
-        index: int,
-        probs: np.ndarray | None,
-        decisions: np.ndarray | None,
-        error: str = "",
-        quality: str = "",
-        members: np.ndarray | None = None,
-    ) -> None:
+    def _write(self, r: _Row) -> None:
         n_cols = 2 * len(self.classes)
         if self.member_names:
             n_cols += (3 + len(self.member_names)) * len(self.classes)
-        if probs is None or decisions is None:
+        members = r.members
+        if r.probs is None or r.decisions is None:
             values = [""] * n_cols
         else:
-            values = [f"{p:.9g}" for p in probs] + [str(int(d)) for d in decisions]
+            values = [f"{p:.9g}" for p in r.probs] + [str(int(d)) for d in r.decisions]
             if self.member_names and members is not None:
                 agree = (members > self.member_thresholds).sum(axis=0)
                 values += [f"{v:.9g}" for v in members.min(axis=0)]
                 values += [f"{v:.9g}" for v in members.max(axis=0)]
                 values += [str(int(v)) for v in agree]
                 values += [f"{v:.9g}" for v in members.reshape(-1)]
-        self.writer.writerow([exam_id, source, index, *values, error, quality])
+        self.writer.writerow([r.exam_id, r.source, r.index, *values, r.error, r.quality])
 
     def finish(self) -> None:
         self.fh.close()
@@ -226,7 +257,7 @@ class _CsvWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-class _NpyWriter:
+class _NpyWriter(_OutputWriter):
     """(N, C) probabilities, or with ``n_members`` every member's (M, N, C)."""
 
     def __init__(self, out: Path, n: int, n_classes: int, n_members: int = 0) -> None:
@@ -237,23 +268,12 @@ class _NpyWriter:
         self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=shape)
         self.array[:] = np.nan
 
-    def write(
-        self,
-        i: int,
-        exam_id: str,
-        source: str,
-        index: int,
-        probs: np.ndarray | None,
-        decisions: np.ndarray | None,
-        error: str = "",
-        quality: str = "",
-        members: np.ndarray | None = None,
-    ) -> None:
+    def _write(self, r: _Row) -> None:
         if self.n_members:
-            if members is not None:
-                self.array[:, i] = members
-        elif probs is not None:
-            self.array[i] = probs
+            if r.members is not None:
+                self.array[:, r.i] = r.members
+        elif r.probs is not None:
+            self.array[r.i] = r.probs
 
     def finish(self) -> None:
         self.array.flush()
@@ -266,7 +286,7 @@ class _NpyWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-class _ParquetWriter:
+class _ParquetWriter(_OutputWriter):
     """A folder of ``part-NNNNN.parquet`` files (the CSV's columns), ``rows_per_file`` rows each.
 
     Written into a hidden folder beside ``out`` and moved into place at the end; an existing dataset
@@ -300,19 +320,9 @@ class _ParquetWriter:
         self.rows: list[tuple] = []
         self.n_files = 0
 
-    def write(
-        self,
-        i: int,
-        exam_id: str,
-        source: str,
-        index: int,
-        probs: np.ndarray | None,
-        decisions: np.ndarray | None,
-        error: str = "",
-        quality: str = "",
-        members: np.ndarray | None = None,  # an ensemble's members: Parquet keeps the mean only
-    ) -> None:
-        self.rows.append((exam_id, source, index, probs, decisions, error, quality))
+    def _write(self, r: _Row) -> None:
+        # an ensemble's members: Parquet keeps the mean only
+        self.rows.append((r.exam_id, r.source, r.index, r.probs, r.decisions, r.error, r.quality))
         if len(self.rows) >= self.rows_per_file:
             self._flush()
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ecgviewer.atomic import apply_umask
+from ecgviewer.commands import add_paths, add_reading_options
 from ecgviewer.errors import EcgViewerError, ExamReadError, ModelError, ReportError, exam_error
 
 NAME = "report"
@@ -26,7 +27,7 @@ HELP = (
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="ECG file(s) or folder(s)")
+    add_paths(parser, "ECG file(s) or folder(s)")
     parser.add_argument("--out", metavar="FILE.pdf", help="the PDF to write (replaced atomically)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument(
@@ -116,8 +117,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="MODEL.onnx", help="model to use (default: the bundled model)")
     parser.add_argument("--cpu", action="store_true", help="do not try CUDA")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
-    parser.add_argument("--fs", type=float, help="sampling rate in Hz for files that do not state it")
-    parser.add_argument("--units", help="amplitude unit for files that do not state it (mV, uV, 1e-4 V, ...)")
+    add_reading_options(parser)
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 

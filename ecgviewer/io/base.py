@@ -67,6 +67,61 @@ _UNIT_TO_MV: dict[str, float] = {
 }
 
 
+class SingleExamFile:
+    """What the readers of one-exam files (WFDB, CSV, the clinical formats) share: index 0 only,
+    the file's stem as exam id, the header from what opening the file found, and the Exam of
+    the file. A subclass sets ``path``, ``format``, ``fs`` and ``leads`` (``age``, ``sex`` when
+    the header states them) and says how many samples it holds (:meth:`declared_samples`)."""
+
+    path: Path
+    format: str
+    fs: float
+    leads: tuple[str, ...]
+    age: float | None = None
+    sex: str | None = None
+    n_exams = 1
+
+    def check_index(self, index: int) -> None:
+        if index != 0:
+            raise IndexError(f"{self.path}: exam {index} out of range (0–0)")
+
+    def exam_id(self, index: int = 0) -> str:
+        return self.path.stem
+
+    def declared_samples(self) -> int:
+        raise NotImplementedError
+
+    def header(self, index: int = 0) -> ExamHeader:
+        self.check_index(index)
+        return ExamHeader(
+            exam_id=self.exam_id(),
+            source=self.path,
+            format=self.format,
+            index=0,
+            fs=self.fs,
+            n_samples=self.declared_samples(),
+            leads=self.leads,
+            age=self.age,
+            sex=self.sex,
+        )
+
+    def exam(self, signal_mv: np.ndarray, **fields: object) -> Exam:
+        """The file's Exam from its (samples, leads) mV signal; ``fields``: the rest of Exam's."""
+        return Exam(
+            signal_mv=signal_mv,
+            fs=self.fs,
+            leads=self.leads,
+            exam_id=self.exam_id(),
+            source=self.path,
+            format=self.format,
+            index=0,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def close(self) -> None:
+        pass
+
+
 def unit_to_mv(unit: str) -> float | None:
     """Factor turning values in ``unit`` into mV ("uV" → 1e-3, "1e-4 V" → 0.1), None if unknown."""
     key = re.sub(r"\s", "", str(unit)).replace("\u00b5", "u").replace("\u03bc", "u").upper()
@@ -130,6 +185,12 @@ def check_signal(path: Path, signal: np.ndarray, leads: Sequence[str], what: str
     if signal.shape[0] == 0:
         raise ExamReadError(path, f"{prefix}zero-length record (no samples)")
     signal = np.asarray(signal, dtype=np.float32)
+    check_finite(path, signal, leads, prefix)
+    return signal
+
+
+def check_finite(path: Path | None, signal: np.ndarray, leads: Sequence[str], prefix: str = "") -> None:
+    """Raise ExamReadError naming the first NaN or infinite sample of (samples, leads) ``signal``."""
     bad = ~np.isfinite(signal)
     if bad.any():
         rows, cols = np.nonzero(bad)
@@ -139,7 +200,6 @@ def check_signal(path: Path, signal: np.ndarray, leads: Sequence[str], what: str
             f"{prefix}{int(bad.sum())} samples are NaN or infinite (first: {kind} in lead "
             f"{leads[cols[0]]} at sample {int(rows[0])}); repair or drop the record",
         )
-    return signal
 
 
 def check_nonempty_file(path: Path) -> None:
@@ -299,15 +359,7 @@ def validate_exam(exam: Exam, path: Path | None = None) -> Exam:
         raise ExamReadError(where, f"{label}zero-length record (no samples)")
     if not np.isfinite(exam.fs) or exam.fs <= 0:
         raise ExamReadError(where, f"{label}sampling rate {exam.fs!r} Hz is not usable")
-    bad = ~np.isfinite(signal)
-    if bad.any():
-        rows, cols = np.nonzero(bad)
-        kind = "NaN" if np.isnan(signal[rows[0], cols[0]]) else "infinite"
-        raise ExamReadError(
-            where,
-            f"{label}{int(bad.sum())} samples are NaN or infinite (first: {kind} in lead "
-            f"{exam.leads[cols[0]]} at sample {int(rows[0])}); repair or drop the record",
-        )
+    check_finite(where, signal, exam.leads, label)
     peak = float(np.max(np.abs(signal)))
     if peak > ABSURD_SAMPLE_MV:
         r, c = np.unravel_index(int(np.argmax(np.abs(signal))), signal.shape)

@@ -41,9 +41,10 @@ import numpy as np
 
 from ecgviewer.clinical import ClinicalInfo, DeviceReport, MedianBeats, PatientFields, iso_time
 from ecgviewer.errors import ExamReadError
-from ecgviewer.exam import Exam, ExamHeader
+from ecgviewer.exam import Exam
 from ecgviewer.io.base import (
     NotAnExamError,
+    SingleExamFile,
     check_fs,
     check_nonempty_file,
     check_signal,
@@ -744,10 +745,9 @@ def _copy(exam: Exam) -> Exam:
     )
 
 
-class ClinicalSource:
+class ClinicalSource(SingleExamFile):
     """One clinical file holding one exam; parsed once when opened (to report bad files then)."""
 
-    n_exams = 1
     format = "clinical"
 
     def __init__(self, path: Path, *, fs: float | None = None, units: str | None = None, name: str) -> None:
@@ -759,36 +759,21 @@ class ClinicalSource:
             self._fs_note = f"the file states {exam.fs:g} Hz; the {float(fs):g} Hz given was not used"
         else:
             self._fs_note = None
-        self._header = ExamHeader(
-            exam_id=exam.exam_id,
-            source=self.path,
-            format=name,
-            index=0,
-            fs=exam.fs,
-            n_samples=exam.n_samples,
-            leads=exam.leads,
-            age=exam.age,
-            sex=exam.sex,
-        )
+        self.fs, self.leads, self.age, self.sex = exam.fs, exam.leads, exam.age, exam.sex
+        self._exam_id, self._n_samples = exam.exam_id, exam.n_samples
 
     def exam_id(self, index: int = 0) -> str:
-        return self._header.exam_id
+        return self._exam_id
 
-    def header(self, index: int = 0) -> ExamHeader:
-        if index != 0:
-            raise IndexError(f"{self.path}: exam {index} out of range (0–0)")
-        return self._header
+    def declared_samples(self) -> int:
+        return self._n_samples
 
     def read(self, index: int = 0) -> Exam:
-        if index != 0:
-            raise IndexError(f"{self.path}: exam {index} out of range (0–0)")
+        self.check_index(index)
         exam = read_clinical(self.path, self.format)
         if self._fs_note:
             exam.notes.append(self._fs_note)
         return exam
-
-    def close(self) -> None:
-        pass
 
 
 def opener(name: str) -> Callable[..., ClinicalSource]:

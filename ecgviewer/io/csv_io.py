@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from ecgviewer.errors import ExamReadError
-from ecgviewer.exam import Exam, ExamHeader
+from ecgviewer.exam import Exam
 from ecgviewer.io.base import (
     DEFAULT_FS,
     NotAnExamError,
+    SingleExamFile,
     check_fs,
     check_nonempty_file,
     check_signal,
@@ -160,11 +161,10 @@ def looks_like_csv(head: bytes) -> bool:
     return False
 
 
-class CsvSource:
+class CsvSource(SingleExamFile):
     """One CSV file holding one exam."""
 
     format = "csv"
-    n_exams = 1
 
     def __init__(self, path: Path, *, fs: float | None = None, units: str | None = None) -> None:
         self.path = Path(path)
@@ -358,21 +358,8 @@ class CsvSource:
                 break
         return n
 
-    def exam_id(self, index: int = 0) -> str:
-        return self.path.stem
-
-    def header(self, index: int = 0) -> ExamHeader:
-        if index != 0:
-            raise IndexError(f"{self.path}: exam {index} out of range (0–0)")
-        return ExamHeader(
-            exam_id=self.path.stem,
-            source=self.path,
-            format=self.format,
-            index=0,
-            fs=self.fs,
-            n_samples=self._count_rows(),
-            leads=self.leads,
-        )
+    def declared_samples(self) -> int:
+        return self._count_rows()
 
     def _table(self) -> np.ndarray:
         text = _read_text(self.path)
@@ -427,8 +414,7 @@ class CsvSource:
         raise ExamReadError(self.path, "cannot parse the samples")
 
     def read(self, index: int = 0) -> Exam:
-        if index != 0:
-            raise IndexError(f"{self.path}: exam {index} out of range (0–0)")
+        self.check_index(index)
         try:
             table = self._table()
         except ValueError as err:
@@ -451,20 +437,7 @@ class CsvSource:
             factor, note = infer_unit_from_amplitude(samples[ok])
             factors[:] = factor
             notes.append(note)
-        signal = check_signal(self.path, samples * factors, self.leads)
-        return Exam(
-            signal_mv=signal,
-            fs=self.fs,
-            leads=self.leads,
-            exam_id=self.path.stem,
-            source=self.path,
-            format=self.format,
-            index=0,
-            notes=notes,
-        )
-
-    def close(self) -> None:
-        pass
+        return self.exam(check_signal(self.path, samples * factors, self.leads), notes=notes)
 
 
 __all__ = ["CSV_SUFFIXES", "CsvSource", "unit_to_mv"]

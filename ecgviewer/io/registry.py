@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ecgviewer.errors import ExamReadError
 from ecgviewer.exam import Exam, ExamHeader
@@ -222,30 +223,23 @@ class CheckedSource:
     def wrapped(self) -> ExamSource:
         return self._source
 
-    def read(self, index: int) -> Exam:
+    def _call(self, method: str, index: int) -> Any:
+        """The source's ``method(index)``; an unexpected exception becomes an ExamReadError."""
         try:
-            exam = self._source.read(index)
+            return getattr(self._source, method)(index)
         except (ExamReadError, IndexError):
             raise
         except Exception as err:
             raise _unexpected(self._source.path, self._reader, err) from None
-        return validate_exam(exam, self._source.path)
+
+    def read(self, index: int) -> Exam:
+        return validate_exam(self._call("read", index), self._source.path)
 
     def header(self, index: int) -> ExamHeader:
-        try:
-            return self._source.header(index)
-        except (ExamReadError, IndexError):
-            raise
-        except Exception as err:
-            raise _unexpected(self._source.path, self._reader, err) from None
+        return self._call("header", index)
 
     def exam_id(self, index: int) -> str:
-        try:
-            return self._source.exam_id(index)
-        except (ExamReadError, IndexError):
-            raise
-        except Exception as err:
-            raise _unexpected(self._source.path, self._reader, err) from None
+        return self._call("exam_id", index)
 
     def close(self) -> None:
         self._source.close()

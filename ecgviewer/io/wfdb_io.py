@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from ecgviewer.errors import ExamReadError
-from ecgviewer.exam import Exam, ExamHeader
+from ecgviewer.exam import Exam
 from ecgviewer.io.base import (
+    SingleExamFile,
     check_fs,
     check_nonempty_file,
     check_signal,
@@ -249,11 +250,10 @@ def _fast_header(path: Path) -> SimpleNamespace | None:
     return h
 
 
-class WfdbSource:
+class WfdbSource(SingleExamFile):
     """One WFDB record (one exam)."""
 
     format = "wfdb"
-    n_exams = 1
 
     def __init__(self, path: Path, *, fs: float | None = None, units: str | None = None) -> None:
         del units  # the header states them
@@ -359,27 +359,11 @@ class WfdbSource:
                     f"({h.sig_len} samples × {len(sigs)} signals, format {fmt})",
                 )
 
-    def exam_id(self, index: int = 0) -> str:
-        return self.path.stem
-
-    def header(self, index: int = 0) -> ExamHeader:
-        if index != 0:
-            raise IndexError(f"{self.path}: exam {index} out of range (0–0)")
-        return ExamHeader(
-            exam_id=self.path.stem,
-            source=self.path,
-            format=self.format,
-            index=0,
-            fs=self.fs,
-            n_samples=self.n_samples,
-            leads=self.leads,
-            age=self.age,
-            sex=self.sex,
-        )
+    def declared_samples(self) -> int:
+        return self.n_samples
 
     def read(self, index: int = 0) -> Exam:
-        if index != 0:
-            raise IndexError(f"{self.path}: exam {index} out of range (0–0)")
+        self.check_index(index)
         samples = self._read_fast()
         if samples is None:
             try:
@@ -405,14 +389,8 @@ class WfdbSource:
         signal = check_signal(self.path, samples * np.asarray(self.to_mv), self.leads)
         raw_labels: dict[str, Any] = {"dx": list(self.dx)} if self.dx else {}
         meta = {k: v for k, v in self.comments.items() if k not in ("age", "sex", "dx")}
-        return Exam(
-            signal_mv=signal,
-            fs=self.fs,
-            leads=self.leads,
-            exam_id=self.path.stem,
-            source=self.path,
-            format=self.format,
-            index=0,
+        return self.exam(
+            signal,
             age=self.age,
             sex=self.sex,
             recorded=self.recorded,
@@ -455,6 +433,3 @@ class WfdbSource:
         physical = (digital - base) / gain
         physical[digital == _INVALID[fmt]] = np.nan
         return physical
-
-    def close(self) -> None:
-        pass

@@ -23,6 +23,8 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
 from ecgviewer.leads import LEADS
 
@@ -195,3 +197,23 @@ def validate_contract(contract: ModelContract) -> None:
     scale = contract.input_scale_per_mv
     if not _is_number(scale) or float(scale) <= 0:
         raise ValueError(f"input_scale_per_mv: {scale!r} is not a positive number")
+
+
+class ContractFields:
+    """The contract's name-independent fields as properties of a model that has ``contract``
+    (:class:`~ecgviewer.model.runtime.EcgModel`, :class:`~ecgviewer.model.ensemble.EnsembleModel`)."""
+
+    contract: ModelContract
+
+    @property
+    def version(self) -> str:
+        return self.contract.version
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.contract.classes)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """(C,) float32 per-class thresholds (the decision is probability > threshold)."""
+        return np.asarray(self.contract.thresholds, dtype=np.float32)

@@ -31,12 +31,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 
 from ecgviewer.errors import Cancelled, ModelError
 from ecgviewer.exam import Exam
-from ecgviewer.model.contract import ModelContract
+from ecgviewer.model.contract import ContractFields, ModelContract
 from ecgviewer.model.runtime import (
     CancelCallback,
     EcgModel,
@@ -48,6 +49,14 @@ from ecgviewer.model.runtime import (
 from ecgviewer.preprocess import PreprocessReport
 
 ENSEMBLE_SUFFIX = ".json"
+
+
+class PredictOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`EcgModel.predict`, passed on to every member."""
+
+    batch_size: int
+    progress: ProgressCallback | None
+    cancel: CancelCallback | None
 
 
 @dataclass(frozen=True)
@@ -155,8 +164,13 @@ def _text(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _first_member(attr: str, doc: str) -> property:
+    """A read-only property of an ensemble that is its first member's ``attr``."""
+    return property(lambda self: getattr(self.members[0], attr), doc=doc)
+
+
 @dataclass
-class EnsembleModel:
+class EnsembleModel(ContractFields):
     """M loaded models run as one; the interface of :class:`EcgModel` (predictions = the mean).
 
     Attributes:
@@ -216,42 +230,17 @@ class EnsembleModel:
         """(M, C) float32 each member's thresholds."""
         return np.stack([m.thresholds for m in self.members]).astype(np.float32)
 
-    @property
-    def version(self) -> str:
-        return self.contract.version
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return tuple(self.contract.classes)
-
-    @property
-    def thresholds(self) -> np.ndarray:
-        """(C,) float32 ensemble thresholds (see :attr:`threshold_note`)."""
-        return np.asarray(self.contract.thresholds, dtype=np.float32)
-
-    @property
-    def n_samples(self) -> int:
-        return self.members[0].n_samples
-
-    @property
-    def n_leads(self) -> int:
-        return self.members[0].n_leads
-
-    @property
-    def provider(self) -> str:
-        return self.members[0].provider
-
-    @property
-    def provider_note(self) -> str:
-        return self.members[0].provider_note
+    # as before the mixin: the first member speaks for the input shape (the same for all, see
+    # _check_compatible), the provider and the input scale
+    n_samples = _first_member("n_samples", "input samples per lead")
+    n_leads = _first_member("n_leads", "input leads")
+    provider = _first_member("provider", '"CUDA" or "CPU"')
+    provider_note = _first_member("provider_note", "where the members run, and why not CUDA")
+    input_scale_per_mv = _first_member("input_scale_per_mv", "model input units per mV")
 
     @property
     def warnings(self) -> list[str]:
         return [w for m in self.members for w in m.warnings]
-
-    @property
-    def input_scale_per_mv(self) -> float:
-        return self.members[0].input_scale_per_mv
 
     def input_scale_note(self) -> str:
         return self.members[0].input_scale_note()
@@ -269,18 +258,14 @@ class EnsembleModel:
         """The exam as the members' input (they share it): (samples, leads) float32 mV and the report."""
         return self.members[0].prepare(exam)
 
-    def predict_members(
-        self,
-        x: np.ndarray,
-        *,
-        batch_size: int = 32,
-        progress: ProgressCallback | None = None,
-        cancel: CancelCallback | None = None,
-    ) -> np.ndarray:
+    def predict_members(self, x: np.ndarray, **options: Unpack[PredictOptions]) -> np.ndarray:
         """(N, 4096, 12) mV → (M, N, C) float32, every member's probabilities.
 
-        ``progress(done, total)`` counts member × exam evaluations; ``cancel`` is polled per batch.
+        ``options`` as :meth:`EcgModel.predict`'s: ``batch_size``; ``progress(done, total)``
+        counts member × exam evaluations; ``cancel`` is polled per batch.
         """
+        progress = options.pop("progress", None)
+        cancel = options.get("cancel")
         x = self.check_input(x)
         n, m = x.shape[0], len(self.members)
         out = np.empty((m, n, len(self.classes)), dtype=np.float32)
@@ -288,19 +273,13 @@ class EnsembleModel:
             if cancel is not None and cancel():
                 raise Cancelled(f"ensemble prediction cancelled after {i} of {m} members")
             sub = None if progress is None else (lambda done, total, i=i: progress(i * n + done, m * n))
-            out[i] = member.predict(x, batch_size=batch_size, progress=sub, cancel=cancel)
+            out[i] = member.predict(x, progress=sub, **options)
         return out
 
-    def predict(
-        self,
-        x: np.ndarray,
-        *,
-        batch_size: int = 32,
-        progress: ProgressCallback | None = None,
-        cancel: CancelCallback | None = None,
-    ) -> np.ndarray:
-        """(N, 4096, 12) mV → (N, C) float32 mean of the members' probabilities."""
-        every = self.predict_members(x, batch_size=batch_size, progress=progress, cancel=cancel)
+    def predict(self, x: np.ndarray, **options: Unpack[PredictOptions]) -> np.ndarray:
+        """(N, 4096, 12) mV → (N, C) float32 mean of the members' probabilities (``options`` as
+        :meth:`predict_members`)."""
+        every = self.predict_members(x, **options)
         return every.mean(axis=0, dtype=np.float64).astype(np.float32)
 
     def predict_exam(self, exam: Exam) -> EnsemblePrediction:
@@ -318,16 +297,22 @@ class EnsembleModel:
         return Prediction(
             probabilities=probs,
             decisions=self.decide(probs) & (not _withheld(report)),
-            thresholds=self.thresholds,
-            classes=self.classes,
-            model_name=self.name,
-            model_version=self.version,
-            provider=self.provider,
-            seconds=float(seconds),
-            input=x,
-            report=report,
+            **self._described(x, report, seconds),
             **_quality_fields(report),
         )
+
+    def _described(self, x: np.ndarray, report: PreprocessReport, seconds: float) -> dict:
+        """The fields of a prediction that say which model, how and on what input."""
+        return {
+            "thresholds": self.thresholds,
+            "classes": self.classes,
+            "model_name": self.name,
+            "model_version": self.version,
+            "provider": self.provider,
+            "seconds": float(seconds),
+            "input": x,
+            "report": report,
+        }
 
     def member_prediction(
         self, member_probabilities: np.ndarray, x: np.ndarray, report: PreprocessReport, seconds: float = 0.0
@@ -338,14 +323,7 @@ class EnsembleModel:
         return EnsemblePrediction(
             probabilities=s.mean[0],
             decisions=s.decisions[0] & (not _withheld(report)),
-            thresholds=self.thresholds,
-            classes=self.classes,
-            model_name=self.name,
-            model_version=self.version,
-            provider=self.provider,
-            seconds=float(seconds),
-            input=x,
-            report=report,
+            **self._described(x, report, seconds),
             member_probabilities=p.copy(),
             member_decisions=p > self.member_thresholds,
             member_names=self.member_names,

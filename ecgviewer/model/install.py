@@ -102,7 +102,8 @@ def _file_name(name: str) -> str:
 # --------------------------------------------------------------------------- installed index
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks (model files are tens of MB)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -161,7 +162,7 @@ def install_file(
     source = source or str(path)
     known = installed_by_hash(dest) if known is None else known
     try:
-        digest = _sha256_file(path)
+        digest = sha256_file(path)
     except OSError as err:
         return InstallResult(source, name or "", "failed", f"{source}: cannot read ({err.strerror or err})")
     if digest in known:

@@ -20,7 +20,6 @@ naming the layer.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 import re
@@ -36,6 +35,7 @@ from ecgviewer.atomic import apply_umask
 from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
 from ecgviewer.errors import ModelError
 from ecgviewer.model.contract import METADATA_KEY, PAPER_CITATION, PAPER_PROVENANCE, ModelContract
+from ecgviewer.model.install import sha256_file
 
 ONNX_OPSET = 17
 ONNX_IR_VERSION = 9  # onnxruntime >= 1.16 reads it; newer onnx defaults to IRs older runtimes refuse
@@ -95,14 +95,6 @@ def _text(value: Any) -> str:
     if isinstance(value, bytes | np.bytes_):
         return bytes(value).decode("utf-8")
     return str(value)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _inbound_names(layer: dict[str, Any], where: Path) -> list[str]:
@@ -272,7 +264,7 @@ def read_keras_hdf5(path: str | Path) -> KerasModel:
         outputs=outputs,
         keras_version=keras_version,
         backend=backend,
-        sha256=_sha256(path),
+        sha256=sha256_file(path),
     )
 
 
@@ -686,6 +678,18 @@ def _relu_layer(g: _GraphBuilder, layer: KerasLayer, x: _Tensor) -> _Tensor:
 # --------------------------------------------------------------------------- public API
 
 
+def _conversion_record(source: KerasModel) -> dict[str, str]:
+    """What a converted contract's ``extra`` says of its source and of the conversion."""
+    return {
+        "source_file": source.path.name,
+        "source_sha256": source.sha256,
+        "keras_version": source.keras_version,
+        "keras_backend": source.backend,
+        "converted_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "converter": f"ecgviewer {__version__} (ecgviewer.model.keras_import)",
+    }
+
+
 def paper_contract(
     source: KerasModel,
     *,
@@ -711,12 +715,7 @@ def paper_contract(
         notice=PAPER_NOTICE,
         metrics=PAPER_METRICS,
         extra={
-            "source_file": source.path.name,
-            "source_sha256": source.sha256,
-            "keras_version": source.keras_version,
-            "keras_backend": source.backend,
-            "converted_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "converter": f"ecgviewer {__version__} (ecgviewer.model.keras_import)",
+            **_conversion_record(source),
             "thresholds_source": "Ribeiro et al. (2020), generate_figures_and_tables.py",
         },
     )
@@ -792,12 +791,7 @@ def foreign_contract(
         ),
         metrics={},
         extra={
-            "source_file": source.path.name,
-            "source_sha256": source.sha256,
-            "keras_version": source.keras_version,
-            "keras_backend": source.backend,
-            "converted_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "converter": f"ecgviewer {__version__} (ecgviewer.model.keras_import)",
+            **_conversion_record(source),
             "architecture": "foreign: " + layers,
         },
     )

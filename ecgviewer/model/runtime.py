@@ -31,7 +31,13 @@ from ecgviewer.classes import CLASSES
 from ecgviewer.errors import Cancelled, ModelError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import LEADS
-from ecgviewer.model.contract import METADATA_KEY, ModelContract, upgrade_legacy, validate_contract
+from ecgviewer.model.contract import (
+    METADATA_KEY,
+    ContractFields,
+    ModelContract,
+    upgrade_legacy,
+    validate_contract,
+)
 from ecgviewer.paths import models_dir, user_models_dir
 from ecgviewer.preprocess import PreprocessReport, to_model_input
 
@@ -401,7 +407,7 @@ class Prediction:
 
 
 @dataclass
-class EcgModel:
+class EcgModel(ContractFields):
     """A loaded network: its contract and an onnxruntime session. Thread-safe to predict from.
 
     Attributes:
@@ -424,19 +430,6 @@ class EcgModel:
     @property
     def name(self) -> str:
         return self.contract.name
-
-    @property
-    def version(self) -> str:
-        return self.contract.version
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return tuple(self.contract.classes)
-
-    @property
-    def thresholds(self) -> np.ndarray:
-        """(6,) float32 per-class thresholds."""
-        return np.asarray(self.contract.thresholds, dtype=np.float32)
 
     @property
     def input_scale_per_mv(self) -> float:

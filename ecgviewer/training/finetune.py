@@ -38,6 +38,7 @@ from ecgviewer.class_labels import ClassLabelError as FinetuneError
 from ecgviewer.class_labels import LabelTable, matches_values, parse_classes, read_labels, where_spec
 from ecgviewer.errors import Cancelled, ModelError
 from ecgviewer.model.contract import ModelContract
+from ecgviewer.model.install import sha256_file
 from ecgviewer.training.architecture import RibeiroResNet
 from ecgviewer.training.base_weights import load_base
 
@@ -166,14 +167,6 @@ def _signature(cfg: FinetuneConfig, base_sha: str) -> str:
         k: v for k, v in asdict(cfg).items() if k not in ("out", "checkpoint", "threads", "epochs", "name")
     }
     return hashlib.sha256((json.dumps(keys, sort_keys=True) + base_sha).encode()).hexdigest()[:16]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _select(cfg: FinetuneConfig, table: LabelTable, exams) -> tuple[list[int], list[int], list[str], str]:
@@ -336,7 +329,7 @@ def finetune(
             model = RibeiroResNet(dropout=0.2, lowpass_taps=taps, n_classes=len(base_contract.classes)).eval()
         if calib is not None:
             calib = calib * float(base_contract.input_scale_per_mv)
-        base_sha = _sha256(base_path)
+        base_sha = sha256_file(base_path)
         sig = _signature(cfg, base_sha)
         ckpt = Path(cfg.checkpoint) if cfg.checkpoint else out.with_name(out.stem + ".finetune")
         ckpt.mkdir(parents=True, exist_ok=True)

@@ -70,9 +70,9 @@ def _open_initial(window, paths: list[str]) -> bool:
 def _grid_size_for_page(window) -> tuple[int, int]:
     """A window size at which the whole sheet fits at actual size (bounded)."""
     grid = window.grid
-    rect = grid.paper_layout.rect
-    need_w = rect.width() * grid.speed * grid.px_per_mm + 24
-    need_h = rect.height() * grid.gain * grid.px_per_mm + 24
+    _, _, width_s, height_mv = grid.paper_layout.extent
+    need_w = width_s * grid.speed * grid.px_per_mm + 24
+    need_h = height_mv * grid.gain * grid.px_per_mm + 24
     extra_w = window.width() - grid.vb.width()
     extra_h = window.height() - grid.vb.height()
     return (int(min(2600, max(1400, need_w + extra_w))), int(min(2000, max(900, need_h + extra_h))))

@@ -249,6 +249,14 @@ class ExamTableModel(QAbstractTableModel):
         finally:
             self.endResetModel()
 
+    def _refilter(self) -> None:
+        """Filter and sort again (the shown rows may change: a model reset)."""
+        self.beginResetModel()
+        try:
+            self._recompute()
+        finally:
+            self.endResetModel()
+
     def _recompute(self) -> None:
         n = len(self.ws)
         if self._filter is None:
@@ -311,11 +319,7 @@ class ExamTableModel(QAbstractTableModel):
         were re-filtered (the filter or the "disagrees" switch depends on the labels)."""
         uses_flags = self.only_disagreeing or any(f.startswith("flag:") for f in fields_used(self._filter))
         if uses_flags:
-            self.beginResetModel()
-            try:
-                self._recompute()
-            finally:
-                self.endResetModel()
+            self._refilter()
             return True
         span = self._shown_span(rows)
         if span is not None:
@@ -385,11 +389,7 @@ class ExamTableModel(QAbstractTableModel):
         """These rows (None: all) were measured. Returns True when the rows were re-filtered
         (the filter uses HR, PR, QRS, QT or QTc)."""
         if any(f in MEASURE_FIELDS for f in fields_used(self._filter)):
-            self.beginResetModel()
-            try:
-                self._recompute()
-            finally:
-                self.endResetModel()
+            self._refilter()
             return True
         span = self._shown_span(rows)
         if span is not None:

@@ -98,7 +98,7 @@ class ClinicalDisplay(QObject):
         self.view = window.viewer.view
         self.device = DeviceReadingPanel()
         window.findings.add_section(self.device)
-        window.banner_parts.append(self._banner_bits)
+        window.banners.parts.append(self._banner_bits)
 
         self.act_identifiers = window.make_action(
             "Show Patient &Identifiers",
@@ -136,7 +136,7 @@ class ClinicalDisplay(QObject):
             w.settings.setValue(S.SHOW_IDENTIFIERS, bool(on))
         w.info.set_show_identifiers(bool(on))
         self._refresh(w.current_exam)
-        w._update_banners()
+        w.banners.update()
 
     def _refresh(self, exam: Any) -> None:
         self.device.set_exam(exam, identifiers=self.show_identifiers)

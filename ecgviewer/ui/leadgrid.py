@@ -6,20 +6,21 @@ DPI, so 1 s is ``speed`` mm and 1 mV is ``gain`` mm on screen at "actual size", 
 squares stay square when zooming, and zoom and pan act on every lead at once. The grid is
 drawn at 1 mm (minor) and 5 mm (major): every ``1/speed`` s and ``1/gain`` mV.
 
-Each lead cell is a :class:`LeadCell`: an ``ItemGroup`` translated to its row's baseline,
-holding the trace, the lead label, the zero-padding shading and an optional overlay image
-(:meth:`LeadGrid.set_overlay`, e.g. a SHAP saliency map) drawn behind the trace.
+Each lead cell is a :class:`~ecgviewer.ui.paper_items.LeadCell`: an ``ItemGroup`` translated
+to its row's baseline, holding the trace, the lead label, the zero-padding shading and an
+optional overlay image (:meth:`LeadGrid.set_overlay`, e.g. a SHAP saliency map) drawn behind
+the trace. Where each cell sits is computed without Qt (:mod:`ecgviewer.viewer.paper_layout`);
+the paper, the view box and the cell are in :mod:`ecgviewer.ui.paper_items`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QBrush, QFont, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QVBoxLayout, QWidget
 
 from ecgviewer.display_filters import DisplayFilterSettings, apply_display_filters
@@ -27,330 +28,39 @@ from ecgviewer.errors import PreprocessError
 from ecgviewer.exam import Exam
 from ecgviewer.leads import LEADS
 from ecgviewer.preprocess import PreprocessReport, complete_leads
+from ecgviewer.ui.paper_items import (  # noqa: F401 - colours and items re-exported
+    CALIPER,
+    DESK,
+    FIDUCIAL_COLORS,
+    FIDUCIAL_NAMES,
+    MAJOR_LINE,
+    MINOR_LINE,
+    PADDING,
+    PAPER_BACKGROUND,
+    TRACE,
+    EcgPaper,
+    LeadCell,
+    PaperViewBox,
+    diverging_lut,
+)
+from ecgviewer.viewer.paper_layout import (  # noqa: F401 - re-exported
+    BASELINE_FRACTION,
+    CAL_WIDTH_S,
+    COLUMNS,
+    PAGE_SECONDS,
+    RIGHT_MARGIN_S,
+    ROW_PITCH_MV,
+    CellSpec,
+    Measurement,
+    PaperLayout,
+    compute_layout,
+)
 from ecgviewer.viewer.view import GAINS, LAYOUT_NAMES, LAYOUTS, SPEEDS  # noqa: F401 - re-exported
 
-PAGE_SECONDS = 10.0
-"""Seconds of signal on a 3×4 or 6×2 page (the rhythm strip and 12×1 show the whole recording)."""
-ROW_PITCH_MV: dict[str, float] = {"3x4": 3.0, "6x2": 2.5, "12x1": 2.0}
-"""Distance between the baselines of two rows, in mV (30, 25 and 20 mm at 10 mm/mV)."""
-CAL_WIDTH_S = 0.4
-"""Paper reserved at the start of each row for the 1 mV calibration pulse (0.2 s wide)."""
-RIGHT_MARGIN_S = 0.2
-BASELINE_FRACTION = 0.55
-"""Baseline position from the top of a row (QRS complexes are mostly upright)."""
 
-COLUMNS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "3x4": (("I", "II", "III"), ("aVR", "aVL", "aVF"), ("V1", "V2", "V3"), ("V4", "V5", "V6")),
-    "6x2": (("I", "II", "III", "aVR", "aVL", "aVF"), ("V1", "V2", "V3", "V4", "V5", "V6")),
-    "12x1": (LEADS,),
-}
-
-PAPER_BACKGROUND = QColor("#fff8f6")
-MINOR_LINE = QColor("#f6c9c4")
-MAJOR_LINE = QColor("#e4867c")
-TRACE = QColor("#000000")
-DESK = QColor("#d9d9d9")
-CALIPER = QColor("#1151c4")
-PADDING = QColor(110, 110, 120, 60)
-FIDUCIAL_COLORS: dict[str, QColor] = {
-    "p_onset_s": QColor("#2e7d32"),
-    "qrs_onset_s": QColor("#1565c0"),
-    "qrs_offset_s": QColor("#1565c0"),
-    "t_offset_s": QColor("#8e24aa"),
-}
-"""Marker colour of each fiducial (P onset green, QRS onset/offset blue, T offset purple)."""
-FIDUCIAL_NAMES: dict[str, str] = {
-    "p_onset_s": "P onset",
-    "qrs_onset_s": "QRS onset",
-    "qrs_offset_s": "QRS offset",
-    "t_offset_s": "T offset",
-}
-
-
-# --------------------------------------------------------------------------- layout (no Qt)
-
-
-@dataclass(frozen=True)
-class CellSpec:
-    """Where one lead sits on the paper.
-
-    Exam time ``t`` (s) of this cell is drawn at paper x ``x0 + t - t0``; the row's zero
-    line is at paper y ``baseline`` (mV); the row is ``height`` mV tall.
-    """
-
-    lead: str
-    row: int
-    col: int
-    t0: float
-    t1: float
-    x0: float
-    baseline: float
-    height: float
-    rhythm: bool = False
-
-    @property
-    def x1(self) -> float:
-        return self.x0 + (self.t1 - self.t0)
-
-    @property
-    def top(self) -> float:
-        return self.baseline + self.height * BASELINE_FRACTION
-
-    @property
-    def bottom(self) -> float:
-        return self.baseline - self.height * (1 - BASELINE_FRACTION)
-
-    def contains(self, x: float, y: float) -> bool:
-        return self.x0 <= x <= self.x1 and self.bottom <= y <= self.top
-
-
-@dataclass(frozen=True)
-class PaperLayout:
-    """All cells of a layout and the paper's extent (x in s from 0, y in mV from 0 downwards)."""
-
-    name: str
-    cells: tuple[CellSpec, ...]
-    rows: int
-    cols: int
-    width_s: float
-    height_mv: float
-
-    @property
-    def rect(self) -> QRectF:
-        return QRectF(0.0, -self.height_mv, self.width_s, self.height_mv)
-
-    def cell(self, lead: str, rhythm: bool = False) -> CellSpec | None:
-        for c in self.cells:
-            if c.lead == lead and c.rhythm == rhythm:
-                return c
-        return None
-
-
-def compute_layout(
-    name: str,
-    t_start: float,
-    t_end: float,
-    *,
-    rhythm_lead: str = "II",
-    page_start: float | None = None,
-    page_seconds: float | None = PAGE_SECONDS,
-) -> PaperLayout:
-    """Place the 12 leads for a layout.
-
-    Args:
-        name: "3x4" (plus a full-length rhythm strip of ``rhythm_lead``), "6x2" or "12x1".
-        t_start, t_end: the exam time span that holds samples (s).
-        page_start: first second of a 3×4 / 6×2 page (default ``t_start``).
-        page_seconds: length of a 3×4 / 6×2 page (None: the whole span).
-    """
-    if name not in COLUMNS:
-        raise ValueError(f"unknown layout {name!r}; one of {', '.join(LAYOUTS)}")
-    span = max(t_end - t_start, 1e-3)
-    columns = COLUMNS[name]
-    pitch = ROW_PITCH_MV[name]
-    n_rows = len(columns[0])
-    cells: list[CellSpec] = []
-    if name == "12x1":
-        page0, page_len = t_start, span
-    else:
-        page0 = t_start if page_start is None else min(max(page_start, t_start), t_end)
-        page_len = min(span, t_end - page0) if page_seconds is None else min(page_seconds, t_end - page0)
-        page_len = max(page_len, 1e-3)
-    col_w = page_len / len(columns)
-    for c, leads in enumerate(columns):
-        for r, lead in enumerate(leads):
-            cells.append(
-                CellSpec(
-                    lead,
-                    r,
-                    c,
-                    page0 + c * col_w,
-                    page0 + (c + 1) * col_w,
-                    CAL_WIDTH_S + c * col_w,
-                    -(r + BASELINE_FRACTION) * pitch,
-                    pitch,
-                )
-            )
-    content = page_len
-    rows = n_rows
-    if name == "3x4":
-        lead = rhythm_lead if rhythm_lead in LEADS else "II"
-        cells.append(
-            CellSpec(
-                lead,
-                n_rows,
-                0,
-                t_start,
-                t_start + span,
-                CAL_WIDTH_S,
-                -(n_rows + BASELINE_FRACTION) * pitch,
-                pitch,
-                rhythm=True,
-            )
-        )
-        content = max(content, span)
-        rows += 1
-    width = CAL_WIDTH_S + content + RIGHT_MARGIN_S
-    return PaperLayout(name, tuple(cells), rows, len(columns), width, rows * pitch)
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """A caliper reading on one lead: times in exam seconds, amplitudes in mV."""
-
-    lead: str
-    t_a: float
-    t_b: float
-    mv_a: float
-    mv_b: float
-
-    @property
-    def dt_ms(self) -> float:
-        return abs(self.t_b - self.t_a) * 1000.0
-
-    @property
-    def dmv(self) -> float:
-        return self.mv_b - self.mv_a
-
-    @property
-    def bpm(self) -> float | None:
-        return 60_000.0 / self.dt_ms if self.dt_ms > 0 else None
-
-    def text(self) -> str:
-        rate = f"  ({self.bpm:.0f} bpm)" if self.bpm is not None and self.dt_ms >= 150 else ""
-        return f"{self.lead}: Δt {self.dt_ms:.0f} ms{rate}\nΔ {self.dmv:+.2f} mV"
-
-
-# --------------------------------------------------------------------------- graphics items
-
-
-class EcgPaper(pg.GraphicsObject):
-    """ECG paper: background and 1 mm / 5 mm lines, drawn only where visible."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._rect = QRectF(0, -1, 1, 1)
-        self.minor_dx = 0.04
-        self.minor_dy = 0.1
-        self.setZValue(-100)
-
-    def set_paper(self, rect: QRectF, minor_dx: float, minor_dy: float) -> None:
-        self.prepareGeometryChange()
-        self._rect = QRectF(rect)
-        self.minor_dx, self.minor_dy = minor_dx, minor_dy
-        self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return QRectF(self._rect)
-
-    def paint(self, painter: QPainter, *args: object) -> None:
-        vb = self.getViewBox()
-        if vb is None or vb.width() <= 0:
-            return
-        visible = self._rect.intersected(vb.viewRect())
-        if visible.isEmpty():
-            return
-        painter.fillRect(visible, PAPER_BACKGROUND)
-        px_x = vb.width() / max(vb.viewRect().width(), 1e-12)
-        px_y = vb.height() / max(vb.viewRect().height(), 1e-12)
-        for minor, scale, vertical in ((self.minor_dx, px_x, True), (self.minor_dy, px_y, False)):
-            step_px = minor * scale
-            if step_px * 5 < 3:
-                continue
-            lo, hi = (visible.left(), visible.right()) if vertical else (visible.top(), visible.bottom())
-            k0, k1 = math.ceil(lo / minor - 1e-9), math.floor(hi / minor + 1e-9)
-            lines_minor, lines_major = [], []
-            for k in range(k0, k1 + 1):
-                v = k * minor
-                if vertical:
-                    line = (QPointF(v, visible.top()), QPointF(v, visible.bottom()))
-                else:
-                    line = (QPointF(visible.left(), v), QPointF(visible.right(), v))
-                if k % 5 == 0:
-                    lines_major.append(line)
-                elif step_px >= 3:
-                    lines_minor.append(line)
-            for lines, color, width in ((lines_minor, MINOR_LINE, 1.0), (lines_major, MAJOR_LINE, 1.0)):
-                if not lines:
-                    continue
-                pen = QPen(color)
-                pen.setCosmetic(True)
-                pen.setWidthF(width)
-                painter.setPen(pen)
-                for a, b in lines:
-                    painter.drawLine(a, b)
-        # the paper's edge
-        pen = QPen(MAJOR_LINE)
-        pen.setCosmetic(True)
-        pen.setWidthF(1.5)
-        painter.setPen(pen)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawRect(self._rect)
-
-
-class PaperViewBox(pg.ViewBox):
-    """A ViewBox whose left drag draws a caliper in caliper mode (or with Shift), else pans."""
-
-    def __init__(self, grid: LeadGrid) -> None:
-        super().__init__(enableMenu=False, defaultPadding=0.0)
-        self._grid = grid
-
-    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 - Qt API
-        shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-        if ev.button() == Qt.MouseButton.LeftButton and (self._grid.caliper_mode or shift):
-            ev.accept()
-            start = self.mapToView(ev.buttonDownPos())
-            end = self.mapToView(ev.pos())
-            self._grid.drag_caliper(start, end, finished=ev.isFinish())
-            return
-        super().mouseDragEvent(ev, axis)
-
-    def wheelEvent(self, ev, axis=None) -> None:  # noqa: N802 - Qt API
-        """Wheel scrolls the sheet (Shift: sideways); Ctrl+wheel zooms about the pointer."""
-        mods = ev.modifiers()
-        if mods & Qt.KeyboardModifier.ControlModifier:
-            super().wheelEvent(ev, axis)
-            return
-        rect = self.viewRect()
-        if rect.width() <= 0 or rect.height() <= 0:
-            return
-        px = 48.0 * ev.delta() / 120.0
-        sideways = (
-            bool(mods & Qt.KeyboardModifier.ShiftModifier) or ev.orientation() == Qt.Orientation.Horizontal
-        )
-        if sideways:
-            self.translateBy(x=-px * rect.width() / self.width())
-        else:
-            self.translateBy(y=px * rect.height() / self.height())
-        ev.accept()
-        self.sigRangeChangedManually.emit([sideways, not sideways])
-
-
-@dataclass
-class LeadCell:
-    """The graphics of one lead on the paper (see :class:`CellSpec` for the geometry)."""
-
-    spec: CellSpec
-    group: pg.ItemGroup
-    curve: pg.PlotDataItem
-    label: pg.TextItem
-    overlay: pg.ImageItem | None = None
-    shading: list[QGraphicsRectItem] = field(default_factory=list)
-    fiducials: list[pg.PlotCurveItem] = field(default_factory=list)
-
-    @property
-    def lead(self) -> str:
-        return self.spec.lead
-
-
-def diverging_lut(n: int = 256, max_alpha: int = 170) -> np.ndarray:
-    """(n, 4) uint8 RGBA: blue (negative) → transparent (0) → red (positive)."""
-    v = np.linspace(-1.0, 1.0, n)
-    lut = np.zeros((n, 4), dtype=np.uint8)
-    neg, pos = np.array([33, 102, 172]), np.array([198, 40, 40])
-    lut[:, :3] = np.where(v[:, None] < 0, neg, pos)
-    lut[:, 3] = (np.abs(v) ** 0.8 * max_alpha).astype(np.uint8)
-    return lut
+def paper_rect(layout: PaperLayout) -> QRectF:
+    """The sheet of ``layout`` as a QRectF in (s, mV)."""
+    return QRectF(*layout.extent)
 
 
 # --------------------------------------------------------------------------- the widget
@@ -668,7 +378,7 @@ class LeadGrid(QWidget):
     def fit(self) -> None:
         """Zoom so the whole sheet fits the view."""
         w, h = self.vb.width(), self.vb.height()
-        rect = self.paper_layout.rect
+        rect = paper_rect(self.paper_layout)
         if w <= 0 or h <= 0:
             return
         sx = w / (rect.width() * self._speed * self.px_per_mm)
@@ -695,7 +405,7 @@ class LeadGrid(QWidget):
         return (self._speed * self.px_per_mm * self._zoom, self._gain * self.px_per_mm * self._zoom)
 
     def _home_origin(self) -> QPointF:
-        rect = self.paper_layout.rect
+        rect = paper_rect(self.paper_layout)
         sx, sy = self._scales()
         view_w, view_h = self.vb.width() / sx, self.vb.height() / sy
         margin_x, margin_y = 4 / sx, 4 / sy
@@ -744,7 +454,7 @@ class LeadGrid(QWidget):
         self.view_changed.emit()
 
     def _rescale(self) -> None:
-        self.paper.set_paper(self.paper_layout.rect, 1.0 / self._speed, 1.0 / self._gain)
+        self.paper.set_paper(paper_rect(self.paper_layout), 1.0 / self._speed, 1.0 / self._gain)
         self._at_home = True
         self._apply_view()
         self.view_changed.emit()
@@ -796,7 +506,7 @@ class LeadGrid(QWidget):
             page_start=page_start,
             page_seconds=page_seconds,
         )
-        self.paper.set_paper(self.paper_layout.rect, 1.0 / self._speed, 1.0 / self._gain)
+        self.paper.set_paper(paper_rect(self.paper_layout), 1.0 / self._speed, 1.0 / self._gain)
         label_font = QFont()
         label_font.setBold(True)
         label_font.setPointSizeF(max(label_font.pointSizeF(), 9.0))

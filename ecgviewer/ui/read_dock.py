@@ -338,8 +338,8 @@ class ReadDock(QObject):
             act.setEnabled(not hide)
         if hide:
             w.explanation.saliency.clear()
-        w.hide_exam_labels = hide
-        w._update_banners()
+        w.banners.hide_exam_labels = hide
+        w.banners.update()
         pred = w.current_prediction
         p = self.panel
         p.set_network(None if hide or pred is None else np.asarray(pred.decisions), self._classes())
