@@ -488,7 +488,7 @@ PART_FIELDS: dict[str, tuple[str, ...]] = {
     "opening": ("act_open", "act_next", "act_prev"),
     "view_controls": ("act_input", "act_report", "layout_actions", "layout_combo"),
     "jobs": ("progress", "cancel_button"),
-    "banners": ("exam_banner", "model_banner"),
+    "banners": ("exam_banner", "model_banner", "status_model"),
 }
 for _part, _names in PART_FIELDS.items():
     for _name in _names:
