@@ -31,7 +31,7 @@ from ecgviewer.model.runtime import clear_model_cache, load_model
 from ecgviewer.training.architecture import RibeiroResNet
 from ecgviewer.training.data import VALID_FOLD, load_ptbxl
 from ecgviewer.training.export import export_onnx, max_abs_difference
-from ecgviewer.training.train import best_f1_threshold, lowpass_taps, predict
+from ecgviewer.training.train import best_f1_threshold, cpu_has_bf16, lowpass_taps, predict
 
 MODEL_NAME = "ecgviewer-resnet-ptbxl"
 NOTICE = (
@@ -201,6 +201,15 @@ def main(argv: list[str] | None = None) -> int:
             ),
             recipe=json.dumps(recipe, indent=1),
             parity=f"{parity:.1e}",
+            minutes=float(recipe.get("max_minutes", 100)),
+            lr=float(recipe.get("lr", 1e-3)),
+            precision=(
+                "bfloat16 autocast on this CPU (native bfloat16: AMX), with the low-pass and the first "
+                "convolution in float32 (oneDNN's bfloat16 kernel for that 12-channel convolution is "
+                "wrong on AMX); the thresholds and every figure below are float32, as exported"
+                if recipe.get("precision", "auto") != "fp32" and cpu_has_bf16()
+                else "Float32 (this CPU has no native bfloat16; bfloat16 autocast where it has)"
+            ),
             epochs=record.get("epoch"),
             date=date.today(),
         )
