@@ -6,11 +6,17 @@ import hashlib
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 import numpy as np
 
-from ecgviewer.explain.params import DEFAULT_MAX_EVALS, DEFAULT_SEGMENTS, ExplainError, Focus
+from ecgviewer.explain.params import (
+    DEFAULT_MAX_EVALS,
+    ExplainError,
+    ExplainOptions,
+    normalize_focus,
+    value_params,
+)
 from ecgviewer.explain.result import SALIENCY_FORMAT, Saliency
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,29 +84,20 @@ def cache_dir(create: bool = True) -> Path:
     return folder
 
 
-def cache_key(
-    model: EcgModel,
-    x: np.ndarray,
-    *,
-    segments: int = DEFAULT_SEGMENTS,
-    seed: int = 0,
-    baseline: str = "zero",
-    max_evals: int | None = None,
-    method: str = "partition",
-    context: str = "both",
-    focus: Focus = None,
-) -> str:
-    """The key of :func:`explain_cached`: SHA-1 of model identity, input bytes and parameters."""
+def cache_key(model: EcgModel, x: np.ndarray, **options: Unpack[ExplainOptions]) -> str:
+    """The key of :func:`explain_cached`: SHA-1 of model identity, input bytes and the options that
+    change the values (:data:`~ecgviewer.explain.params.PARAM_DEFAULTS`; the others are ignored)."""
+    p = value_params(options)
     parts = [
         model_key(model),
         input_hash(x),
-        str(int(segments)),
-        str(int(seed)),
-        baseline,
-        str(max_evals or DEFAULT_MAX_EVALS),
-        method,
-        context,
-        str(focus),
+        str(int(p["segments"])),
+        str(int(p["seed"])),
+        p["baseline"],
+        str(p["max_evals"] or DEFAULT_MAX_EVALS),
+        p["method"],
+        p["context"],
+        str(normalize_focus(p["focus"], tuple(model.contract.classes))),
         f"v{SALIENCY_FORMAT}",
     ]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()

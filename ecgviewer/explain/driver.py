@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from ecgviewer.explain.params import (
     EXPLAIN_BATCH_SIZE,
     CancelCallback,
     ExplainError,
+    ExplainOptions,
     Focus,
     ProgressCallback,
     _check_params,
@@ -231,59 +232,23 @@ def _run_shap(
 
 
 def explain_cached(
-    model: EcgModel,
-    x: np.ndarray,
-    *,
-    segments: int = DEFAULT_SEGMENTS,
-    seed: int = 0,
-    baseline: str = "zero",
-    max_evals: int | None = None,
-    method: str = "partition",
-    context: str = "both",
-    focus: Focus = None,
-    batch_size: int = EXPLAIN_BATCH_SIZE,
-    report: PreprocessReport | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: CancelCallback | None = None,
-    disk: bool = True,
+    model: EcgModel, x: np.ndarray, *, disk: bool = True, **options: Unpack[ExplainOptions]
 ) -> Saliency:
-    """:func:`explain` with a cache per (model file, exam input, parameters).
+    """:func:`explain` with a cache per (model file, exam input, parameters); options as :func:`explain`.
 
     Results live in memory (the last 256) and, with ``disk=True``, as small .npz files in
     :func:`cache_dir` (about 10 kB each; the oldest are pruned beyond 2000 files). A hit
     costs no evaluation and returns the stored :class:`Saliency` (``seconds`` as computed).
     The mapping to original time (``report``) is applied to the result, hit or miss.
     """
-    focus = normalize_focus(focus, tuple(model.contract.classes))
-    key = cache_key(
-        model,
-        np.asarray(x),
-        segments=segments,
-        seed=seed,
-        baseline=baseline,
-        max_evals=max_evals,
-        method=method,
-        context=context,
-        focus=focus,
-    )
+    options["focus"] = normalize_focus(options.get("focus"), tuple(model.contract.classes))
+    key = cache_key(model, np.asarray(x), **options)
+    report = options.get("report")
+    progress = options.get("progress")
     hit = cache.lookup(key, disk=disk)
     computed = hit is None
     if hit is None:
-        hit = explain(
-            model,
-            x,
-            segments=segments,
-            seed=seed,
-            baseline=baseline,
-            max_evals=max_evals,
-            method=method,
-            context=context,
-            focus=focus,
-            batch_size=batch_size,
-            report=report,
-            progress=progress,
-            cancel=cancel,
-        )
+        hit = explain(model, x, **options)
     elif progress is not None:
         progress(1, 1)
     cache.store(key, hit, disk=disk, computed=computed)
@@ -302,10 +267,13 @@ def explain_cached(
     return hit
 
 
-def explain_exam(model: EcgModel, exam: Any, **kwargs: Any) -> Saliency:
-    """Preprocess ``exam`` for ``model`` and explain it (cached); keyword arguments as :func:`explain`."""
+def explain_exam(
+    model: EcgModel, exam: Any, *, disk: bool = True, **options: Unpack[ExplainOptions]
+) -> Saliency:
+    """Preprocess ``exam`` for ``model`` and explain it (cached); options as :func:`explain`."""
     x, report = model.prepare(exam)
-    return explain_cached(model, x, report=report, **kwargs)
+    options["report"] = report
+    return explain_cached(model, x, disk=disk, **options)
 
 
 def explain_set(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from ecgviewer.errors import EcgViewerError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ecgviewer.preprocess import PreprocessReport
 
 ProgressCallback = Callable[[int, int], None]
 CancelCallback = Callable[[], bool]
@@ -36,6 +40,44 @@ CONTEXTS: tuple[str, ...] = ("both", "owen", "absent", "present")
 
 class ExplainError(EcgViewerError):
     """Saliency could not be computed, saved or loaded."""
+
+
+class ExplainOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`~ecgviewer.explain.explain` (documented there), for the
+    functions that pass them on (``explain_cached``, ``cache_key``, ``explain_exam``, ``explain_set``)."""
+
+    segments: int
+    seed: int
+    baseline: str
+    max_evals: int | None
+    method: str
+    context: str
+    focus: Focus
+    batch_size: int
+    report: PreprocessReport | None
+    progress: ProgressCallback | None
+    cancel: CancelCallback | None
+
+
+PARAM_DEFAULTS: dict[str, Any] = {
+    "segments": DEFAULT_SEGMENTS,
+    "seed": 0,
+    "baseline": "zero",
+    "max_evals": None,
+    "method": "partition",
+    "context": "both",
+    "focus": None,
+}
+"""The options that change the values (and so the cache key), with their defaults; the other
+options (batch size, report, callbacks) change how they are computed or reported, not what they are."""
+
+
+def value_params(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The value-changing options with their defaults filled in; unknown names raise TypeError."""
+    unknown = set(options) - set(ExplainOptions.__annotations__)
+    if unknown:
+        raise TypeError(f"unknown explain option(s): {', '.join(sorted(unknown))}")
+    return {name: options.get(name, default) for name, default in PARAM_DEFAULTS.items()}
 
 
 def _check_params(
