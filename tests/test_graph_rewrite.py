@@ -134,7 +134,17 @@ def test_second_load_uses_the_cached_rewrite(tmp_path: Path, monkeypatch: pytest
     assert second == str(entry)
     x = _exams(3)
     np.testing.assert_array_equal(_run(second, x), _run(first, x))
-    # another rewrite version or another file is another entry
+    # the source's hash is remembered by file identity (memory, then hashes.json): a warm load only stats
+    graph_rewrite._hash_memo.clear()
+    monkeypatch.setattr(graph_rewrite, "_sha256", lambda p: pytest.fail("hashed again"))
+    assert session_source(model, conv2d=True, cache=cache) == str(entry)
+    monkeypatch.undo()
+    # a changed file (same size), or another rewrite version, is another entry
+    _tiny_conv1d_model(model, seed=1)
+    changed = session_source(model, conv2d=True, cache=cache)
+    assert isinstance(changed, bytes) and changed != first
+    assert len(list(cache.glob("*.onnx"))) == 2
+    monkeypatch.setattr(graph_rewrite, "_rewrite", lambda proto: pytest.fail("rewritten again"))
     monkeypatch.setattr(graph_rewrite, "REWRITE_VERSION", graph_rewrite.REWRITE_VERSION + 1)
     with pytest.raises(pytest.fail.Exception, match="rewritten again"):
         session_source(model, conv2d=True, cache=cache)

@@ -14,7 +14,8 @@ round-off (tested within 1e-6 on the bundled model and on a Keras import).
 
 The rewritten graph is cached in ``user_data_dir()/cache/graphs`` under the source file's
 SHA-256 and :data:`REWRITE_VERSION` (written atomically; the last :data:`CACHE_KEEP` are
-kept), so only the first load of a model pays for the rewrite. A cache that cannot be read
+kept), so only the first load of a model pays for the rewrite; the hash itself is remembered
+per file identity (``hashes.json``), so a later load only stats the file. A cache that cannot be read
 or written is skipped silently: the graph is then rewritten in memory as before.
 
 >>> proto = conv1d_as_conv2d(onnx.load("model.onnx"))   # a new ModelProto, the input is not changed
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import json
 import logging
 import os
 import re
@@ -76,17 +78,15 @@ def session_source(path: str | Path, conv2d: bool | None = None, *, cache: Path 
     entry = None
     if folder is not None:
         try:
-            entry = folder / f"{_sha256(Path(path))}-r{REWRITE_VERSION}"
+            entry = folder / f"{_source_sha256(Path(path), folder)}-r{REWRITE_VERSION}"
             cached, unchanged = entry.with_suffix(".onnx"), entry.with_suffix(".none")
             for hit in (cached, unchanged):
                 if hit.is_file():
                     with contextlib.suppress(OSError):
                         os.utime(hit)  # least recently used goes first
                     return str(cached) if hit == cached else str(path)
-        except OSError:
-            entry = (
-                None  # unreadable source or cache: rewrite below (open errors are onnxruntime's to report)
-            )
+        except OSError:  # unreadable source or cache: rewrite below (open errors are onnxruntime's to report)
+            entry = None
     import onnx
 
     try:
@@ -131,6 +131,31 @@ def _cache_folder(cache: Path | bool) -> Path | None:
         return None
 
 
+_HASHES = "hashes.json"
+_hash_memo: dict[str, str] = {}
+
+
+def _source_sha256(path: Path, folder: Path) -> str:
+    """SHA-256 of ``path``, remembered per file identity (path, size, mtime, ctime, inode) in
+    memory and in ``folder/hashes.json``: hashing 25 MB costs ~0.1–0.7 s, a loaded model's
+    identity only a ``stat``. ctime changes on every write or rename and cannot be set back."""
+    st = path.stat()
+    ident = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+    if ident in _hash_memo:
+        return _hash_memo[ident]
+    index: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        loaded = json.loads((folder / _HASHES).read_text())
+        index = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+    digest = index.get(ident)
+    if digest is None or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        digest = _sha256(path)
+        index[ident] = digest
+        _store(folder / _HASHES, json.dumps(dict(list(index.items())[-256:])).encode(), prune=False)
+    _hash_memo[ident] = digest
+    return digest
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -139,7 +164,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _store(target: Path, data: bytes) -> None:
+def _store(target: Path, data: bytes, *, prune: bool = True) -> None:
     """Write ``data`` to ``target`` atomically and prune the cache; any OSError is ignored."""
     from ecgviewer.atomic import temp_beside
 
@@ -150,6 +175,8 @@ def _store(target: Path, data: bytes) -> None:
         tmp.write_bytes(data)
         os.replace(tmp, target)
         tmp = None
+        if not prune:
+            return
         files = sorted(
             (f for f in target.parent.iterdir() if f.suffix in (".onnx", ".none")),
             key=lambda f: f.stat().st_mtime,
