@@ -63,23 +63,6 @@ def test_bundled_model_explained_through_the_runtime() -> None:
 
 
 @pytest.mark.slow
-def test_bundled_model_values_do_not_depend_on_the_network_batch(monkeypatch) -> None:
-    """The explainer's requests are evaluated in calls of any size: same values to float round-off."""
-    from ecgviewer.explain import driver
-    from ecgviewer.model.runtime import load_model
-    from ecgviewer.synth import synth_exam
-
-    model = load_model(prefer_cuda=False)
-    x, report = model.prepare(synth_exam(("RBBB",), seed=6))
-    batched = explain(model, x, report=report, segments=8, max_evals=40)
-    E.clear_cache()
-    monkeypatch.setattr(driver, "NETWORK_BATCH_SIZE", 1)
-    one_by_one = explain(model, x, report=report, segments=8, max_evals=40)
-    np.testing.assert_allclose(batched.values, one_by_one.values, rtol=0, atol=1e-6)
-    np.testing.assert_array_equal(batched.probabilities, one_by_one.probabilities)
-
-
-@pytest.mark.slow
 def test_model_converted_from_the_keras_fixture_is_explained(shared_data: Path, tmp_path: Path) -> None:
     from ecgviewer.model.keras_import import convert_keras, save_onnx
     from ecgviewer.model.runtime import load_model

@@ -12,7 +12,6 @@ import numpy as np
 
 from ecgviewer.explain.params import (
     DEFAULT_MAX_EVALS,
-    EXPLAIN_BATCH_SIZE,
     ExplainError,
     ExplainOptions,
     normalize_focus,
@@ -87,8 +86,7 @@ def cache_dir(create: bool = True) -> Path:
 
 def cache_key(model: EcgModel, x: np.ndarray, **options: Unpack[ExplainOptions]) -> str:
     """The key of :func:`explain_cached`: SHA-1 of model identity, input bytes and the options that
-    change the values (:data:`~ecgviewer.explain.params.PARAM_DEFAULTS` and a batch size other
-    than the default); the report and the callbacks are ignored."""
+    change the values (:data:`~ecgviewer.explain.params.PARAM_DEFAULTS`; the others are ignored)."""
     p = value_params(options)
     parts = [
         model_key(model),
@@ -102,9 +100,6 @@ def cache_key(model: EcgModel, x: np.ndarray, **options: Unpack[ExplainOptions])
         str(normalize_focus(p["focus"], tuple(model.contract.classes))),
         f"v{SALIENCY_FORMAT}",
     ]
-    batch = int(options.get("batch_size") or EXPLAIN_BATCH_SIZE)
-    if batch != EXPLAIN_BATCH_SIZE:  # it shapes the traversal (keys of the default stay as they were)
-        parts.append(f"batch{batch}")
     return hashlib.sha1("|".join(parts).encode()).hexdigest()
 
 

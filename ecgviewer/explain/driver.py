@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
@@ -15,12 +15,10 @@ from ecgviewer.explain import cache
 from ecgviewer.explain.cache import cache_key, input_hash, model_key
 from ecgviewer.explain.evaluate import _Evaluator, _PlayerMasker
 from ecgviewer.explain.features import make_baseline, partition_tree, segment_edges, signal_bounds
-from ecgviewer.explain.owen import leaf_masks, owen_steps, run_side_by_side
 from ecgviewer.explain.params import (
     CONTEXTS,
     DEFAULT_SEGMENTS,
     EXPLAIN_BATCH_SIZE,
-    NETWORK_BATCH_SIZE,
     CancelCallback,
     ExplainError,
     ExplainOptions,
@@ -37,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ecgviewer.model.runtime import EcgModel
     from ecgviewer.preprocess import PreprocessReport
 
-_shap_lock = threading.Lock()  # shap's PermutationExplainer seeds and draws from numpy's global RNG
+_shap_lock = threading.Lock()  # PartitionExplainer draws tie-breakers from numpy's global RNG
 
 
 def explain(
@@ -72,9 +70,7 @@ def explain(
             least 2·M + 1 evaluations for M active features).
         focus: class(es) (index or name, or a list) to refine first; default: all classes equally.
             The values of every class are still computed, from the same evaluations.
-        batch_size: masked inputs the explainer asks for at once, per pass (default
-            :data:`EXPLAIN_BATCH_SIZE`). It shapes the best-first traversal, so the values depend
-            on it; the network runs the requests in calls of up to :data:`NETWORK_BATCH_SIZE`.
+        batch_size: masked inputs per network call.
         report: the :class:`~ecgviewer.preprocess.PreprocessReport` of ``x``, for the mapping
             to original time and the padding; optional.
         progress: ``progress(done, budget)`` after each batch of evaluations.
@@ -113,7 +109,9 @@ def explain(
 
     key = "|".join([model_key(model), input_hash(x), baseline, str(S)])
     memo = cache.memo_for(key)
-    ev = _Evaluator(model, x, base, edges, players, L, memo, NETWORK_BATCH_SIZE, max_evals, progress, cancel)
+    ev = _Evaluator(
+        model, x, base, edges, players, L, memo, max(1, int(batch_size)), max_evals, progress, cancel
+    )
     f_end = ev(np.ones((2, M), dtype=bool) & np.array([[True], [False]]))  # x and the baseline
     f_x, f_base = f_end[0], f_end[1]
     values = np.zeros((len(classes), L * S), dtype=np.float64)
@@ -159,26 +157,18 @@ def explain(
 
 
 def warm_up() -> float:
-    """Run a tiny explanation, so the first real one starts at once; returns the seconds it took.
+    """Import shap and run a tiny explanation, so the first real one starts at once.
 
-    The partition explainer no longer imports shap (its recursion is in
-    :mod:`~ecgviewer.explain.owen`), so this costs milliseconds; the viewer still calls it from
-    a worker thread when it starts. The permutation explainer imports shap when first used.
+    Importing shap takes a few seconds; call this from a worker thread when the viewer
+    starts. Returns the seconds it took.
     """
     start = time.perf_counter()
-    _, link = partition_tree(LEADS, 2, np.ones((len(LEADS), 2), dtype=bool))
-    f00, f11 = np.zeros(2), np.ones(2)
-    steps = owen_steps(
-        f00,
-        f11,
-        link,
-        leaf_masks(link),
-        max_evals=20,
-        fixed_context=0,
-        batch_size=8,
-        rng=np.random.RandomState(0),
-    )
-    run_side_by_side([steps], lambda m: np.asarray(m, dtype=np.float64)[:, :2].reshape(len(m), 2))
+    shap = import_shap()
+    players, link = partition_tree(LEADS, 2, np.ones((len(LEADS), 2), dtype=bool))
+    masker = _PlayerMasker(len(players), link)
+    with _shap_lock, numba_free_partition():
+        explainer = shap.PartitionExplainer(lambda m: np.asarray(m, dtype=np.float64)[:, :2], masker)
+        explainer(np.zeros((1, len(players))), max_evals=20, batch_size=8, silent=True, fixed_context=0)
     return time.perf_counter() - start
 
 
@@ -195,75 +185,50 @@ def _run_shap(
     seed: int,
     batch_size: int,
 ) -> np.ndarray:
-    """(M, C) SHAP values of the players, exactly additive to ``f_x − f_base``.
-
-    The explainer sees each class's outputs divided by ``scale`` (equal attention per class)."""
+    """(M, C) SHAP values of the players, exactly additive to ``f_x − f_base``."""
+    shap = import_shap()
 
     def scaled(masks: np.ndarray) -> np.ndarray:
         return ev(masks) / scale
 
-    batch = max(2, int(batch_size))
-    if method == "partition":
-        # shap's Owen recursion run here, the passes side by side (one network call per round)
-        fixed = {"both": (0, 1), "owen": (None,), "absent": (0,), "present": (1,)}[context]
-        budget = max(4, max_evals // len(fixed))
-        masks = leaf_masks(link)
-        f00, f11 = f_base / scale, f_x / scale  # what shap's first two evaluations return
-        steps = [
-            owen_steps(
-                f00,
-                f11,
-                link,
-                masks,
-                max_evals=budget,
-                fixed_context=fc,
-                batch_size=batch,
-                rng=np.random.RandomState((seed + 7919 * k) % (2**32)),
-            )
-            for k, fc in enumerate(fixed)
-        ]
-        passes = run_side_by_side(steps, scaled)
-    else:
-        passes = [_permutation(scaled, M, link, max_evals, seed, batch)]
-    phi = np.mean(passes, axis=0) * scale[None, :]
-    # exact additivity (the explainers are additive up to float sums)
-    resid = (f_x - f_base) - phi.sum(axis=0)
-    phi += resid[None, :] / M
-    return phi
-
-
-def _permutation(
-    scaled: Callable[[np.ndarray], np.ndarray],
-    M: int,
-    link: np.ndarray,
-    max_evals: int,
-    seed: int,
-    batch: int,
-) -> np.ndarray:
-    """(M, C) values of :class:`shap.PermutationExplainer` over the players (seeded, global RNG restored)."""
-    need = 2 * M + 1
-    if max_evals < need:
-        raise ExplainError(
-            f"the permutation explainer needs at least 2·M + 1 = {need} "
-            f"evaluations for {M} features; got max_evals={max_evals} "
-            "(use method='partition' or fewer segments)"
-        )
-    shap = import_shap()
     masker = _PlayerMasker(M, link)
     dummy = np.zeros((1, M), dtype=np.float32)
-    with _shap_lock, numba_free_partition():  # the masked model's numba helper, in NumPy
+    batch = max(2, int(batch_size))
+    passes: list[np.ndarray] = []
+    with _shap_lock, numba_free_partition():
         state = np.random.get_state()
         try:
-            np.random.seed(seed % (2**32))
-            explainer = shap.PermutationExplainer(scaled, masker)
-            out = explainer(dummy, max_evals=max_evals, batch_size=batch, silent=True, seed=seed)
-            return np.asarray(out.values[0], dtype=np.float64).reshape(M, -1)
+            if method == "partition":
+                fixed = {"both": (0, 1), "owen": (None,), "absent": (0,), "present": (1,)}[context]
+                budget = max(4, max_evals // len(fixed))
+                for k, fc in enumerate(fixed):
+                    np.random.seed((seed + 7919 * k) % (2**32))
+                    explainer = shap.PartitionExplainer(scaled, masker)
+                    out = explainer(dummy, max_evals=budget, batch_size=batch, silent=True, fixed_context=fc)
+                    passes.append(np.asarray(out.values[0], dtype=np.float64).reshape(M, -1))
+            else:
+                need = 2 * M + 1
+                if max_evals < need:
+                    raise ExplainError(
+                        f"the permutation explainer needs at least 2·M + 1 = {need} "
+                        f"evaluations for {M} features; got max_evals={max_evals} "
+                        "(use method='partition' or fewer segments)"
+                    )
+                np.random.seed(seed % (2**32))
+                explainer = shap.PermutationExplainer(scaled, masker)
+                out = explainer(dummy, max_evals=max_evals, batch_size=batch, silent=True, seed=seed)
+                passes.append(np.asarray(out.values[0], dtype=np.float64).reshape(M, -1))
         except EcgViewerError:
             raise
         except Exception as err:  # shap internals: report, don't crash the viewer
             raise ExplainError(f"SHAP failed ({type(err).__name__}: {err})") from err
         finally:
             np.random.set_state(state)
+    phi = np.mean(passes, axis=0) * scale[None, :]
+    # exact additivity (the explainers are additive up to float sums)
+    resid = (f_x - f_base) - phi.sum(axis=0)
+    phi += resid[None, :] / M
+    return phi
 
 
 def explain_cached(

@@ -20,9 +20,8 @@ class _Evaluator:
     """The network as a function of player masks: (B, M) bool → (B, C) probabilities.
 
     Builds each masked input as ``baseline + mask × (x − baseline)`` feature by feature,
-    runs the network on the masks not seen before in calls of at most ``batch_size`` inputs
-    (the runtime's best batch; the explainer's requests are evaluated whole up to that size),
-    memoises every mask, polls ``cancel`` and reports ``progress(evaluations, budget)``.
+    runs the network in batches of ``batch_size``, memoises every mask, polls ``cancel``
+    and reports ``progress(evaluations, budget)``.
     """
 
     def __init__(
@@ -57,17 +56,12 @@ class _Evaluator:
         self._seen: set[bytes] = set()
 
     def inputs(self, masks: np.ndarray) -> np.ndarray:
-        """(B, M) bool → (B, samples, leads) float32 C-contiguous network inputs.
-
-        Built in the network's layout in one buffer (no transposed temporaries for the
-        runtime to copy again); the arithmetic ``baseline + mask × (x − baseline)`` is the same."""
+        """(B, M) bool → (B, samples, leads) float32 network inputs."""
         B = masks.shape[0]
         full = np.zeros((B, self.n_leads * self.S), dtype=np.float32)
         full[:, self.players] = masks
-        grid = np.take(full.reshape(B, self.n_leads, self.S).transpose(0, 2, 1), self.seg_of_sample, axis=1)
-        np.multiply(grid, self.delta, out=grid)
-        grid += self.base
-        return grid
+        grid = full.reshape(B, self.n_leads, self.S)[:, :, self.seg_of_sample]  # (B, L, samples)
+        return self.base[None] + self.delta[None] * grid.transpose(0, 2, 1)
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         masks = np.asarray(masks).astype(bool).reshape(len(masks), -1)

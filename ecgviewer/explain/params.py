@@ -23,14 +23,8 @@ DEFAULT_MAX_EVALS = 512
 """Default evaluation budget of the explainer (network forward passes per exam, all six classes)."""
 
 EXPLAIN_BATCH_SIZE = 32
-"""Masked inputs the partition explainer asks for at once, per pass. It shapes the best-first
-traversal (nodes are expanded a batch at a time), so it is part of what makes the values
-reproducible: the same seed, budget and batch size give the same values."""
-
-NETWORK_BATCH_SIZE = 64
-"""Most masked inputs per network call. The two passes of ``context="both"`` run side by side,
-so a round asks for up to 2 × :data:`EXPLAIN_BATCH_SIZE` inputs, evaluated in one call
-(``benchmarks/explain_bench.py`` measures 16/32/64; README, "Speed on the CPU")."""
+"""Masked inputs per network call: onnxruntime's per-exam cost is flat from batch 8 to 64 on a
+2-core CPU, and fewer, larger calls cut the Python overhead per evaluation (README, "Performance")."""
 
 PREVIEW_MAX_EVALS = 64
 """A budget that fits in about 1 s on a 2-core CPU: a coarse map (groups of leads × seconds).
@@ -74,9 +68,8 @@ PARAM_DEFAULTS: dict[str, Any] = {
     "context": "both",
     "focus": None,
 }
-"""The options that change the values (and so the cache key), with their defaults. ``batch_size``
-changes them too (it shapes the traversal) and is keyed only when it is not the default; the
-report and the callbacks change how the result is reported, not what it is."""
+"""The options that change the values (and so the cache key), with their defaults; the other
+options (batch size, report, callbacks) change how they are computed or reported, not what they are."""
 
 
 def value_params(options: Mapping[str, Any]) -> dict[str, Any]:
