@@ -276,7 +276,6 @@ def _stats(xs: list[float]) -> str:
 
 def compare_before(args, model, inputs) -> None:
     """Part 5: old vs new code, alternating rounds, same model, exams and parameters."""
-    from ecgviewer.explain import driver
 
     old = load_old(args.before)
     old.warm_up()
@@ -311,27 +310,6 @@ def compare_before(args, model, inputs) -> None:
             f"   {label:<8} ({budget} evaluations) s/exam min/median: before {_stats(t_old)}, "
             f"now {_stats(t_new)}; before/now {min(ratio):.2f} / {float(np.median(ratio)):.2f}×; "
             f"network calls {calls['before']} → {calls['now']}; max |Δ values| {delta:.1e}"
-        )
-    print("   network batch of the new code (default explanation; same values):")
-    saved = driver.NETWORK_BATCH_SIZE
-    times: dict[int, list[float]] = {16: [], 32: [], 64: []}
-    try:
-        for _ in range(args.rounds):
-            for x, rep in inputs:
-                for b in times:
-                    driver.NETWORK_BATCH_SIZE = b
-                    E.clear_cache()
-                    t = time.perf_counter()
-                    E.explain(model, x, report=rep, segments=args.segments)
-                    times[b].append(time.perf_counter() - t)
-    finally:
-        driver.NETWORK_BATCH_SIZE = saved
-    ref = times[saved] if saved in times else times[64]
-    for b, ts in times.items():
-        r = [t / u for t, u in zip(ts, ref, strict=True)]
-        print(
-            f"     batch {b:>2}: s/exam {_stats(ts)}  "
-            f"(÷ batch {saved}: {min(r):.2f} / {float(np.median(r)):.2f})"
         )
 
 

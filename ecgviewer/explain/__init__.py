@@ -13,8 +13,8 @@ The players of the game are *features* = lead × time segment (default 12 leads 
 segments of 128 samples = 320 ms at 400 Hz). A coalition of features is shown to the
 network with every other feature replaced by the **baseline**; the value of a feature is
 its Owen value (Shapley value within a hierarchy of feature groups) computed by the
-recursion of :class:`shap.PartitionExplainer` (run step by step in :mod:`~ecgviewer.explain.owen`,
-same values as shap for the same seed; ``method="permutation"`` runs shap itself). Per
+recursion of :class:`shap.PartitionExplainer` (the shap package runs it;
+``method="permutation"`` uses :class:`shap.PermutationExplainer`). Per
 class, the values add up exactly (to float precision) to ``probability(exam) − probability(baseline)``:
 
     values[c].sum() + base_values[c] == probabilities[c]
@@ -50,9 +50,8 @@ the same evaluations.
 Cost
 ----
 Each evaluation is one forward pass of the network (≈ 10–30 ms on a 2-core CPU); the time is
-the network's (≈ 98 %). The explainer asks for ``batch_size`` masks at a time per pass; the
-two passes of ``context="both"`` run side by side and each round's masks go to the network
-in one call of up to :data:`NETWORK_BATCH_SIZE`. The budget ``max_evals`` (default
+the network's (≈ 98 %). The explainer asks for ``batch_size`` masks at a time, and they go to
+the network in one call. The budget ``max_evals`` (default
 :data:`DEFAULT_MAX_EVALS`) caps the evaluations; see ``benchmarks/explain_bench.py`` for
 seconds and accuracy per budget (and ``--before`` for old code against new).
 Evaluations are memoised per (model, exam input, baseline, segments), so a refinement
@@ -63,7 +62,6 @@ Layout
 - :mod:`~ecgviewer.explain.params`: defaults, accepted values and their checks, :class:`ExplainError`;
 - :mod:`~ecgviewer.explain.features`: segments, baselines, masked inputs, the lead × time hierarchy;
 - :mod:`~ecgviewer.explain.evaluate`: the network as a function of player masks (batched, memoised);
-- :mod:`~ecgviewer.explain.owen`: the Owen recursion, one batch at a time, passes side by side;
 - :mod:`~ecgviewer.explain.driver`: :func:`explain` (the explainer's driver), :func:`explain_cached`;
 - :mod:`~ecgviewer.explain.cache`: memo of evaluations, cached results in memory and on disk;
 - :mod:`~ecgviewer.explain.result`: :class:`Saliency`, colours, .npz files, population summaries.
@@ -89,7 +87,6 @@ from ecgviewer.explain.params import (
     DEFAULT_SEGMENTS,
     EXPLAIN_BATCH_SIZE,
     METHODS,
-    NETWORK_BATCH_SIZE,
     PREVIEW_MAX_EVALS,
     CancelCallback,
     ExplainError,
@@ -114,7 +111,6 @@ __all__ = [
     "DIVERGING_STOPS",
     "EXPLAIN_BATCH_SIZE",
     "METHODS",
-    "NETWORK_BATCH_SIZE",
     "PREVIEW_MAX_EVALS",
     "SALIENCY_FORMAT",
     "CancelCallback",
