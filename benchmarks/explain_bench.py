@@ -15,7 +15,14 @@ Printed:
    for 10 random segments), per budget, averaged over exams and the classes the model
    gives more than a 0.05 change from the baseline;
 4. the other explainers at the same budget (shap's plain Owen recursion, one fixed context,
-   PermutationExplainer) for comparison.
+   PermutationExplainer) for comparison;
+5. with ``--before OLD.py`` (a copy of an older ``ecgviewer/explain.py``, e.g.
+   ``git show main~1:ecgviewer/explain.py > /tmp/explain_old.py``): the old and the new code
+   timed in alternating rounds in this process on the same model and exams, the default
+   explanation and the preview, min/median seconds and their ratio, and max |Δ values|;
+   and the network batch of the new code (16/32/64) timed the same way.
+
+    python benchmarks/explain_bench.py --before /tmp/explain_old.py --only-compare --exams 2
 
 No timed assertions: figures only (ratios against the network's own cost in the same run).
 """
@@ -121,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
     ap.add_argument("--batch", type=int, default=8, help="masked inputs per network call")
     ap.add_argument("--skip-others", action="store_true", help="skip part 4 (other explainers)")
+    ap.add_argument("--before", metavar="OLD.py", help="an older explain.py to time against (part 5)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of part 5 (default 3)")
+    ap.add_argument("--only-compare", action="store_true", help="parts 1 and 5 only")
     args = ap.parse_args(argv)
     budgets = [int(b) for b in args.budgets.split(",")]
 
@@ -139,10 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     inputs = [model.prepare(e) for e in exams]
 
     print("\n1. network alone (ms per forward pass, best of 3)")
-    per_batch = {b: network_ms(model, inputs[0][0], b) for b in (1, 4, 8, 16, 32)}
+    per_batch = {b: network_ms(model, inputs[0][0], b) for b in (1, 4, 8, 16, 32, 64)}
     print("   " + "  ".join(f"batch {b}: {ms:.1f}" for b, ms in per_batch.items()))
     ms = per_batch[args.batch] if args.batch in per_batch else min(per_batch.values())
     print(f"   → 1 s holds about {int(1000 / ms)} evaluations at batch {args.batch}")
+
+    if args.only_compare:
+        if args.before:
+            compare_before(args, model, inputs)
+        return 0
 
     print(
         f"\n2+3. cost and accuracy per budget (context 'both', {args.segments} segments; reference: "
@@ -239,7 +254,63 @@ def main(argv: list[str] | None = None) -> int:
                 f"top10 {np.nanmean(ov):.2f}  "
                 f"faithfulness margin {np.mean(margin) if margin else float('nan'):.4f}"
             )
+    if args.before:
+        compare_before(args, model, inputs)
     return 0
+
+
+def load_old(path: str):
+    """The module in ``path`` (an older explain.py), imported under its own name."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("explain_before", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["explain_before"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stats(xs: list[float]) -> str:
+    return f"{min(xs):6.2f} / {float(np.median(xs)):6.2f}"
+
+
+def compare_before(args, model, inputs) -> None:
+    """Part 5: old vs new code, alternating rounds, same model, exams and parameters."""
+
+    old = load_old(args.before)
+    old.warm_up()
+    print(f"\n5. before ({args.before}) vs now, {args.rounds} alternating rounds × {len(inputs)} exams")
+    for label, budget in (("default", E.DEFAULT_MAX_EVALS), ("preview", E.PREVIEW_MAX_EVALS)):
+        t_old, t_new, delta, calls = [], [], 0.0, {}
+        for _ in range(args.rounds):
+            for x, rep in inputs:
+                for name, mod, times in (("before", old, t_old), ("now", E, t_new)):
+                    mod.clear_cache()
+                    n = [0]
+                    real = model.predict
+
+                    def counting(xs, _real=real, _n=n, **k):
+                        _n[0] += 1
+                        return _real(xs, **k)
+
+                    model.predict = counting
+                    try:
+                        t = time.perf_counter()
+                        sal = mod.explain(model, x, report=rep, segments=args.segments, max_evals=budget)
+                        times.append(time.perf_counter() - t)
+                    finally:
+                        del model.predict
+                    calls[name] = n[0]
+                    if name == "before":
+                        ref = sal.values
+                    else:
+                        delta = max(delta, float(np.abs(sal.values - ref).max()))
+        ratio = [a / b for a, b in zip(t_old, t_new, strict=True)]
+        print(
+            f"   {label:<8} ({budget} evaluations) s/exam min/median: before {_stats(t_old)}, "
+            f"now {_stats(t_new)}; before/now {min(ratio):.2f} / {float(np.median(ratio)):.2f}×; "
+            f"network calls {calls['before']} → {calls['now']}; max |Δ values| {delta:.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -539,3 +539,26 @@ def test_cli_refuses_bad_output(toy, exam_files: Path, tmp_path: Path, capsys) -
     assert ".npz" in capsys.readouterr().err
     assert main(["explain", str(exam_files / "af2.hea"), "--out", str(tmp_path / "nope" / "x.npz")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_one_list_of_options() -> None:
+    """explain's keywords are the options every wrapper passes on, with the defaults of the cache key."""
+    import inspect
+
+    from ecgviewer.explain.params import PARAM_DEFAULTS, ExplainOptions
+
+    sig = inspect.signature(explain).parameters
+    keywords = {n: p.default for n, p in sig.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert set(keywords) == set(ExplainOptions.__annotations__)
+    assert {n: keywords[n] for n in PARAM_DEFAULTS} == PARAM_DEFAULTS
+
+
+def test_cache_key_ignores_how_and_refuses_unknown_options(toy, exam_input) -> None:
+    x, report = exam_input
+    k = E.cache_key(toy, x)
+    assert k == E.cache_key(toy, x, segments=32, seed=0, focus=None, batch_size=7, report=report)
+    assert E.cache_key(toy, x, focus="LBBB") == E.cache_key(toy, x, focus=[2])
+    with pytest.raises(TypeError, match="sgements"):
+        E.cache_key(toy, x, sgements=16)
+    with pytest.raises(TypeError):
+        explain_cached(toy, x, sgements=16)

@@ -12,14 +12,24 @@ round-off (tested within 1e-6 on the bundled model and on a Keras import).
 ``ECGVIEWER_CONV2D=1`` forces the rewrite. The default is :data:`DEFAULT_CONV2D`
 (decided from measurements on the CPU at hand; see the README's performance section).
 
+The rewritten graph is cached in ``user_data_dir()/cache/graphs`` under the source file's
+SHA-256 and :data:`REWRITE_VERSION` (written atomically; the last :data:`CACHE_KEEP` are
+kept), so only the first load of a model pays for the rewrite; the hash itself is remembered
+per file identity (``hashes.json``), so a later load only stats the file. A cache that cannot be read
+or written is skipped silently: the graph is then rewritten in memory as before.
+
 >>> proto = conv1d_as_conv2d(onnx.load("model.onnx"))   # a new ModelProto, the input is not changed
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
+import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +40,12 @@ ENV_VAR = "ECGVIEWER_CONV2D"
 # On by default: ~1.2× faster at batch 64 on a loaded 2-core AVX2 EPYC, ~1.15× on an
 # AVX-512 machine (README, "Performance"); the rewrite itself costs ~1 s at load under load.
 DEFAULT_CONV2D = True
+
+REWRITE_VERSION = 1
+"""Bump when :func:`conv1d_as_conv2d` changes what it writes: cached graphs of older versions are not used."""
+
+CACHE_KEEP = 16
+"""Rewritten graphs kept in the cache (the least recently used beyond are deleted)."""
 
 # Operators that act the same on (N, C, L) and (N, C, 1, L) (channel axis 1, element-wise or per channel).
 _UNARY = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu", "Identity", "Softplus", "HardSigmoid", "Abs"}
@@ -47,15 +63,30 @@ def conv2d_enabled() -> bool:
     return DEFAULT_CONV2D
 
 
-def session_source(path: str | Path, conv2d: bool | None = None) -> str | bytes:
-    """What to hand ``onnxruntime.InferenceSession``: the path, or the rewritten graph's bytes.
+def session_source(path: str | Path, conv2d: bool | None = None, *, cache: Path | bool = True) -> str | bytes:
+    """What to hand ``onnxruntime.InferenceSession``: the path, the cached rewritten graph's path,
+    or the rewritten graph's bytes.
 
-    ``conv2d`` None follows :func:`conv2d_enabled`. A graph the rewrite cannot handle
+    ``conv2d`` None follows :func:`conv2d_enabled`. ``cache`` True uses :func:`graph_cache_dir`,
+    a folder uses that folder, False rewrites in memory. A graph the rewrite cannot handle
     (external data, a parse problem) is loaded as it is, with a log line.
     """
     use = conv2d_enabled() if conv2d is None else conv2d
     if not use:
         return str(path)
+    folder = _cache_folder(cache)
+    entry = None
+    if folder is not None:
+        try:
+            entry = folder / f"{_source_sha256(Path(path), folder)}-r{REWRITE_VERSION}"
+            cached, unchanged = entry.with_suffix(".onnx"), entry.with_suffix(".none")
+            for hit in (cached, unchanged):
+                if hit.is_file():
+                    with contextlib.suppress(OSError):
+                        os.utime(hit)  # least recently used goes first
+                    return str(cached) if hit == cached else str(path)
+        except OSError:  # unreadable source or cache: rewrite below (open errors are onnxruntime's to report)
+            entry = None
     import onnx
 
     try:
@@ -64,9 +95,100 @@ def session_source(path: str | Path, conv2d: bool | None = None) -> str | bytes:
     except Exception as err:  # a graph we cannot rewrite still runs as it is
         log.info("%s: 2-D convolution rewrite skipped (%s: %s)", path, type(err).__name__, err)
         return str(path)
-    if count == 0:
-        return str(path)
-    return rewritten.SerializeToString()
+    data = rewritten.SerializeToString() if count else b""
+    if entry is not None:
+        _store(entry.with_suffix(".onnx" if count else ".none"), data)
+    return data if count else str(path)
+
+
+def graph_cache_dir() -> Path:
+    """``user_data_dir()/cache/graphs``: rewritten graphs by source SHA-256 and rewrite version."""
+    from ecgviewer.paths import user_data_dir
+
+    return user_data_dir() / "cache" / "graphs"
+
+
+def discard_cached(source: str | bytes) -> bool:
+    """Delete ``source`` if it is a file of the graph cache (e.g. one onnxruntime could not load)."""
+    if not isinstance(source, str):
+        return False
+    p = Path(source)
+    try:
+        if re.fullmatch(r"[0-9a-f]{64}-r\d+\.onnx", p.name):
+            p.unlink(missing_ok=True)
+            return True
+    except OSError:
+        pass
+    return False
+
+
+def _cache_folder(cache: Path | bool) -> Path | None:
+    if cache is False:
+        return None
+    try:
+        return graph_cache_dir() if cache is True else Path(cache)
+    except OSError:
+        return None
+
+
+_HASHES = "hashes.json"
+_hash_memo: dict[str, str] = {}
+
+
+def _source_sha256(path: Path, folder: Path) -> str:
+    """SHA-256 of ``path``, remembered per file identity (path, size, mtime, ctime, inode) in
+    memory and in ``folder/hashes.json``: hashing 25 MB costs ~0.1–0.7 s, a loaded model's
+    identity only a ``stat``. ctime changes on every write or rename and cannot be set back."""
+    st = path.stat()
+    ident = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+    if ident in _hash_memo:
+        return _hash_memo[ident]
+    index: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        loaded = json.loads((folder / _HASHES).read_text())
+        index = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+    digest = index.get(ident)
+    if digest is None or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        digest = _sha256(path)
+        index[ident] = digest
+        _store(folder / _HASHES, json.dumps(dict(list(index.items())[-256:])).encode(), prune=False)
+    _hash_memo[ident] = digest
+    return digest
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _store(target: Path, data: bytes, *, prune: bool = True) -> None:
+    """Write ``data`` to ``target`` atomically and prune the cache; any OSError is ignored."""
+    from ecgviewer.atomic import temp_beside
+
+    tmp = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_beside(target)
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        tmp = None
+        if not prune:
+            return
+        files = sorted(
+            (f for f in target.parent.iterdir() if f.suffix in (".onnx", ".none")),
+            key=lambda f: f.stat().st_mtime,
+        )
+        for old in files[: max(0, len(files) - CACHE_KEEP)]:
+            old.unlink(missing_ok=True)
+    except OSError as err:
+        log.info("%s: rewritten graph not cached (%s)", target.parent, err)
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
 
 def conv1d_as_conv2d(model):  # (onnx.ModelProto) -> onnx.ModelProto

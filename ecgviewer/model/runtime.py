@@ -631,7 +631,7 @@ def create_model(
     """
     import onnxruntime as ort
 
-    from ecgviewer.model.graph_rewrite import session_source
+    from ecgviewer.model.graph_rewrite import discard_cached, session_source
 
     path = Path(path)
     if not path.is_file():
@@ -641,7 +641,7 @@ def create_model(
     contract, warnings = read_contract(path)
     choice = choose_providers(prefer_cuda, probe=probe)
     so = _session_options(threads, optimization)
-    source = session_source(path, conv2d)  # the path, or the rewritten graph's bytes
+    source = session_source(path, conv2d)  # the path, the cached rewritten graph, or its bytes
     session = None
     note_reason = choice.cuda_reason
     if CUDA in choice.providers:
@@ -653,10 +653,15 @@ def create_model(
         except Exception as err:
             note_reason = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
             session = None
-    if session is None:
+    for retry in (False, True):
+        if session is not None:
+            break
         try:
             session = ort.InferenceSession(source, so, providers=[CPU])
         except Exception as err:
+            if not retry and discard_cached(source):  # a damaged cached rewrite: redo it in memory
+                source = session_source(path, conv2d, cache=False)
+                continue
             raise ModelError(
                 f"{path}: onnxruntime cannot load the model ({str(err).splitlines()[0][:300]})"
             ) from None
