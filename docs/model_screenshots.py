@@ -101,7 +101,8 @@ def two_class(
 
 def pick_disagreement(members: list[Path], exams: list[Path]) -> tuple[Path, str]:
     """The exam (file, id) where the members disagree most: the largest spread of a class's
-    probability, preferring classes where a member is positive (so the bar is not empty)."""
+    probability, preferring classes whose members split on the decision, then classes where
+    they are all positive (so the bar is not empty)."""
     from ecgviewer.io import open_exams
     from ecgviewer.model.ensemble import load_ensemble
 
@@ -113,8 +114,9 @@ def pick_disagreement(members: list[Path], exams: list[Path]) -> tuple[Path, str
             x, _ = model.prepare(exam)
             m = model.predict_members(x[None])[:, 0]  # (M, C)
             spread = m.max(axis=0) - m.min(axis=0)
-            positive = (m > model.member_thresholds).any(axis=0)  # a member above its own threshold
-            score = float((spread * np.where(positive, 1.0, 0.25)).max())
+            votes = (m > model.member_thresholds).sum(axis=0)  # members above their own threshold
+            split = (votes > 0) & (votes < len(members))  # "1 of 2 positive"
+            score = float((spread * np.where(split, 1.0, np.where(votes > 0, 0.5, 0.25))).max())
             k = int(np.argmax(spread))
             print(f"  {exam.exam_id}: largest spread {spread[k]:.3f} ({model.classes[k]}), score {score:.3f}")
             if score > best[0]:
