@@ -44,7 +44,11 @@ def open_and_measure(qtbot, w, paths) -> None:
     with qtbot.waitSignal(w.analysis_finished, timeout=WAIT_MS):
         w.open_paths([str(p) for p in paths])
     assert w.current_prediction is not None, w.errors
-    qtbot.waitUntil(lambda: w.measurements.current() is not None, timeout=60_000)
+    # the worker fills the cache before its result reaches the UI thread: wait for what is shown
+    qtbot.waitUntil(
+        lambda: w.measurements.current() is not None and "Measuring" not in w.measurements.line.text(),
+        timeout=60_000,
+    )
 
 
 def test_measurements_line_and_the_cross_check_flag(qtbot, window, exams):
