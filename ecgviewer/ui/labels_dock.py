@@ -93,8 +93,13 @@ class LabelsDock(QObject):
 
     def _on_rows_analysed(self, rows: Any, own: dict[int, LabelSet | None]) -> None:
         """A batch analysed ``rows`` and read the labels those exams carry (row → LabelSet)."""
-        self.on_exam_labels(own)
-        self.refresh_agreement([int(r) for r in rows])
+        # a batch's last result can arrive after Close All (queued across threads): drop rows now gone
+        n = len(self.w.ws)
+        live = [int(r) for r in rows if 0 <= int(r) < n]
+        if not live:
+            return
+        self.on_exam_labels({r: v for r, v in own.items() if 0 <= int(r) < n})
+        self.refresh_agreement(live)
 
     # ================================================================== labels
     def current_sources(self) -> list[LabelSet]:
