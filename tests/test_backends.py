@@ -93,3 +93,65 @@ def test_no_openvino_on_this_kind_of_cpu(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setattr(backends, "cpu_flags", lambda: {"avx2", "fma"})
     model = create_model(path, prefer_cuda=False, threads=1)
     assert "OpenVINO" not in model.provider_note
+
+
+@pytest.fixture
+def fixture_dir(shared_data: Path) -> Path:
+    folder = shared_data / "keras-fixture"
+    if not (folder / "ribeiro_random_keras224.hdf5").is_file():
+        pytest.skip("the Keras fixture is not in ../shared/data")
+    return folder
+
+
+def _calibration_folder(tmp_path: Path) -> Path:
+    from ecgviewer.synth import synth_exam, write_wfdb
+
+    folder = tmp_path / "calibration"
+    folder.mkdir(exist_ok=True)
+    write_wfdb(synth_exam(seed=3), folder, "exam")
+    return folder
+
+
+def test_import_keras_bf16_records_the_check(
+    fixture_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``import-keras --bf16 --calibrate FOLDER`` measures bf16 on the folder's exams and writes the
+    result into the installed model's contract; the runtime reads it from there."""
+    from ecgviewer.cli import main
+
+    monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
+    seen: list[tuple[str, tuple[int, ...]]] = []
+
+    def fake_check(path, exams, *, tolerance=backends.BF16_TOLERANCE):
+        seen.append((Path(path).name, exams.shape))
+        record = {**PASSED["bf16_fidelity"], "max_abs_dp": 0.004, "n_exams": len(exams), "engine": "fake"}
+        backends.record_bf16_fidelity(path, record)
+        return record
+
+    monkeypatch.setattr(backends, "check_and_record_bf16", fake_check)
+    folder = _calibration_folder(tmp_path)
+    src = fixture_dir / "ribeiro_random_keras224.hdf5"
+    assert main(["import-keras", str(src), "--bf16", "--calibrate", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "max |Δp| 0.004" in out and "passed" in out
+    assert seen == [("ribeiro_random_keras224.onnx", (1, 4096, 12))]
+    installed = tmp_path / "home" / "models" / "ribeiro_random_keras224.onnx"
+    contract, _ = read_contract(installed)
+    assert backends.fidelity_passed(contract.extra) and contract.extra["bf16_fidelity"]["n_exams"] == 1
+
+
+def test_import_keras_bf16_needs_exams_and_says_when_it_cannot_check(
+    fixture_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecgviewer.cli import main
+
+    monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
+    src = fixture_dir / "ribeiro_random_keras224.hdf5"
+    assert main(["import-keras", str(src), "--bf16"]) == 2
+    assert "--bf16 needs --calibrate" in capsys.readouterr().err
+    monkeypatch.setattr(backends, "cpu_flags", lambda: {"avx2"})  # no bf16 on this (mocked) CPU
+    assert main(["import-keras", str(src), "--bf16", "--calibrate", str(_calibration_folder(tmp_path))]) == 0
+    err = capsys.readouterr().err
+    assert "bf16 not checked" in err
+    contract, _ = read_contract(tmp_path / "home" / "models" / "ribeiro_random_keras224.onnx")
+    assert "bf16_fidelity" not in contract.extra

@@ -76,6 +76,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="FOLDER",
         help="real exams for --int8 calibration and its fidelity check (up to 256 are read)",
     )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="check bfloat16 (OpenVINO, on a CPU with AVX-512 BF16 or AMX) against fp32 on the --calibrate "
+        "exams and record the result in the contract; the viewer runs the model in bf16 only if it passed",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.model)
     if getattr(args, "int8", False) and not getattr(args, "calibrate", None):
         raise ModelError("--int8 needs --calibrate FOLDER (real exams to calibrate and check int8 on)")
+    if getattr(args, "bf16", False) and not getattr(args, "calibrate", None):
+        raise ModelError("--bf16 needs --calibrate FOLDER (real exams to check bfloat16 on)")
     if src.suffix.lower() in (".zip", ".onnx"):
         if args.out or args.check or args.provenance:
             raise ModelError(
@@ -138,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         staged.unlink(missing_ok=True)
         raise
     model.path = out
+    if getattr(args, "bf16", False):
+        _record_bf16(out, args.calibrate)
     if installed is not None and installed.resolve() != out.resolve():
         tmp = temp_beside(installed, ".onnx")
         try:
@@ -185,12 +195,40 @@ def _run_install(src: Path, args: argparse.Namespace) -> int:
             print(f"ecgviewer: failed: {r.message}", file=sys.stderr)
         else:
             print(f"{r.status}: {r.name} ← {r.source} ({r.path})")
+    if getattr(args, "bf16", False):
+        exams = None
+        for r in results:
+            if r.status != "failed" and r.path is not None:
+                exams = _record_bf16(Path(r.path), args.calibrate, exams)
     ok = len(results) - failed
     print(
         f"{ok} of {len(results)} model(s) installed or already installed"
         + (f"; {failed} failed" if failed else "")
     )
     return 1 if failed else 0
+
+
+def _record_bf16(path: Path, calibrate: str, exams: np.ndarray | None = None) -> np.ndarray | None:
+    """The ``--bf16`` step: measure bf16 against fp32 on real exams and write it into the contract.
+
+    Returns the exams read (the model's input), so several models can share one read.
+    """
+    from ecgviewer.model.backends import check_and_record_bf16
+    from ecgviewer.model.int8 import calibration_exams
+
+    try:
+        if exams is None:
+            exams = calibration_exams(calibrate, path)
+        record = check_and_record_bf16(path, exams)
+    except RuntimeError as err:  # no OpenVINO, or no bf16 CPU: the model stays fp32-only
+        print(f"  bf16 not checked: {err}", file=sys.stderr)
+        return exams
+    verdict = "passed: the viewer may run it in bf16" if record["passed"] else "FAILED: it stays fp32"
+    print(
+        f"  bf16 ({record['engine']}) vs fp32 on {record['n_exams']} exams: max |Δp| "
+        f"{record['max_abs_dp']:.3g} (tolerance {record['tolerance']:g}), {verdict}"
+    )
+    return exams
 
 
 def _check(model, args: argparse.Namespace) -> bool:

@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         compare_label = "previous"
     contract = ModelContract(**{**contract.__dict__, "metrics": metrics})
     _set_contract(out, contract)
+    print(record_bf16_check(out, np.asarray(valid.x[:BF16_CHECK_EXAMS], np.float32)))
     card = args.out / f"{MODEL_NAME}.md"
     template = (Path(__file__).parent / "card_template.md").read_text()
     card.write_text(
@@ -204,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             minutes=float(recipe.get("max_minutes", 100)),
             lr=float(recipe.get("lr", 1e-3)),
             precision=(
-                "bfloat16 autocast on this CPU (native bfloat16: AMX), with the low-pass and the first "
-                "convolution in float32 (oneDNN's bfloat16 kernel for that 12-channel convolution is "
-                "wrong on AMX); the thresholds and every figure below are float32, as exported"
+                f"bfloat16 autocast on this CPU (native bfloat16: {bf16_hardware()}), with the low-pass "
+                "and the first convolution in float32 (oneDNN's bfloat16 kernel for that 12-channel "
+                "convolution is wrong on AMX); the thresholds and every figure below are float32, as "
+                "exported"
                 if recipe.get("precision", "auto") != "fp32" and cpu_has_bf16()
                 else "Float32 (this CPU has no native bfloat16; bfloat16 autocast where it has)"
             ),
@@ -216,6 +218,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"wrote {out} and {card}")
     return 0
+
+
+BF16_CHECK_EXAMS = 300
+
+
+def bf16_hardware() -> str:
+    """Which native bfloat16 this CPU has, for the card."""
+    from ecgviewer.model.backends import cpu_flags
+
+    flags = cpu_flags()
+    return "AMX" if any(f.startswith("amx") for f in flags) else "AVX-512 BF16"
+
+
+def record_bf16_check(path: Path, exams: np.ndarray) -> str:
+    """Check OpenVINO bf16 against fp32 on real (fold-9) exams and record it in the contract.
+
+    The viewer runs a model in bf16 only when its contract records a passed check; without
+    OpenVINO or a bf16 CPU the check is skipped and the model stays fp32-only.
+    """
+    from ecgviewer.model.backends import check_and_record_bf16
+
+    try:
+        r = check_and_record_bf16(path, exams)
+    except RuntimeError as err:
+        return f"bf16 check skipped: {err}"
+    return (
+        f"bf16 ({r['engine']}) vs fp32 on {r['n_exams']} fold-9 exams: max |Δp| {r['max_abs_dp']:.3g} "
+        f"(tolerance {r['tolerance']:g}): {'passed' if r['passed'] else 'failed, fp32 only'}"
+    )
 
 
 def recipe_of(run: Path) -> dict:
