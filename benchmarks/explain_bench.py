@@ -130,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-others", action="store_true", help="skip part 4 (other explainers)")
     ap.add_argument("--before", metavar="OLD.py", help="an older explain.py to time against (part 5)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of part 5 (default 3)")
-    ap.add_argument("--only-compare", action="store_true", help="parts 1 and 5 only")
+    ap.add_argument("--only-compare", action="store_true", help="parts 1 and 5 (and 6) only")
+    ap.add_argument(
+        "--bf16", action="store_true", help="part 6: the same model on OpenVINO bf16 (needs the extra)"
+    )
     args = ap.parse_args(argv)
     budgets = [int(b) for b in args.budgets.split(",")]
 
@@ -157,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_compare:
         if args.before:
             compare_before(args, model, inputs)
+        if args.bf16:
+            compare_bf16(args, model, inputs)
         return 0
 
     print(
@@ -256,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.before:
         compare_before(args, model, inputs)
+    if args.bf16:
+        compare_bf16(args, model, inputs)
     return 0
 
 
@@ -310,6 +317,44 @@ def compare_before(args, model, inputs) -> None:
             f"   {label:<8} ({budget} evaluations) s/exam min/median: before {_stats(t_old)}, "
             f"now {_stats(t_new)}; before/now {min(ratio):.2f} / {float(np.median(ratio)):.2f}×; "
             f"network calls {calls['before']} → {calls['now']}; max |Δ values| {delta:.1e}"
+        )
+
+
+def compare_bf16(args, model, inputs) -> None:
+    """Part 6: the default explanation and the preview on fp32 (onnxruntime) and OpenVINO bf16.
+
+    Alternating rounds, same exams and parameters; the bf16 values are not the fp32 ones, so
+    their agreement is printed too (max |Δ values|, correlation, top-10 overlap).
+    """
+    from ecgviewer.model.backends import OpenVinoSession
+
+    session = OpenVinoSession(model.path, "bf16", threads=args.threads or 0)
+    bf16 = type(model)(path=model.path, contract=model.contract, session=session)  # same predict API
+    print(f"\n6. fp32 (onnxruntime) vs OpenVINO bf16, {args.rounds} alternating rounds × {len(inputs)} exams")
+    print(
+        "   network, batch 32, ms per pass: " + f"fp32 {network_ms(model, inputs[0][0], 32):.1f}, "
+        f"bf16 {network_ms(bf16, inputs[0][0], 32):.1f}"
+    )
+    for label, budget in (("default", E.DEFAULT_MAX_EVALS), ("preview", E.PREVIEW_MAX_EVALS)):
+        times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+        delta, agreement = 0.0, []
+        for r in range(args.rounds):
+            for x, rep in inputs:
+                sal: dict[str, E.Saliency] = {}
+                order = (("fp32", model), ("bf16", bf16))
+                for name, m in order if r % 2 == 0 else order[::-1]:
+                    E.clear_cache()
+                    t = time.perf_counter()
+                    sal[name] = E.explain(m, x, report=rep, segments=args.segments, max_evals=budget)
+                    times[name].append(time.perf_counter() - t)
+                delta = max(delta, float(np.abs(sal["bf16"].values - sal["fp32"].values).max()))
+                agreement.append(compare(sal["bf16"], sal["fp32"], list(range(sal["fp32"].values.shape[0]))))
+        ratio = [a / b for a, b in zip(times["fp32"], times["bf16"], strict=True)]
+        corr, overlap = np.nanmean([a[0] for a in agreement]), np.mean([a[1] for a in agreement])
+        print(
+            f"   {label:<8} ({budget} evaluations) s/exam min/median: fp32 {_stats(times['fp32'])}, "
+            f"bf16 {_stats(times['bf16'])}; fp32/bf16 {min(ratio):.2f} / {float(np.median(ratio)):.2f}×; "
+            f"max |Δ values| {delta:.1e}, correlation {corr:.3f}, top-10 overlap {overlap:.2f}"
         )
 
 

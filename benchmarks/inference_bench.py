@@ -5,7 +5,8 @@ Prints:
   (the network costs 3.66 GFLOP per exam);
 * ms/exam at batch 1 and batch 64, min and median over interleaved rounds (A B C … C B A …), for
   the original fp32 graph, the 1×k Conv2D rewrite, the rewrite with spinning threads, the
-  post-training int8 QDQ graph, an int8 QAT graph given with ``--qat`` and OpenVINO fp32 (when installed);
+  post-training int8 QDQ graph, an int8 QAT graph given with ``--qat`` and OpenVINO fp32 and bf16
+  (when installed; bf16 on CPUs with AVX-512 BF16 or AMX);
 * max |Δp| of each against fp32 on real exams from ``../shared/data`` (PTB-XL 500 Hz records,
   Challenge 2021 WFDB records and the CODE test exams);
 * ``ecgviewer predict`` throughput on a generated CODE-layout file with the old defaults
@@ -124,11 +125,16 @@ def bench_graphs(rounds: int, n_real: int, qat: Path | None, tmp: Path, skip: tu
     if qat is not None and qat.is_file():
         models["int8 QAT QDQ"] = create_model(qat, prefer_cuda=False, threads=2)
     try:
-        from ecgviewer.model.backends import OpenVinoSession
+        from ecgviewer.model.backends import OpenVinoSession, cpu_has_bf16
 
-        ov = OpenVinoSession(path, "fp32", threads=2)
         fp = models["fp32 (original graph)"]
-        models["OpenVINO fp32"] = type(fp)(path=path, contract=fp.contract, session=ov)  # same API
+        for precision in ("fp32", "bf16") if cpu_has_bf16() else ("fp32",):
+            ov = OpenVinoSession(path, precision, threads=2)
+            models[f"OpenVINO {precision}"] = type(fp)(
+                path=path, contract=fp.contract, session=ov
+            )  # same API
+        if not cpu_has_bf16():
+            print("this CPU has no AVX-512 BF16 or AMX: the OpenVINO bf16 row is skipped")
     except (ImportError, RuntimeError):  # OpenVinoSession says RuntimeError when the extra is absent
         print("OpenVINO is not installed: its rows are skipped (pip install ecgviewer[openvino])")
     x = np.ascontiguousarray(
@@ -198,7 +204,8 @@ def bench_predict(n: int, rounds: int, tmp: Path) -> None:
         )
 
 
-def bench_keras() -> None:
+def bench_keras(rounds: int = 3) -> None:
+    """Keras ``predict_on_batch`` on the fixture against ecgviewer fp32 (and OpenVINO bf16), interleaved."""
     try:
         import tensorflow  # noqa: F401
     except ImportError:
@@ -215,20 +222,31 @@ def bench_keras() -> None:
 
     kmodel = keras.models.load_model(str(FIXTURE / "ribeiro_random_keras224.hdf5"), compile=False)
     with tempfile.TemporaryDirectory() as d:
-        m = create_model(
-            save_onnx(convert_keras(FIXTURE / "ribeiro_random_keras224.hdf5"), Path(d) / "f.onnx")
-        )
+        path = save_onnx(convert_keras(FIXTURE / "ribeiro_random_keras224.hdf5"), Path(d) / "f.onnx")
+        m = create_model(path, prefer_cuda=False, threads=2)
         x = np.random.default_rng(0).normal(0, 0.3, (64, 4096, 12)).astype(np.float32)
-        times = interleaved(
-            {
-                "keras": lambda b: kmodel.predict_on_batch(x[:b]),
-                "onnx": lambda b: m.predict(x[:b], batch_size=b),
-            },
-            3,
-        )
+        variants = {
+            "Keras predict_on_batch": lambda b: kmodel.predict_on_batch(x[:b]),
+            "ecgviewer fp32": lambda b: m.predict(x[:b], batch_size=b),
+        }
+        try:
+            from ecgviewer.model.backends import OpenVinoSession, cpu_has_bf16
+
+            if cpu_has_bf16():
+                ov = type(m)(path=path, contract=m.contract, session=OpenVinoSession(path, "bf16", threads=2))
+                variants["ecgviewer OpenVINO bf16"] = lambda b: ov.predict(x[:b], batch_size=b)
+        except (ImportError, RuntimeError):
+            pass
+        times = interleaved(variants, rounds)
+        print(f"Keras fixture (random weights), {rounds} interleaved rounds, ms/exam min/median:")
         for b in (1, 64):
-            k, o = times[("keras", b)], times[("onnx", b)]
-            print(f"  batch {b}: Keras {min(k):.1f} ms/exam, ecgviewer {min(o):.1f}: × {min(k) / min(o):.2f}")
+            k = times[("Keras predict_on_batch", b)]
+            for name in variants:
+                t = times[(name, b)]
+                print(
+                    f"  batch {b:2d} {name:26s} {min(t):6.1f} / {statistics.median(t):6.1f}   "
+                    f"Keras / this {min(k) / min(t):.2f} / {statistics.median(k) / statistics.median(t):.2f}×"
+                )
 
 
 def main() -> int:
@@ -258,7 +276,7 @@ def main() -> int:
             print(f"ecgviewer predict, {args.exams} generated exams → CSV:")
             bench_predict(args.exams, args.predict_rounds, tmp)
         if "keras" in parts:
-            bench_keras()
+            bench_keras(args.rounds)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 

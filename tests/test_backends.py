@@ -155,3 +155,17 @@ def test_import_keras_bf16_needs_exams_and_says_when_it_cannot_check(
     assert "bf16 not checked" in err
     contract, _ = read_contract(tmp_path / "home" / "models" / "ribeiro_random_keras224.onnx")
     assert "bf16_fidelity" not in contract.extra
+
+
+def test_openvino_session_finds_an_output_by_any_of_its_names(fixture_dir: Path, tmp_path: Path) -> None:
+    """A Keras import's output tensor also carries the name of the node that makes it; OpenVINO
+    may report that one first, and the runtime asks for the contract's name."""
+    pytest.importorskip("openvino")
+    from ecgviewer.model.keras_import import convert_keras, save_onnx
+
+    path = save_onnx(convert_keras(fixture_dir / "ribeiro_random_keras224.hdf5"), tmp_path / "f.onnx")
+    reference = create_model(path, prefer_cuda=False, threads=1, conv2d=False)
+    session = backends.OpenVinoSession(path, "fp32", threads=1)
+    model = type(reference)(path=path, contract=reference.contract, session=session)
+    x = np.random.default_rng(2).normal(0, 0.3, (2, 4096, 12)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), reference.predict(x), atol=1e-5, rtol=0)

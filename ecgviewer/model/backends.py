@@ -141,7 +141,9 @@ class OpenVinoSession:
         request = self._compiled.create_infer_request()
         result = request.infer(feeds)
         names = output_names or self._outputs
-        by_name = {port.get_any_name(): value for port, value in result.items()}
+        # a port has every name of its tensor (an ONNX output can also be named by the node
+        # that makes it, and get_any_name may return that one)
+        by_name = {name: value for port, value in result.items() for name in port.get_names()}
         return [np.asarray(by_name[n]) for n in names]
 
 

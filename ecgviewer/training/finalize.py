@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             parity=f"{parity:.1e}",
             minutes=float(recipe.get("max_minutes", 100)),
             lr=float(recipe.get("lr", 1e-3)),
+            init_arg=" --init model1.onnx" if recipe.get("init") else "",
             precision=(
                 f"bfloat16 autocast on this CPU (native bfloat16: {bf16_hardware()}), with the low-pass "
                 "and the first convolution in float32 (oneDNN's bfloat16 kernel for that 12-channel "
