@@ -3,7 +3,8 @@ class columns or of codes/names; and finding the label files beside an opened ex
 
 :func:`load_label_file` reads one file (cached by path, mtime and size); :func:`discover_labels`
 finds the ones that belong to an exam file or folder; :func:`read_class_table` is the shared
-reader of class-column tables (also used for model probabilities by ``ecgviewer evaluate``).
+reader of class-column tables, and :func:`class_values` its loop over the class cells (also used
+for model probabilities by ``ecgviewer evaluate``).
 """
 
 from __future__ import annotations
