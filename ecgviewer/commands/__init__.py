@@ -24,9 +24,14 @@ def add_reading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--units", help="amplitude unit for files that do not state it (mV, uV, 1e-4 V, ...)")
 
 
-def add_cluster_options(parser: argparse.ArgumentParser, *, metavar: str, help: str) -> None:
-    """``--cluster`` (``help`` says what runs there) and ``--exams-per-task``, the size of one task."""
-    parser.add_argument("--cluster", metavar=metavar, help=help)
+def add_cluster_options(parser: argparse.ArgumentParser, verb: str, metavar: str, note: str) -> None:
+    """``--cluster`` (to ``verb`` there; ``note`` ends its help) and ``--exams-per-task``, one task's size."""
+    parser.add_argument(
+        "--cluster",
+        metavar=metavar,
+        help=f"{verb} on a Dask cluster: a running scheduler (tcp://host:8786) or local:N worker "
+        f"processes on this machine{note}",
+    )
     parser.add_argument(
         "--exams-per-task",
         type=int,

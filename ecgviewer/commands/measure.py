@@ -30,12 +30,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE.csv", help="output CSV (written atomically)")
     add_reading_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
-    add_cluster_options(
-        parser,
-        metavar="ADDRESS",
-        help="measure on a Dask cluster: a running scheduler (tcp://host:8786) or local:N worker "
-        "processes on this machine (the 'cluster' extra; see predict --cluster)",
-    )
+    add_cluster_options(parser, "measure", "ADDRESS", note=" (the 'cluster' extra; see predict --cluster)")
 
 
 def measure_exam(exam: Exam) -> dict[str, str]:

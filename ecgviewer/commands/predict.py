@@ -76,10 +76,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_reading_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
     add_cluster_options(
-        parser,
-        metavar="ADDRESS|local:N",
-        help="score on a Dask cluster: a running scheduler (tcp://host:8786) or local:N worker "
-        "processes on this machine; every worker must see the inputs at the same paths",
+        parser, "score", "ADDRESS|local:N", note="; every worker must see the inputs at the same paths"
     )
 
 
