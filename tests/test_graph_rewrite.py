@@ -126,7 +126,7 @@ def test_second_load_uses_the_cached_rewrite(tmp_path: Path, monkeypatch: pytest
     first = session_source(model, conv2d=True, cache=cache)
     assert isinstance(first, bytes)
     (entry,) = cache.glob("*.onnx")
-    assert entry.name == f"{graph_rewrite._sha256(model)}-r{graph_rewrite.REWRITE_VERSION}.onnx"
+    assert entry.name == f"{graph_rewrite.sha256_file(model)}-r{graph_rewrite.REWRITE_VERSION}.onnx"
     assert entry.read_bytes() == first
     assert not [p for p in cache.iterdir() if p.suffix == ".tmp"]  # written atomically
     monkeypatch.setattr(graph_rewrite, "_rewrite", lambda proto: pytest.fail("rewritten again"))
@@ -136,7 +136,7 @@ def test_second_load_uses_the_cached_rewrite(tmp_path: Path, monkeypatch: pytest
     np.testing.assert_array_equal(_run(second, x), _run(first, x))
     # the source's hash is remembered by file identity (memory, then hashes.json): a warm load only stats
     graph_rewrite._hash_memo.clear()
-    monkeypatch.setattr(graph_rewrite, "_sha256", lambda p: pytest.fail("hashed again"))
+    monkeypatch.setattr(graph_rewrite, "sha256_file", lambda p: pytest.fail("hashed again"))
     assert session_source(model, conv2d=True, cache=cache) == str(entry)
     monkeypatch.undo()
     # a changed file (same size), or another rewrite version, is another entry
@@ -195,4 +195,4 @@ def test_graph_cache_keeps_the_most_recent(tmp_path: Path, monkeypatch: pytest.M
             os.utime(p, (1000 + k, 1000 + k))
     kept = {p.name.split("-")[0] for p in cache.glob("*.onnx")}
     assert len(kept) == 2
-    assert graph_rewrite._sha256(tmp_path / "m2.onnx") in kept
+    assert graph_rewrite.sha256_file(tmp_path / "m2.onnx") in kept

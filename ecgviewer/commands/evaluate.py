@@ -27,7 +27,7 @@ from ecgviewer.atomic import apply_umask
 from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
 from ecgviewer.errors import EcgViewerError, LabelError
 from ecgviewer.labels import LabelSet, check_row_lengths, check_table_header, load_label_file, source_name
-from ecgviewer.labels.files import _class_columns, _find_column, _read_rows
+from ecgviewer.labels.files import _class_columns, _find_column, _read_rows, class_values
 from ecgviewer.metrics import METRIC_LABELS, METRICS, Evaluation, evaluate, threshold
 from ecgviewer.reads import ReaderFile, find_reader_files, reading_study
 
@@ -130,6 +130,11 @@ def _loose_class_columns(header: Sequence[str]) -> dict[int, int]:
     return probs or _class_columns(header)
 
 
+def _probability(cell: str) -> float | None:
+    """A predictions cell: its number, None when empty or NaN/NA (ValueError when not a number)."""
+    return float(cell) if cell and cell.lower() not in ("nan", "na") else None
+
+
 def read_predictions(path: str | Path) -> Predictions:
     """Read a model's output (.npy (N, 6), or a CSV with class or ``prob_<class>`` columns).
 
@@ -164,17 +169,7 @@ def read_predictions(path: str | Path) -> Predictions:
         check_table_header(path, header, cols)
         check_table_header(path, [h[5:] for h in header if h.lower().startswith("prob_")], cols)
         check_row_lengths(path, header, body)
-        values = np.full((len(body), K), np.nan)
-        for i, r in enumerate(body):
-            for j, k in cols.items():
-                cell = r[j].strip() if j < len(r) else ""
-                if cell and cell.lower() not in ("nan", "na"):
-                    try:
-                        values[i, k] = float(cell)
-                    except ValueError:
-                        raise LabelError(
-                            f"{path}: row {i + 2}, column '{header[j]}': '{cell}' is not a number"
-                        ) from None
+        values = class_values(path, header, body, cols, _probability, "a number")
         id_col = _find_column(header, ("exam_id", "ecg_id", "id", "record", "filename"))
         if id_col is None and header[0].strip() == "" and 0 not in cols:
             first = [r[0] for r in body]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecgviewer.commands import add_paths, add_reading_options
+from ecgviewer.commands import add_cluster_options, add_paths, add_reading_options
 from ecgviewer.errors import EcgViewerError
 from ecgviewer.exam import Exam
 from ecgviewer.measure import CSV_COLUMNS, measure
@@ -30,18 +30,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE.csv", help="output CSV (written atomically)")
     add_reading_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
-    parser.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="measure on a Dask cluster: a running scheduler (tcp://host:8786) or local:N worker "
-        "processes on this machine (the 'cluster' extra; see predict --cluster)",
-    )
-    parser.add_argument(
-        "--exams-per-task",
-        type=int,
-        default=512,
-        help="with --cluster: exams per task (large HDF5 files are cut into ranges; default 512)",
-    )
+    add_cluster_options(parser, "measure", "ADDRESS", note=" (the 'cluster' extra; see predict --cluster)")
 
 
 def measure_exam(exam: Exam) -> dict[str, str]:

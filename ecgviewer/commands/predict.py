@@ -18,7 +18,7 @@ from typing import TextIO
 import numpy as np
 
 from ecgviewer.atomic import temp_beside, umask_mode
-from ecgviewer.commands import add_paths, add_reading_options
+from ecgviewer.commands import add_cluster_options, add_paths, add_reading_options
 from ecgviewer.errors import EcgViewerError, ModelError, exam_error
 
 NAME = "predict"
@@ -75,17 +75,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", action="store_true", help="do not try CUDA")
     add_reading_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
-    parser.add_argument(
-        "--cluster",
-        metavar="ADDRESS|local:N",
-        help="score on a Dask cluster: a running scheduler (tcp://host:8786) or local:N worker "
-        "processes on this machine; every worker must see the inputs at the same paths",
-    )
-    parser.add_argument(
-        "--exams-per-task",
-        type=int,
-        default=512,
-        help="with --cluster: exams per task (large HDF5 files are cut into ranges; default 512)",
+    add_cluster_options(
+        parser, "score", "ADDRESS|local:N", note="; every worker must see the inputs at the same paths"
     )
 
 

@@ -3,7 +3,8 @@ class columns or of codes/names; and finding the label files beside an opened ex
 
 :func:`load_label_file` reads one file (cached by path, mtime and size); :func:`discover_labels`
 finds the ones that belong to an exam file or folder; :func:`read_class_table` is the shared
-reader of class-column tables (also used for model probabilities by ``ecgviewer evaluate``).
+reader of class-column tables, and :func:`class_values` its loop over the class cells (also used
+for model probabilities by ``ecgviewer evaluate``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,46 @@ def check_row_lengths(path: Path, header: Sequence[str], body: Sequence[Sequence
             )
 
 
+def class_values(
+    path: Path,
+    header: Sequence[str],
+    body: Sequence[Sequence[str]],
+    columns: dict[int, int],
+    value_of: Callable[[str], float | None],
+    expected: str,
+) -> np.ndarray:
+    """(N, 6) float64 of a table's class ``columns`` ({column index: class index}), NaN where unknown.
+
+    ``value_of`` turns one cell, stripped, into its value, or None where it says "unknown"; a
+    ValueError from it is raised as a LabelError naming the row, the column and ``expected``.
+    """
+    values = np.full((len(body), K), np.nan)
+    for i, r in enumerate(body):
+        for j, k in columns.items():
+            cell = r[j].strip() if j < len(r) else ""
+            try:
+                value = value_of(cell)
+            except ValueError:
+                raise LabelError(
+                    f"{path}: row {i + 2}, column '{header[j]}': '{cell}' is not {expected}"
+                ) from None
+            if value is not None:
+                values[i, k] = value
+    return values
+
+
+def _label_value(cell: str) -> float | None:
+    """A label cell: 1.0 or 0.0 by its word, None when unknown, else its number (checked to be 0/1 later)."""
+    word = cell.lower()
+    if word in _TRUE:
+        return 1.0
+    if word in _FALSE:
+        return 0.0
+    if word in _MISSING:
+        return None
+    return float(word)
+
+
 def _class_columns(header: Sequence[str]) -> dict[int, int]:
     """{column index: class index} for header cells naming one of the six classes."""
     found: dict[int, int] = {}
@@ -200,23 +241,7 @@ def read_class_table(
             for i, r in enumerate(body):
                 if j < len(r) and r[j].strip():
                     aliases.setdefault(r[j].strip(), i)
-    values = np.full((len(body), K), np.nan)
-    for i, r in enumerate(body):
-        for j, k in cols.items():
-            cell = r[j].strip().lower() if j < len(r) else ""
-            if cell in _TRUE:
-                values[i, k] = 1.0
-            elif cell in _FALSE:
-                values[i, k] = 0.0
-            elif cell in _MISSING:
-                continue
-            else:
-                try:
-                    values[i, k] = float(cell)
-                except ValueError:
-                    raise LabelError(
-                        f"{path}: row {i + 2}, column '{header[j]}': '{r[j]}' is not 0/1"
-                    ) from None
+    values = class_values(path, header, body, cols, _label_value, "0/1")
     finite = values[np.isfinite(values)]
     if not allow_probabilities and finite.size and not np.isin(finite, (0.0, 1.0)).all():
         raise LabelError(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,8 @@ import re
 from pathlib import Path
 
 import numpy as np
+
+from ecgviewer.model.install import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -149,19 +150,11 @@ def _source_sha256(path: Path, folder: Path) -> str:
         index = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
     digest = index.get(ident)
     if digest is None or not re.fullmatch(r"[0-9a-f]{64}", digest):
-        digest = _sha256(path)
+        digest = sha256_file(path)
         index[ident] = digest
         _store(folder / _HASHES, json.dumps(dict(list(index.items())[-256:])).encode(), prune=False)
     _hash_memo[ident] = digest
     return digest
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _store(target: Path, data: bytes, *, prune: bool = True) -> None:

@@ -77,23 +77,24 @@ def patient_text(exam: Exam, identifiers: bool) -> tuple[str, str]:
     return f"{', '.join(ids)} · {demo}", "included"
 
 
+HEADER_LEFT_MM = 104.0
+"""Width of the header's left column (exam, patient, acquisition); the findings table is right of it."""
+
+
 def _draw_exam_header(
     c: Canvas,
     g: ExamPageGeometry,
     exam: Exam,
     prediction: Any,
-    labels: Sequence[LabelSet],
-    saliency: Any | None,
-    t0_s: float,
     title: str | None,
-    identifiers: bool = False,
-    reads: Sequence[Any] = (),
-    measurements: Measurements | None = None,
-    display_filters: DisplayFilterSettings | None = None,
+    identifiers: bool,
+    measurements: Measurements | None,
+    display_filters: DisplayFilterSettings | None,
 ) -> None:
+    """The header's left column: heading, measurements, display filter, exam and patient facts."""
     x0 = MARGIN_MM
     y = g.header_y + 4.2
-    left_w = 104.0
+    left_w = HEADER_LEFT_MM
     heading = title or f"12-lead ECG — {exam.exam_id or (exam.source.name if exam.source else 'exam')}"
     c.text(x0, y, heading, size=12.0, bold=True, max_w=left_w)
     y += 5.0
@@ -148,8 +149,6 @@ def _draw_exam_header(
         yy = c.wrap(x0 + 22, yy, left_w - 22, line, size=6.3, rgb=TEXT, indent=2.0)
         if yy > g.grid_y - 1.2:
             break
-    # -- findings table
-    _draw_findings(c, g, x0 + left_w + 4, exam, prediction, labels, saliency, identifiers, reads)
 
 
 def _draw_findings(
@@ -431,21 +430,10 @@ def draw_exam_page(
     if clinical_info(exam) is not None and g.grid_y < g.header_y + HEADER_MM + DEVICE_HEADER_MM - 1e-6:
         # a cart's file (e.g. a page of the set report): room for its acquisition and own reading
         g = exam_page_geometry(g.paper, g.speed_mm_s, g.gain_mm_mv, extra_header_mm=DEVICE_HEADER_MM)
+    _draw_exam_header(c, g, exam, prediction, title, identifiers, measurements, display_filters)
+    findings_x = MARGIN_MM + HEADER_LEFT_MM + 4
+    _draw_findings(c, g, findings_x, exam, prediction, labels, saliency, identifiers, reads)
     t0 = display_window(exam, prediction, g.window_s)
-    _draw_exam_header(
-        c,
-        g,
-        exam,
-        prediction,
-        labels,
-        saliency,
-        t0,
-        title,
-        identifiers=identifiers,
-        reads=reads,
-        measurements=measurements,
-        display_filters=display_filters,
-    )
     draw_printout(c, g, exam, t0, rhythm_lead, display_filters)
 
 

@@ -35,12 +35,12 @@ from ecgviewer.report.style import (
     FOOTER_MM,
     MARGIN_MM,
     MUTED,
-    PAPERS,
     POSITIVE,
     RULE,
     TEXT,
     TOP_MM,
     format_probability,
+    page_size,
     paper_key,
 )
 from ecgviewer.report.writer import Canvas, open_pdf
@@ -92,7 +92,7 @@ def _draw_set_summary(
     title: str | None,
     contract: ModelContract,
 ) -> None:
-    page_w = PAPERS[paper_key(paper)][0]
+    page_w = page_size(paper)[0]
     n = len(items)
     right = page_w - MARGIN_MM
     x0 = MARGIN_MM
@@ -328,7 +328,7 @@ def _draw_set_table(
     first_y: float,
 ) -> int:
     """Draw table rows from ``start`` until the page is full; returns the next row index."""
-    page_w, page_h = PAPERS[paper_key(paper)]
+    page_w, page_h = page_size(paper)
     right = page_w - MARGIN_MM
     x = MARGIN_MM
     y = first_y
@@ -451,7 +451,7 @@ def write_set_report(
             f"{out}: one page per exam needs the exams' signals (Exam objects), not headers only"
         )
     key = paper_key(paper)
-    page_w, page_h = PAPERS[key]
+    page_w, page_h = page_size(key)
     contract = contract_for(model, predictions[0])
     footer = Footer(contract, when or local_now(), getattr(predictions[0], "provider", ""))
     classes = tuple(predictions[0].classes)

@@ -18,13 +18,12 @@ from ecgviewer.report.style import (
     FOOTER_MM,
     MARGIN_MM,
     MUTED,
-    PAPERS,
     POSITIVE,
     TEXT,
     TOP_MM,
     TRACE,
     format_probability,
-    paper_key,
+    page_size,
     shap_color,
 )
 from ecgviewer.report.writer import Canvas
@@ -57,7 +56,7 @@ def choose_shap_classes(
 
 
 def draw_shap_page(c: Canvas, paper: str, prediction: Any, saliency: Any, k: int, why: str) -> None:
-    page_w, page_h = PAPERS[paper_key(paper)]
+    page_w, page_h = page_size(paper)
     classes = tuple(getattr(saliency, "classes", None) or prediction.classes)
     cls = classes[k]
     probs = np.asarray(prediction.probabilities, dtype=np.float64)

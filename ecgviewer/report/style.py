@@ -64,6 +64,11 @@ def paper_key(paper: str) -> str:
     return key
 
 
+def page_size(paper: str) -> tuple[float, float]:
+    """(width, height) in mm of a landscape page of ``paper`` ("A4" or "Letter", any case)."""
+    return PAPERS[paper_key(paper)]
+
+
 # --------------------------------------------------------------------------- colour map
 
 # ColorBrewer RdBu (diverging), blue for negative, white at zero, red for positive.

@@ -21,7 +21,6 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
     QGroupBox,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ecgviewer.classes import CLASSES
+from ecgviewer.ui.widgets import compact_combo
 from ecgviewer.viewer.model_classes import class_definition, class_name
 from ecgviewer.viewer.quality_view import QUALITY_COLOR, quality_of
 
@@ -375,12 +375,10 @@ class FindingsPanel(QWidget):
         box = QGroupBox("Model")
         box_layout = QVBoxLayout(box)
         box_layout.setSpacing(3)
-        self.selector = QComboBox()
-        self.selector.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.selector.setMinimumContentsLength(16)
-        self.selector.setToolTip(
+        self.selector = compact_combo(
+            16,
             "The bundled model, the models imported with File → Import Model… (or "
-            "'ecgviewer import-keras'), saved ensembles, and Choose ensemble… to run several as one"
+            "'ecgviewer import-keras'), saved ensembles, and Choose ensemble… to run several as one",
         )
         self.selector.activated.connect(self._on_selector)
         self.model_info = QLabel("Loading the model…")

@@ -22,14 +22,13 @@ import html
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -44,8 +43,12 @@ from PySide6.QtWidgets import (
 from ecgviewer.classes import CLASSES
 from ecgviewer.errors import EcgViewerError
 from ecgviewer.leads import LEADS
+from ecgviewer.ui.widgets import compact_combo
 from ecgviewer.ui.workers import Task, TaskRunner
 from ecgviewer.viewer.model_classes import class_name
+
+if TYPE_CHECKING:  # for annotations only: this module draws on a grid, it never builds one
+    from ecgviewer.ui.leadgrid import LeadGrid
 
 SEGMENT_CHOICES: tuple[int, ...] = (16, 32, 64, 128)
 """Time resolutions offered (segments over the 4096-sample, 10.24 s input)."""
@@ -149,25 +152,8 @@ def diverging_lut(n: int = 256, opacity: float = DEFAULT_OPACITY) -> np.ndarray:
     return lut
 
 
-class OverlayTarget(Protocol):
-    """What :func:`apply_heatmap` draws on (the lead grid)."""
-
-    def set_overlay(
-        self,
-        lead: str,
-        values: np.ndarray,
-        *,
-        t0: float,
-        dt: float,
-        levels: tuple[float, float] | None = None,
-        lut: np.ndarray | None = None,
-    ) -> None: ...
-
-    def clear_overlays(self) -> None: ...
-
-
 def apply_heatmap(
-    target: OverlayTarget,
+    target: LeadGrid,
     saliency: Any | None,
     cls: str | int | None,
     report: Any | None = None,
@@ -418,7 +404,7 @@ class SaliencyPanel(QWidget):
         self.classes: tuple[str, ...] = CLASSES  # the model's classes (its contract)
         self.saliency: Any = None
         self.task: Task | None = None
-        self._grid: OverlayTarget | None = None
+        self._grid: LeadGrid | None = None
         self._context_id = 0
         self.preview_evals: int | None = None
         """Evaluations of a quick first map before the full budget (default with the real explainer:
@@ -433,12 +419,10 @@ class SaliencyPanel(QWidget):
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.class_combo = QComboBox()
-        self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.class_combo.setMinimumContentsLength(12)
-        self.class_combo.setToolTip(
+        self.class_combo = compact_combo(
+            12,
             "The finding whose explanation is drawn on the traces "
-            "(click a bar in the findings panel to choose it)"
+            "(click a bar in the findings panel to choose it)",
         )
         for c in CLASSES:
             self.class_combo.addItem(c, c)
@@ -462,18 +446,14 @@ class SaliencyPanel(QWidget):
         op_row.addWidget(self.opacity_label)
         form.addRow("Opacity", op_row)
 
-        self.segments_combo = QComboBox()
-        self.segments_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        self.segments_combo = compact_combo(
+            12,
+            "Time resolution of the explanation: finer segments need more "
+            "network evaluations (longer to compute)",
         )
-        self.segments_combo.setMinimumContentsLength(12)
         for s in SEGMENT_CHOICES:
             self.segments_combo.addItem(segment_text(s), s)
         self.segments_combo.setCurrentIndex(SEGMENT_CHOICES.index(DEFAULT_SEGMENTS))
-        self.segments_combo.setToolTip(
-            "Time resolution of the explanation: finer segments need more "
-            "network evaluations (longer to compute)"
-        )
         form.addRow("Resolution", self.segments_combo)
         layout.addLayout(form)
 
@@ -757,7 +737,7 @@ class SaliencyPanel(QWidget):
         self.saliency_changed.emit(saliency)
 
     # ------------------------------------------------------------------ drawing
-    def attach_grid(self, grid: OverlayTarget | None) -> None:
+    def attach_grid(self, grid: LeadGrid | None) -> None:
         """Keep this grid's heatmap in step with the panel (None: detach)."""
         self._grid = grid
         self._redraw()
