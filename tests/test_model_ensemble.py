@@ -11,7 +11,7 @@ import pytest
 
 from ecgviewer.cli import main
 from ecgviewer.errors import ModelError
-from ecgviewer.model.contract import METADATA_KEY, ModelContract
+from ecgviewer.model.contract import ModelContract
 from ecgviewer.model.ensemble import (
     EnsembleModel,
     ensemble_thresholds,
@@ -23,30 +23,14 @@ from ecgviewer.model.ensemble import (
 from ecgviewer.model.runtime import create_model
 from ecgviewer.paths import user_models_dir
 from ecgviewer.synth import synth_exam
+from tests.onnx_models import save_mean_linear_model
 
 
 def member_model(path: Path, seed: int, contract: ModelContract) -> Path:
     """A fast stand-in member: mean over time, a (12, C) matrix drawn from ``seed``, sigmoid."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    c = len(contract.classes)
-    w = np.random.default_rng(seed).normal(0, 2, (12, c)).astype(np.float32)
-    graph = helper.make_graph(
-        [
-            helper.make_node("ReduceMean", ["signal"], ["m"], axes=[1], keepdims=0),
-            helper.make_node("MatMul", ["m", "W"], ["z"]),
-            helper.make_node("Sigmoid", ["z"], ["probabilities"]),
-        ],
-        "member",
-        [helper.make_tensor_value_info("signal", TensorProto.FLOAT, ["N", 4096, 12])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", c])],
-        initializer=[numpy_helper.from_array(w, "W")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-    helper.set_model_props(model, {METADATA_KEY: dataclasses.replace(contract, name=path.stem).to_json()})
-    onnx.save(model, str(path))
-    return path
+    w = np.random.default_rng(seed).normal(0, 2, (12, len(contract.classes))).astype(np.float32)
+    member = dataclasses.replace(contract, name=path.stem)
+    return save_mean_linear_model(path, w, graph_name="member", contract=member)
 
 
 PAPER = ModelContract(name="m", version="1", provenance="tests")
