@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_evaluate
 
 from ecgviewer.cli import main
 from ecgviewer.errors import ModelError
@@ -115,24 +116,9 @@ def test_predict_cli_writes_mean_and_member_columns_and_evaluate_reads_them(
     assert every.shape == (3, 5, 6)
     np.testing.assert_allclose(every.mean(axis=0)[:, 4], [float(r["prob_AF"]) for r in rows], atol=1e-6)
     # evaluate reads the CSV's mean columns and the (M, N, C) array as their mean: the same scores
+    fast = ("--no-figures", "--bootstrap", "0")
     for pred in (out, npy):
-        assert (
-            main(
-                [
-                    "evaluate",
-                    "--predictions",
-                    str(pred),
-                    "--gold",
-                    str(tmp_path / "gold.csv"),
-                    "--out",
-                    str(tmp_path / pred.stem),
-                    "--no-figures",
-                    "--bootstrap",
-                    "0",
-                ]
-            )
-            == 0
-        )
+        assert run_evaluate(pred, tmp_path / "gold.csv", tmp_path / pred.stem, *fast) == 0
     a = (tmp_path / "p" / "scores.csv").read_text()
     b = (tmp_path / "members" / "scores.csv").read_text()
     assert a == b
