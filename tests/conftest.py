@@ -83,6 +83,36 @@ def write_cart_muse_file(path: Path, statements: Sequence[str], seed: int) -> Pa
     )
 
 
+def write_exams_with_gold(folder: Path, finding_of_exam: Sequence[int]) -> Path:
+    """``folder/exams.hdf5`` in the CODE layout (mV, 400 Hz, 10 s centred in 4096 samples, ids 101..):
+    exam i has the one finding ``CLASSES[finding_of_exam[i]]`` (synthetic, seed i), which
+    ``folder/annotations/gold_standard.csv`` states. Returns the HDF5 path."""
+    import h5py
+    import numpy as np
+
+    from ecgviewer.classes import CLASSES
+    from ecgviewer.synth import synth_exam
+
+    n = len(finding_of_exam)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "exams.hdf5"
+    with h5py.File(path, "w") as h5:
+        ds = h5.create_dataset("tracings", shape=(n, 4096, 12), dtype="float32")
+        for i, k in enumerate(finding_of_exam):
+            block = np.zeros((4096, 12), np.float32)
+            block[48:4048] = synth_exam([CLASSES[k]], fs=400.0, duration_s=10.0, seed=i).signal_mv
+            ds[i] = block
+        h5.create_dataset("exam_id", data=np.arange(101, 101 + n, dtype=np.int64))
+    (folder / "annotations").mkdir(exist_ok=True)
+    rows = ["exam_id," + ",".join(CLASSES)]
+    rows += [
+        f"{101 + i}," + ",".join("1" if c == k else "0" for c in range(len(CLASSES)))
+        for i, k in enumerate(finding_of_exam)
+    ]
+    (folder / "annotations" / "gold_standard.csv").write_text("\n".join(rows) + "\n")
+    return path
+
+
 # --------------------------------------------------------------------------- main-window tests
 
 WINDOW_WAIT_MS = 120_000  # generous: CI machines are slow and shared

@@ -20,7 +20,6 @@ from ecgviewer.synth import synth_exam, write_wfdb
 from ecgviewer.ui.measurements import FIDUCIALS_ON, load_display_filters, save_display_filters
 
 pytestmark = pytest.mark.gui
-WAIT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
