@@ -79,14 +79,14 @@ def default_files() -> list[Path]:
 
 
 def drop_timings(files: list[Path], repeat: int) -> None:
-    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-    from PySide6.QtGui import QDropEvent
+    from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from ecgviewer.io import read_exam
     from ecgviewer.model.runtime import load_model
     from ecgviewer.preprocess import to_model_input
     from ecgviewer.ui.app import create_window
+    from tests.file_drops import FileDrag  # the drop a file manager makes, as the window tests make it
 
     QMessageBox.critical = staticmethod(lambda *a, **k: print("error dialog:", a[2]))  # type: ignore[method-assign]
     window = create_window(None)
@@ -128,15 +128,8 @@ def drop_timings(files: list[Path], repeat: int) -> None:
 
             window.exam_shown.connect(on_shown)
             window.prediction_shown.connect(on_pred)
-            mime = QMimeData()
-            mime.setUrls([QUrl.fromLocalFile(str(f))])
-            event = QDropEvent(
-                QPointF(300, 300),
-                Qt.DropAction.CopyAction,
-                mime,
-                Qt.MouseButton.LeftButton,
-                Qt.KeyboardModifier.NoModifier,
-            )
+            drag = FileDrag([f], QPoint(300, 300))
+            event = drag.drop_event()
             t0 = time.perf_counter()
             window.dropEvent(event)
             wait(flag, "traces")

@@ -21,35 +21,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+from offscreen_window import shown_window, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-
-
-def _wait(app, cond, timeout_s: float = 600.0) -> None:
-    end = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > end:
-            raise TimeoutError("the window did not get there in time")
-        app.processEvents()
-        time.sleep(0.02)
 
 
 def _settle(app, n: int = 30) -> None:
     for _ in range(n):
         app.processEvents()
         time.sleep(0.01)
-
-
-def _window(size: tuple[int, int]):
-    from ecgviewer.ui.mainwindow import MainWindow, ensure_app
-
-    app = ensure_app([])
-    w = MainWindow(interactive=False)
-    w.resize(*size)
-    w.show()
-    _wait(app, lambda: w.model is not None)
-    return app, w
 
 
 def _analysed_with(w, name: str):
@@ -73,20 +54,20 @@ def two_class(
     installed = install_file(model)
     if installed.path is None:
         raise SystemExit(installed.message)
-    app, w = _window((1500, 950))
+    app, w = shown_window((1500, 950))
     w.open_paths([str(p) for p in exams])
-    _wait(app, lambda: len(w.ws) == len(exams) and w.current_prediction is not None)
+    wait_until(app, lambda: len(w.ws) == len(exams) and w.current_prediction is not None)
     for name, path in labels:
         w.label_sources.load_labels(path, name, scope=None)
     w.set_model(installed.path)
     name = installed.name
-    _wait(app, _analysed_with(w, name))
+    wait_until(app, _analysed_with(w, name))
     w.analyse_all()
-    _wait(app, lambda: bool(w.ws.analysed().all()) and _analysed_with(w, name)())
+    wait_until(app, lambda: bool(w.ws.analysed().all()) and _analysed_with(w, name)())
     if select is not None:
         row = next(r for r in range(len(w.ws)) if w.ws.header(r).exam_id == select)
         w.browser.select_ws_row(row)
-        _wait(app, lambda: w.current_row == row and _analysed_with(w, name)())
+        wait_until(app, lambda: w.current_row == row and _analysed_with(w, name)())
     w.label_sources.dock.show()
     w.label_sources.dock.raise_()
     w.resizeDocks([w.browser_dock], [230], Qt.Orientation.Vertical)
@@ -143,17 +124,17 @@ def ensemble(
         if result.path is None:
             raise SystemExit(result.message)
         paths.append(result.path)
-    app, w = _window((1500, 1000))
+    app, w = shown_window((1500, 1000))
     w.open_paths([str(p) for p in exams])
-    _wait(app, lambda: len(w.ws) >= 1 and w.current_prediction is not None)
+    wait_until(app, lambda: len(w.ws) >= 1 and w.current_prediction is not None)
     if select is not None:
         row = next(r for r in range(len(w.ws)) if w.ws.header(r).exam_id == select)
         w.browser.select_ws_row(row)
-        _wait(app, lambda: w.current_row == row and w.current_prediction is not None)
+        wait_until(app, lambda: w.current_row == row and w.current_prediction is not None)
     w.analysis.refresh_models()
     ens_name = " + ".join(name for name, _ in members)
     w.findings.ensemble_selected.emit(EnsembleChoice(ens_name, tuple(paths), save=True))
-    _wait(
+    wait_until(
         app,
         lambda: _analysed_with(w, ens_name)() and getattr(w.current_prediction, "n_members", 1) == len(paths),
     )

@@ -12,17 +12,15 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from offscreen_window import shown_window, wait_until
 
-def _wait(app, cond, timeout_s: float = 300.0) -> None:
-    end = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > end:
-            raise TimeoutError("the window did not get there in time")
-        app.processEvents()
-        time.sleep(0.02)
+TIMEOUT_S = 300.0  # per wait
+
+
+def _wait(app, cond) -> None:
+    wait_until(app, cond, TIMEOUT_S)
 
 
 def main(code_test: Path, out_dir: Path) -> None:
@@ -38,13 +36,7 @@ def main(code_test: Path, out_dir: Path) -> None:
 
     from PySide6.QtCore import Qt
 
-    from ecgviewer.ui.mainwindow import MainWindow, ensure_app
-
-    app = ensure_app([])
-    w = MainWindow(interactive=False)
-    w.resize(1700, 1000)
-    w.show()
-    _wait(app, lambda: w.model is not None)
+    app, w = shown_window((1700, 1000), TIMEOUT_S)
     rd = w.reading
     rd.set_reader("Dr. A. Souza")
     rd.set_blinded(True)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from ecgviewer.cli import main
+from conftest import run_evaluate
 
 PAPER_THRESHOLDS = "0.124,0.07,0.05,0.278,0.390,0.174"
 
@@ -38,19 +37,7 @@ def test_reproduces_published_scores_and_kappa_from_dnn_csv(
 ) -> None:
     ann, pub = _paper(shared_data)
     out = tmp_path / "out"
-    code = main(
-        [
-            "evaluate",
-            "--predictions",
-            str(ann / "dnn.csv"),
-            "--gold",
-            str(ann / "gold_standard.csv"),
-            *_annotators(ann),
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
+    assert run_evaluate(ann / "dnn.csv", ann / "gold_standard.csv", out, *_annotators(ann)) == 0
     # the same numbers to the third decimal ...
     np.testing.assert_array_equal(_numbers(out / "scores.csv", 2), _numbers(pub / "scores.csv", 2))
     np.testing.assert_array_equal(_numbers(out / "kappa.csv", 1), _numbers(pub / "kappa.csv", 1))
@@ -85,22 +72,9 @@ def test_reproduces_published_scores_and_kappa_from_dnn_csv(
 def test_model_1_probabilities_give_exactly_dnn_csv(shared_data: Path, tmp_path: Path) -> None:
     ann, pub = _paper(shared_data)
     out = tmp_path / "seed1"
-    code = main(
-        [
-            "evaluate",
-            "--predictions",
-            str(pub / "other_seeds" / "model_1.npy"),
-            "--thresholds",
-            PAPER_THRESHOLDS,
-            "--gold",
-            str(ann / "gold_standard.csv"),
-            *_annotators(ann),
-            "--no-figures",
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
+    seed1 = pub / "other_seeds" / "model_1.npy"
+    options = ("--thresholds", PAPER_THRESHOLDS, *_annotators(ann), "--no-figures")
+    assert run_evaluate(seed1, ann / "gold_standard.csv", out, *options) == 0
     assert not (out / "pr_curves.png").exists()
     ours = np.loadtxt(out / "decisions.csv", delimiter=",", skiprows=1)
     dnn = np.loadtxt(ann / "dnn.csv", delimiter=",", skiprows=1)[:, 1:]
@@ -125,23 +99,7 @@ def test_predict_style_csv_matched_by_pacient_names(shared_data: Path, tmp_path:
                 [f"pacient_{i + 1}", f"pacient_{i + 1}.hdf5", 0, *[f"{p:.6f}" for p in prob[i]], *[0] * 6, ""]
             )
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "evaluate",
-                "--predictions",
-                str(pred),
-                "--gold",
-                str(ann / "gold_standard.csv"),
-                "--bootstrap",
-                "50",
-                "--no-figures",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert run_evaluate(pred, ann / "gold_standard.csv", out, "--bootstrap", "50", "--no-figures") == 0
     dec = list(csv.reader((out / "decisions.csv").open()))[1:]
     dnn = np.loadtxt(ann / "dnn.csv", delimiter=",", skiprows=1)[:10, 1:]
     assert np.array_equal(np.array(dec[:10], dtype=int), dnn)  # matched by name, not by row order
@@ -157,24 +115,7 @@ def test_undefined_scores_are_stated(tmp_path: Path) -> None:
     pred = tmp_path / "p.csv"
     pred.write_text(header + "1,0,0,0,0,0\n0,0,0,0,0,0\n0,0,0,0,0,0\n0,0,0,0,0,1\n")
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "evaluate",
-                "--predictions",
-                str(pred),
-                "--gold",
-                str(gold),
-                "--bootstrap",
-                "20",
-                "--out",
-                str(out),
-                "--model-name",
-                "M",
-            ]
-        )
-        == 0
-    )
+    assert run_evaluate(pred, gold, out, "--bootstrap", "20", "--model-name", "M") == 0
     md = (out / "table2.md").read_text()
     assert "undefined [" in md and "no positive cases in the reference (TP + FN = 0)" in md
     rows = list(csv.DictReader((out / "table2.csv").open()))
@@ -188,45 +129,17 @@ def test_errors_reach_the_user_as_messages(tmp_path: Path, capsys: pytest.Captur
     gold.write_text(header + "1,0,0,0,0,0\n0,0,0,0,0,0\n")
     short = tmp_path / "short.npy"
     np.save(short, np.zeros((3, 6), dtype=np.float32))
-    o = str(tmp_path / "o")
-    assert main(["evaluate", "--predictions", str(short), "--gold", str(gold), "--out", o]) == 2
+    o = tmp_path / "o"
+    assert run_evaluate(short, gold, o) == 2
     err = capsys.readouterr().err
     assert "3 rows but the reference has 2" in err and "Traceback" not in err
     bad = tmp_path / "bad.npy"
     np.save(bad, np.full((2, 6), 3.0))
-    assert main(["evaluate", "--predictions", str(bad), "--gold", str(gold), "--out", o]) == 2
+    assert run_evaluate(bad, gold, o) == 2
     assert "outside [0, 1]" in capsys.readouterr().err
     ok = tmp_path / "ok.npy"
     np.save(ok, np.zeros((2, 6)))
-    assert (
-        main(
-            [
-                "evaluate",
-                "--predictions",
-                str(ok),
-                "--gold",
-                str(gold),
-                "--thresholds",
-                "0.5,0.5",
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 2
-    )
+    assert run_evaluate(ok, gold, o, "--thresholds", "0.5,0.5") == 2
     assert "give 6 values" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "evaluate",
-                "--predictions",
-                str(tmp_path / "none.npy"),
-                "--gold",
-                str(gold),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 2
-    )
+    assert run_evaluate(tmp_path / "none.npy", gold, o) == 2
     assert "no such file" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from ecgviewer.errors import Cancelled, ModelError
 from ecgviewer.explain import CONTEXTS, ExplainError, Saliency, explain, explain_cached
 from ecgviewer.leads import LEADS
 from ecgviewer.shap_numpy import lower_credit, make_masks
+from tests.onnx_models import save_signal_model
 
 # class → [(lead index, first sample, stop sample)] in the 4096-sample input
 SUPPORTS = [
@@ -33,10 +34,9 @@ SUPPORTS = [
 
 def energy_model(path: Path, supports=SUPPORTS, a: float = 0.05, b: float = -3.0) -> Path:
     """Write the toy ONNX model (with the ecgviewer contract) and return its path."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
 
-    from ecgviewer.model.contract import METADATA_KEY, ModelContract
+    from ecgviewer.model.contract import ModelContract
 
     W = np.zeros((4096 * 12, 6), np.float32)
     for c, sup in enumerate(supports):
@@ -51,25 +51,23 @@ def energy_model(path: Path, supports=SUPPORTS, a: float = 0.05, b: float = -3.0
         helper.make_node("Add", ["ea", "b"], ["z"]),
         helper.make_node("Sigmoid", ["z"], ["probabilities"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "energy",
-        [helper.make_tensor_value_info("signal", TensorProto.FLOAT, ["N", 4096, 12])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 6])],
-        [
-            numpy_helper.from_array(np.array([-1, 4096 * 12], np.int64), "shape"),
-            numpy_helper.from_array(W, "W"),
-            numpy_helper.from_array(np.full(6, a, np.float32), "a"),
-            numpy_helper.from_array(np.full(6, b, np.float32), "b"),
-        ],
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    entry = proto.metadata_props.add()
+    weights = {
+        "shape": np.array([-1, 4096 * 12], np.int64),
+        "W": W,
+        "a": np.full(6, a, np.float32),
+        "b": np.full(6, b, np.float32),
+    }
     # the toy was tuned on inputs in 1e-4 V (mV × 10): its contract says so and the runtime scales
     contract = ModelContract(name="energy-toy", version="1", units="1e-4 V", input_scale_per_mv=10.0)
-    entry.key, entry.value = METADATA_KEY, contract.to_json()
-    onnx.save(proto, str(path))
-    return path
+    return save_signal_model(path, nodes, weights, graph_name="energy", contract=contract, ir_version=8)
+
+
+def count_predictions(model, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch sizes ``model.predict`` is called with from now on (the calls still run)."""
+    calls: list[int] = []
+    real = model.predict
+    monkeypatch.setattr(model, "predict", lambda xs, **kw: calls.append(len(xs)) or real(xs, **kw))
+    return calls
 
 
 @pytest.fixture(scope="module")
@@ -214,9 +212,7 @@ def test_global_numpy_rng_is_left_alone(toy, exam_input) -> None:
 
 def test_refinement_reuses_the_coarse_evaluations(toy, exam_input, monkeypatch) -> None:
     x, report = exam_input
-    calls = []
-    real = toy.predict
-    monkeypatch.setattr(toy, "predict", lambda xs, **kw: calls.append(len(xs)) or real(xs, **kw))
+    calls = count_predictions(toy, monkeypatch)
     coarse = explain(toy, x, report=report, max_evals=64)
     n_coarse = sum(calls)
     calls.clear()
@@ -395,9 +391,7 @@ def test_population_summary(toy, exam_input) -> None:
 
 def test_cached_in_memory_and_on_disk(toy, exam_input, monkeypatch) -> None:
     x, report = exam_input
-    calls = []
-    real = toy.predict
-    monkeypatch.setattr(toy, "predict", lambda xs, **kw: calls.append(len(xs)) or real(xs, **kw))
+    calls = count_predictions(toy, monkeypatch)
     first = explain_cached(toy, x, report=report, max_evals=64)
     assert sum(calls) > 0
     calls.clear()

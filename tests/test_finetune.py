@@ -11,8 +11,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
+from conftest import run_evaluate  # noqa: E402
+
 from ecgviewer.cli import main  # noqa: E402
-from ecgviewer.model.keras_import import convert_keras, save_onnx  # noqa: E402
 from ecgviewer.model.runtime import create_model, read_contract  # noqa: E402
 from ecgviewer.synth import write_hdf5_code  # noqa: E402
 from ecgviewer.training.base_weights import load_base  # noqa: E402
@@ -25,24 +26,12 @@ from ecgviewer.training.finetune import (  # noqa: E402
 )
 
 
-@pytest.fixture(scope="module")
-def fixture_dir(shared_data: Path) -> Path:
-    folder = shared_data / "keras-fixture"
-    if not folder.is_dir():
-        pytest.skip("the Keras fixture is not beside the checkout")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def converted(fixture_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("base") / "fixture.onnx"
-    return save_onnx(convert_keras(fixture_dir / "ribeiro_random_keras224.hdf5"), out)
-
-
-def test_keras_and_imported_onnx_weights_read_back_exactly(converted: Path, fixture_dir: Path) -> None:
-    x = np.load(fixture_dir / "inputs.npy")
-    expected = create_model(converted, prefer_cuda=False).predict(x)
-    for source in (fixture_dir / "ribeiro_random_keras224.hdf5", converted):
+def test_keras_and_imported_onnx_weights_read_back_exactly(
+    keras_fixture_onnx: Path, keras_fixture_dir: Path
+) -> None:
+    x = np.load(keras_fixture_dir / "inputs.npy")
+    expected = create_model(keras_fixture_onnx, prefer_cuda=False).predict(x)
+    for source in (keras_fixture_dir / "ribeiro_random_keras224.hdf5", keras_fixture_onnx):
         model, contract = load_base(source)
         with torch.no_grad():
             got = model(torch.as_tensor(x)).numpy()
@@ -76,12 +65,12 @@ def test_best_f1_thresholds_separate_perfectly() -> None:
 
 
 @pytest.mark.slow  # the full network runs on 16 exams (features, export check, predict): ~20 s idle
-def test_two_class_model_end_to_end(converted: Path, tmp_path: Path) -> None:
+def test_two_class_model_end_to_end(keras_fixture_onnx: Path, tmp_path: Path) -> None:
     labels = tmp_path / "labels.csv"
     data = write_hdf5_code(tmp_path / "set.h5", 16, seed=5, n_distinct=8, labels_csv=labels)
     out = tmp_path / "af.onnx"
     cfg = FinetuneConfig(
-        base=str(converted),
+        base=str(keras_fixture_onnx),
         data=[str(data)],
         labels=str(labels),
         classes=["AF", "no_AF=!AF"],
@@ -95,7 +84,7 @@ def test_two_class_model_end_to_end(converted: Path, tmp_path: Path) -> None:
     assert {"features", "epoch", "export"} <= set(stages)
     contract, _ = read_contract(out)
     assert contract.classes == ("AF", "no_AF") and len(contract.thresholds) == 2
-    assert contract.provenance.startswith(f"fine-tuned from {read_contract(converted)[0].name}")
+    assert contract.provenance.startswith(f"fine-tuned from {read_contract(keras_fixture_onnx)[0].name}")
     assert "by exam" in contract.metrics["validation"]["split"]  # no patient ids in these labels
     assert set(contract.metrics["validation"]["auroc"]) == {"AF", "no_AF"}
     assert contract.units == "mV"
@@ -119,41 +108,8 @@ def test_two_class_model_end_to_end(converted: Path, tmp_path: Path) -> None:
     assert pdf.stat().st_size > 1000
     # evaluate scores the model's own classes, with its thresholds; a class the labels lack is not available
     ev = tmp_path / "ev"
-    code = main(
-        [
-            "evaluate",
-            "--predictions",
-            str(pred),
-            "--gold",
-            str(labels),
-            "--model",
-            str(out),
-            "--classes",
-            "AF",
-            "no_AF=!AF",
-            "--out",
-            str(ev),
-            "--no-figures",
-            "--bootstrap",
-            "0",
-        ]
-    )
-    assert code == 0
+    fast = ("--no-figures", "--bootstrap", "0")
+    assert run_evaluate(pred, labels, ev, "--model", str(out), "--classes", "AF", "no_AF=!AF", *fast) == 0
     assert (ev / "decisions.csv").read_text().splitlines()[0] == "AF,no_AF"
-    code = main(
-        [
-            "evaluate",
-            "--predictions",
-            str(pred),
-            "--gold",
-            str(labels),
-            "--model",
-            str(out),
-            "--out",
-            str(ev),
-            "--no-figures",
-            "--bootstrap",
-            "0",
-        ]
-    )
-    assert code == 0  # no_AF is not a column of the labels: not available, not negative
+    # no_AF is not a column of the labels: not available, not negative
+    assert run_evaluate(pred, labels, ev, "--model", str(out), *fast) == 0

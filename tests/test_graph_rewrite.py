@@ -13,6 +13,7 @@ import pytest
 from ecgviewer.model.graph_rewrite import ENV_VAR, conv1d_as_conv2d, conv2d_enabled, session_source
 from ecgviewer.model.keras_import import convert_keras, save_onnx
 from ecgviewer.model.runtime import bundled_model_path, create_model
+from tests.onnx_models import save_signal_model
 
 
 def _run(source: str | bytes, x: np.ndarray) -> np.ndarray:
@@ -88,9 +89,9 @@ def test_graph_without_1d_convolutions_is_left_alone(tmp_path: Path) -> None:
 
 def _tiny_conv1d_model(path: Path, seed: int = 0) -> Path:
     """(N, 4096, 12) → Conv1D(12→4, k=5) → ReLU → mean over time → (N, 6) sigmoid, with a contract."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
 
-    from ecgviewer.model.contract import METADATA_KEY, ModelContract
+    from ecgviewer.model.contract import ModelContract
 
     rng = np.random.default_rng(seed)
     nodes = [
@@ -101,21 +102,12 @@ def _tiny_conv1d_model(path: Path, seed: int = 0) -> Path:
         helper.make_node("MatMul", ["m", "d"], ["z"]),
         helper.make_node("Sigmoid", ["z"], ["probabilities"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "tiny",
-        [helper.make_tensor_value_info("signal", TensorProto.FLOAT, ["N", 4096, 12])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 6])],
-        [
-            numpy_helper.from_array(rng.normal(size=(4, 12, 5)).astype(np.float32), "w"),
-            numpy_helper.from_array(rng.normal(size=(4, 6)).astype(np.float32), "d"),
-        ],
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, ModelContract(name="tiny-conv", version="1").to_json()
-    onnx.save(proto, str(path))
-    return path
+    weights = {
+        "w": rng.normal(size=(4, 12, 5)).astype(np.float32),
+        "d": rng.normal(size=(4, 6)).astype(np.float32),
+    }
+    contract = ModelContract(name="tiny-conv", version="1")
+    return save_signal_model(path, nodes, weights, graph_name="tiny", contract=contract, ir_version=8)
 
 
 def test_second_load_uses_the_cached_rewrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

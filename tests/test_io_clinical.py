@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_folder
 
 from ecgviewer.cli import main
 from ecgviewer.clinical import ClinicalInfo, qrs_peak_to_peak_mv
@@ -47,10 +48,7 @@ REFUSED = {
 
 @pytest.fixture(scope="module")
 def clinical(shared_data: Path) -> Path:
-    folder = shared_data / "clinical"
-    if not folder.is_dir():
-        pytest.skip("../shared/data/clinical is absent")
-    return folder
+    return shared_folder(shared_data, "clinical")
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

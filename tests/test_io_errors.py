@@ -29,6 +29,13 @@ def _csv(path: Path, text: str) -> Path:
     return path
 
 
+def _hdf5(path: Path, **datasets: np.ndarray) -> Path:
+    with h5py.File(path, "w") as h:
+        for name, value in datasets.items():
+            h[name] = value
+    return path
+
+
 def _rows(n: int = 20, cols: int = 12) -> str:
     return "".join(",".join("0.1" for _ in range(cols)) + "\n" for _ in range(n))
 
@@ -56,17 +63,13 @@ def test_truncated_wfdb_signal_file(tmp_path: Path) -> None:
 
 
 def test_truncated_hdf5_file(tmp_path: Path) -> None:
-    path = tmp_path / "cut.hdf5"
-    with h5py.File(path, "w") as h:
-        h["tracings"] = np.ones((4, 4096, 12), np.float32)
+    path = _hdf5(tmp_path / "cut.hdf5", tracings=np.ones((4, 4096, 12), np.float32))
     path.write_bytes(path.read_bytes()[:100_000])
     assert_read_error(path, r"truncated or damaged")
 
 
 def test_wrong_shape_hdf5(tmp_path: Path) -> None:
-    path = tmp_path / "seven.hdf5"
-    with h5py.File(path, "w") as h:
-        h["tracings"] = np.ones((2, 4096, 7), np.float32)
+    path = _hdf5(tmp_path / "seven.hdf5", tracings=np.ones((2, 4096, 7), np.float32))
     assert_read_error(path, r"dataset '/tracings' has shape \(2, 4096, 7\): expected \(exams, samples, 12\)")
 
 
@@ -92,11 +95,9 @@ def test_nan_or_inf_samples_csv(tmp_path: Path, bad: str) -> None:
 
 
 def test_nan_samples_hdf5_multi_exam(tmp_path: Path) -> None:
-    path = tmp_path / "nan.hdf5"
     x = np.zeros((3, 4096, 12), np.float32)
     x[1, 100, 0] = np.nan
-    with h5py.File(path, "w") as h:
-        h["tracings"] = x
+    path = _hdf5(tmp_path / "nan.hdf5", tracings=x)
     exams = open_exams(path)  # opening is lazy: the bad exam is found when read
     assert exams[0].n_samples == 4096
     pattern = r"nan\.hdf5: exam 1: 1 samples are NaN or infinite .* lead I at sample 100"
@@ -112,10 +113,7 @@ def test_empty_files(tmp_path: Path, name: str) -> None:
 
 
 def test_hdf5_without_ecg_dataset(tmp_path: Path) -> None:
-    path = tmp_path / "other.h5"
-    with h5py.File(path, "w") as h:
-        h["weights"] = np.ones((16, 12, 64))
-        h["labels"] = np.ones(10)
+    path = _hdf5(tmp_path / "other.h5", weights=np.ones((16, 12, 64)), labels=np.ones(10))
     err = assert_read_error(
         path,
         r"holds no ECG-like dataset .*datasets: /labels \(10,\), "
@@ -164,10 +162,9 @@ def test_zero_length_records(tmp_path: Path) -> None:
     (tmp_path / "zero.dat").write_bytes(b"\0" * 24)
     (tmp_path / "zero.dat").write_bytes(b"")
     assert_read_error(hea, r"empty file|zero-length")
-    path = tmp_path / "zero.hdf5"
-    with h5py.File(path, "w") as h:
-        h["tracings"] = np.zeros((1, 0, 12), np.float32)
-    assert_read_error(path, r"zero-length record")
+    assert_read_error(
+        _hdf5(tmp_path / "zero.hdf5", tracings=np.zeros((1, 0, 12), np.float32)), r"zero-length record"
+    )
     assert_read_error(_csv(tmp_path / "head.csv", "I,II,V1,V2,V3,V4,V5,V6\n"), r"zero-length record")
 
 

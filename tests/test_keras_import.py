@@ -23,20 +23,6 @@ from ecgviewer.model.keras_import import (
 from ecgviewer.model.runtime import create_model, list_models, read_contract
 
 
-@pytest.fixture(scope="module")
-def fixture_dir(shared_data: Path) -> Path:
-    folder = shared_data / "keras-fixture"
-    if not folder.is_dir():
-        pytest.skip("../shared/data/keras-fixture is not beside the checkout")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def converted(fixture_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("keras") / "fixture.onnx"
-    return save_onnx(convert_keras(fixture_dir / "ribeiro_random_keras224.hdf5"), out)
-
-
 def test_same_padding_matches_tensorflow() -> None:
     assert same_padding(4096, 16, 1) == (7, 8)
     assert same_padding(4096, 16, 4) == (6, 6)
@@ -48,18 +34,20 @@ def test_same_padding_matches_tensorflow() -> None:
     assert same_padding(100, 3, 1, dilation=2) == (2, 2)
 
 
-def test_fixture_parity_through_the_runtime(converted: Path, fixture_dir: Path) -> None:
-    model = create_model(converted, prefer_cuda=False)
-    x = np.load(fixture_dir / "inputs.npy")
-    expected = np.load(fixture_dir / "expected.npy")
+def test_fixture_parity_through_the_runtime(keras_fixture_onnx: Path, keras_fixture_dir: Path) -> None:
+    model = create_model(keras_fixture_onnx, prefer_cuda=False)
+    x = np.load(keras_fixture_dir / "inputs.npy")
+    expected = np.load(keras_fixture_dir / "expected.npy")
     got = model.predict(x, batch_size=4)
     assert got.shape == (6, 6)
     assert np.abs(got - expected).max() <= 1e-4
     np.testing.assert_allclose(model.predict(x[:1], batch_size=1), got[:1], atol=1e-6)
 
 
-def test_converted_model_carries_the_paper_contract(converted: Path, fixture_dir: Path) -> None:
-    contract, warnings = read_contract(converted)
+def test_converted_model_carries_the_paper_contract(
+    keras_fixture_onnx: Path, keras_fixture_dir: Path
+) -> None:
+    contract, warnings = read_contract(keras_fixture_onnx)
     assert warnings == []
     assert contract.thresholds == PAPER_THRESHOLDS
     assert contract.provenance.startswith(PAPER_PROVENANCE)
@@ -73,8 +61,8 @@ def test_converted_model_carries_the_paper_contract(converted: Path, fixture_dir
     assert contract.name == "Ribeiro et al. 2020 (ribeiro_random_keras224)"
 
 
-def test_weights_are_read_by_weight_names(fixture_dir: Path) -> None:
-    source = read_keras_hdf5(fixture_dir / "ribeiro_random_keras224.hdf5")
+def test_weights_are_read_by_weight_names(keras_fixture_dir: Path) -> None:
+    source = read_keras_hdf5(keras_fixture_dir / "ribeiro_random_keras224.hdf5")
     bn = next(layer for layer in source.layers if layer.name == "batch_normalization_1")
     assert bn.weight_order == ["gamma", "beta", "moving_mean", "moving_variance"]
     conv = next(layer for layer in source.layers if layer.name == "conv1d_1")
@@ -287,17 +275,17 @@ def test_wrong_number_of_outputs_refused(tmp_path: Path) -> None:
 
 
 def test_import_keras_command_installs_and_checks(
-    fixture_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    keras_fixture_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))  # an empty models folder of its own
-    src = fixture_dir / "ribeiro_random_keras224.hdf5"
+    src = keras_fixture_dir / "ribeiro_random_keras224.hdf5"
     code = main(
         [
             "import-keras",
             str(src),
             "--check",
-            str(fixture_dir / "inputs.npy"),
-            str(fixture_dir / "expected.npy"),
+            str(keras_fixture_dir / "inputs.npy"),
+            str(keras_fixture_dir / "expected.npy"),
         ]
     )
     out = capsys.readouterr().out

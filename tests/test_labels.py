@@ -23,6 +23,7 @@ from ecgviewer.labels import (
     reference_of,
     source_name,
 )
+from ecgviewer.labels.labelset import _SOURCE_ORDER
 
 PAPER_FILES = (
     "gold_standard",
@@ -141,15 +142,9 @@ def test_paper_annotation_files(shared_data: Path) -> None:
     for ls in sets.values():
         assert ls.values.shape == (827, 6) and ls.exam_ids is None
         assert set(np.unique(ls.values)) <= {0, 1}
-    assert [sets[f].name for f in PAPER_FILES] == [
-        "Gold standard",
-        "Cardiologist 1",
-        "Cardiologist 2",
-        "Cardiology residents",
-        "Emergency residents",
-        "Medical students",
-        "DNN",
-    ]
+    # the paper's files, in its tables' order, take the names the viewer ranks label sources by
+    assert [sets[f].name for f in PAPER_FILES] == list(_SOURCE_ORDER)
+    assert sets["cardiologist1"].name == "Cardiologist 1" and sets["dnn"].name == "DNN"
     # dnn.csv's leading unnamed index column is not an exam id nor a class
     assert sets["dnn"].counts() == {"1dAVb": 30, "RBBB": 38, "LBBB": 30, "SB": 18, "AF": 10, "ST": 38}
     gold_counts = {"1dAVb": 28, "RBBB": 34, "LBBB": 30, "SB": 16, "AF": 13, "ST": 37}
@@ -228,25 +223,22 @@ def test_aha_only_metadata(tmp_path: Path) -> None:
     assert ls.for_exam("X3").tolist() == [0] * 6 and ls.other_findings[2] == ["normal ECG (AHA 1)"]
 
 
-def test_label_file_errors(tmp_path: Path) -> None:
-    probs = tmp_path / "probs.csv"
-    probs.write_text("1dAVb,RBBB,LBBB,SB,AF,ST\n0.1,0.9,0,0,0,0\n")
-    with pytest.raises(LabelError, match="--predictions"):
-        load_label_file(probs)
-    bad = tmp_path / "bad.csv"
-    bad.write_text("1dAVb,RBBB\nyes?,0\n")
-    with pytest.raises(LabelError, match="row 2"):
-        load_label_file(bad)
-    other = tmp_path / "age.csv"
-    other.write_text("age,sex\n34,M\n")
-    with pytest.raises(LabelError, match="neither class columns"):
-        load_label_file(other)
-    empty = tmp_path / "empty.csv"
-    empty.write_text("")
-    with pytest.raises(LabelError, match="empty"):
-        load_label_file(empty)
-    with pytest.raises(LabelError, match="no such file"):
-        load_label_file(tmp_path / "missing.csv")
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("probs.csv", "1dAVb,RBBB,LBBB,SB,AF,ST\n0.1,0.9,0,0,0,0\n", "--predictions"),
+        ("bad.csv", "1dAVb,RBBB\nyes?,0\n", "row 2"),
+        ("age.csv", "age,sex\n34,M\n", "neither class columns"),
+        ("empty.csv", "", "empty"),
+        ("missing.csv", None, "no such file"),  # None: the file is not written
+    ],
+)
+def test_label_file_errors(tmp_path: Path, name: str, text: str | None, message: str) -> None:
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(LabelError, match=message):
+        load_label_file(path)
 
 
 def test_discover_collects_broken_label_files(tmp_path: Path) -> None:

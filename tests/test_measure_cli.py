@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 
 from ecgviewer.cli import main
 from ecgviewer.exam import Exam
+from ecgviewer.measure import CSV_COLUMNS
 from ecgviewer.synth import synth_exam, write_wfdb
 
-COLUMNS = [
-    "exam_id",
-    "source",
-    "hr_bpm",
-    "rr_sd_ms",
-    "rr_irregular",
-    "pr_ms",
-    "p_ms",
-    "qrs_ms",
-    "qt_ms",
-    "qtc_bazett_ms",
-    "qtc_fridericia_ms",
-    "p_axis_deg",
-    "qrs_axis_deg",
-    "t_axis_deg",
-    "n_beats",
-    "note",
-]
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _documented_columns() -> list[str]:
+    """The columns the README's command table lists for ``ecgviewer measure``."""
+    row = next(
+        line for line in README.read_text(encoding="utf-8").splitlines() if "`ecgviewer measure " in line
+    )
+    return [c.strip() for c in row.split("one row per exam: `", 1)[1].split("`", 1)[0].split(",")]
 
 
 def _rows(path):
@@ -43,7 +36,7 @@ def test_measure_writes_one_row_per_exam_with_the_columns(tmp_path):
     out = tmp_path / "m.csv"
     assert main(["measure", str(tmp_path / "in"), "--out", str(out), "--quiet"]) == 0
     header, rows = _rows(out)
-    assert header == COLUMNS
+    assert header == _documented_columns() == list(CSV_COLUMNS)
     by = {r["exam_id"]: r for r in rows}
     assert set(by) == {"avb", "af"}
     assert float(by["avb"]["pr_ms"]) > 200 and by["avb"]["rr_irregular"] == "0"

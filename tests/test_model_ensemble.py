@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_evaluate
 
 from ecgviewer.cli import main
 from ecgviewer.errors import ModelError
-from ecgviewer.model.contract import METADATA_KEY, ModelContract
+from ecgviewer.model.contract import ModelContract
 from ecgviewer.model.ensemble import (
     EnsembleModel,
     ensemble_thresholds,
@@ -23,30 +24,14 @@ from ecgviewer.model.ensemble import (
 from ecgviewer.model.runtime import create_model
 from ecgviewer.paths import user_models_dir
 from ecgviewer.synth import synth_exam
+from tests.onnx_models import save_mean_linear_model
 
 
 def member_model(path: Path, seed: int, contract: ModelContract) -> Path:
     """A fast stand-in member: mean over time, a (12, C) matrix drawn from ``seed``, sigmoid."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    c = len(contract.classes)
-    w = np.random.default_rng(seed).normal(0, 2, (12, c)).astype(np.float32)
-    graph = helper.make_graph(
-        [
-            helper.make_node("ReduceMean", ["signal"], ["m"], axes=[1], keepdims=0),
-            helper.make_node("MatMul", ["m", "W"], ["z"]),
-            helper.make_node("Sigmoid", ["z"], ["probabilities"]),
-        ],
-        "member",
-        [helper.make_tensor_value_info("signal", TensorProto.FLOAT, ["N", 4096, 12])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", c])],
-        initializer=[numpy_helper.from_array(w, "W")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-    helper.set_model_props(model, {METADATA_KEY: dataclasses.replace(contract, name=path.stem).to_json()})
-    onnx.save(model, str(path))
-    return path
+    w = np.random.default_rng(seed).normal(0, 2, (12, len(contract.classes))).astype(np.float32)
+    member = dataclasses.replace(contract, name=path.stem)
+    return save_mean_linear_model(path, w, graph_name="member", contract=member)
 
 
 PAPER = ModelContract(name="m", version="1", provenance="tests")
@@ -131,24 +116,9 @@ def test_predict_cli_writes_mean_and_member_columns_and_evaluate_reads_them(
     assert every.shape == (3, 5, 6)
     np.testing.assert_allclose(every.mean(axis=0)[:, 4], [float(r["prob_AF"]) for r in rows], atol=1e-6)
     # evaluate reads the CSV's mean columns and the (M, N, C) array as their mean: the same scores
+    fast = ("--no-figures", "--bootstrap", "0")
     for pred in (out, npy):
-        assert (
-            main(
-                [
-                    "evaluate",
-                    "--predictions",
-                    str(pred),
-                    "--gold",
-                    str(tmp_path / "gold.csv"),
-                    "--out",
-                    str(tmp_path / pred.stem),
-                    "--no-figures",
-                    "--bootstrap",
-                    "0",
-                ]
-            )
-            == 0
-        )
+        assert run_evaluate(pred, tmp_path / "gold.csv", tmp_path / pred.stem, *fast) == 0
     a = (tmp_path / "p" / "scores.csv").read_text()
     b = (tmp_path / "members" / "scores.csv").read_text()
     assert a == b

@@ -14,31 +14,14 @@ from ecgviewer.classes import CLASSES
 from ecgviewer.cli import main
 from ecgviewer.errors import Cancelled, ExamReadError
 from ecgviewer.exam import Exam, ExamHeader
-from ecgviewer.model.contract import METADATA_KEY, ModelContract
+from ecgviewer.model.contract import ModelContract
 from ecgviewer.model.runtime import create_model, load_model
+from tests.test_model_runtime import tiny_model as runtime_tiny_model
 
 
 def tiny_model(path: Path) -> Path:
     """A fast stand-in network with the full contract: mean over time → (12, 6) matrix → sigmoid."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = (np.arange(72, dtype=np.float32).reshape(12, 6) - 30) / 100
-    graph = helper.make_graph(
-        [
-            helper.make_node("ReduceMean", ["signal"], ["m"], axes=[1], keepdims=0),
-            helper.make_node("MatMul", ["m", "W"], ["z"]),
-            helper.make_node("Sigmoid", ["z"], ["probabilities"]),
-        ],
-        "tiny",
-        [helper.make_tensor_value_info("signal", TensorProto.FLOAT, ["N", 4096, 12])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 6])],
-        initializer=[numpy_helper.from_array(w, "W")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-    helper.set_model_props(model, {METADATA_KEY: ModelContract(name="tiny", version="1").to_json()})
-    onnx.save(model, str(path))
-    return path
+    return runtime_tiny_model(path, contract=ModelContract(name="tiny", version="1"))
 
 
 class FakeExamSet:

@@ -11,7 +11,7 @@ from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
 from ecgviewer.errors import Cancelled, ModelError
 from ecgviewer.exam import Exam
 from ecgviewer.model import runtime
-from ecgviewer.model.contract import METADATA_KEY, ModelContract
+from ecgviewer.model.contract import ModelContract
 from ecgviewer.model.runtime import (
     ModelEntry,
     Prediction,
@@ -21,6 +21,7 @@ from ecgviewer.model.runtime import (
     load_model,
     read_contract,
 )
+from tests.onnx_models import save_mean_linear_model
 
 
 def tiny_model(
@@ -33,27 +34,10 @@ def tiny_model(
     sigmoid: bool = True,
 ) -> Path:
     """A fast stand-in network: mean over time, a fixed (leads, outputs) matrix, sigmoid."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     w = (np.arange(leads * outputs, dtype=np.float32).reshape(leads, outputs) - 30) / 100
-    nodes = [
-        helper.make_node("ReduceMean", ["signal"], ["m"], axes=[1], keepdims=0),
-        helper.make_node("MatMul", ["m", "W"], ["z"]),
-    ]
-    nodes.append(helper.make_node("Sigmoid" if sigmoid else "Identity", ["z"], ["probabilities"]))
-    graph = helper.make_graph(
-        nodes,
-        "tiny",
-        [helper.make_tensor_value_info("signal", TensorProto.FLOAT, ["N", length, leads])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", outputs])],
-        initializer=[numpy_helper.from_array(w, "W")],
+    return save_mean_linear_model(
+        path, w, graph_name="tiny", contract=contract, samples=length, sigmoid=sigmoid
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-    if contract is not None:
-        helper.set_model_props(model, {METADATA_KEY: contract.to_json()})
-    onnx.save(model, str(path))
-    return path
 
 
 def tiny_reference(x: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import write_exams_with_gold
 
 from ecgviewer.classes import CLASSES
 from ecgviewer.labels import discover_labels, load_label_file
@@ -174,25 +175,8 @@ def test_reader_slug_and_bad_read():
 
 
 def _small_hdf5(folder, n: int = 4):
-    """n synthetic exams in the CODE layout (mV), ids 101.., with a gold standard beside them."""
-    import h5py
-
-    from ecgviewer.synth import synth_exam
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "exams.hdf5"
-    with h5py.File(path, "w") as h5:
-        ds = h5.create_dataset("tracings", shape=(n, 4096, 12), dtype="float32")
-        for i in range(n):
-            block = np.zeros((4096, 12), np.float32)
-            block[48:4048] = synth_exam([CLASSES[i % 6]], fs=400.0, duration_s=10.0, seed=i).signal_mv
-            ds[i] = block
-        h5.create_dataset("exam_id", data=np.arange(101, 101 + n, dtype=np.int64))
-    (folder / "annotations").mkdir(exist_ok=True)
-    rows = ["exam_id," + ",".join(CLASSES)]
-    rows += [f"{101 + i}," + ",".join("1" if k == i % 6 else "0" for k in range(6)) for i in range(n)]
-    (folder / "annotations" / "gold_standard.csv").write_text("\n".join(rows) + "\n")
-    return path
+    """n synthetic exams in the CODE layout (mV), ids 101.., exam i with finding i % 6, a gold standard."""
+    return write_exams_with_gold(folder, [i % 6 for i in range(n)])
 
 
 def test_session_blinded_read_hidden_until_committed_and_worklist(tmp_path):

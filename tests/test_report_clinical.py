@@ -9,9 +9,10 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from conftest import write_cart_muse_file
 
 from ecgviewer.io import read_exam
-from ecgviewer.io.clinical_samples import write_dicom_ecg, write_muse_xml
+from ecgviewer.io.clinical_samples import write_dicom_ecg
 from ecgviewer.synth import synth_exam
 from ecgviewer.viewer.clinical import acquisition_text, device_reading, identity_text, info_rows
 
@@ -27,11 +28,7 @@ def pdf_text(path: Path) -> str:
 @pytest.fixture(scope="module")
 def muse_file(tmp_path_factory) -> Path:
     """A small GE MUSE file with the cart's statements and a patient name."""
-    exam = synth_exam(["AF"], fs=500.0, duration_s=10.0, seed=11)
-    path = tmp_path_factory.mktemp("muse") / "cart_af.xml"
-    return write_muse_xml(
-        exam, path, statements=STATEMENTS, last_name="Doe", first_name="Jane", device="MAC 5500"
-    )
+    return write_cart_muse_file(tmp_path_factory.mktemp("muse") / "cart_af.xml", STATEMENTS, seed=11)
 
 
 def test_viewer_texts_of_a_clinical_exam(muse_file: Path) -> None:

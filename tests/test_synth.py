@@ -367,14 +367,10 @@ def test_hdf5_code_layout(tmp_path: Path) -> None:
     assert rows[2]["RBBB"] == "1" and rows[0]["RBBB"] == "0" and rows[5]["AF"] == "1"
 
 
+# normal, each finding alone, and a few combinations of findings
 _VALID_COMBINATIONS = [
     (),
-    ("1dAVb",),
-    ("RBBB",),
-    ("LBBB",),
-    ("SB",),
-    ("AF",),
-    ("ST",),
+    *((c,) for c in CLASSES),
     ("AF", "RBBB"),
     ("AF", "LBBB"),
     ("1dAVb", "LBBB"),

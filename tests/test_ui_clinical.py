@@ -12,43 +12,24 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from conftest import new_main_window
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from conftest import new_main_window, open_and_wait, write_cart_muse_file
+from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QFileDialog
 
 from ecgviewer.clinical import ClinicalInfo, MedianBeats
-from ecgviewer.io.clinical_samples import write_muse_xml
 from ecgviewer.leads import INDEPENDENT_LEADS, LEADS
 from ecgviewer.synth import synth_exam
 from ecgviewer.ui import settings as S  # noqa: N812
+from tests.file_drops import FileDrag
 
 pytestmark = pytest.mark.gui
 WAIT_MS = 120_000
 STATEMENTS = ("ATRIAL FIBRILLATION", "ABNORMAL ECG")
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, dialogs):
-    monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
-    w = new_main_window(qtbot, (1500, 950))
-    yield w
-    w.close()
-
-
 @pytest.fixture(scope="module")
 def muse_file(tmp_path_factory) -> Path:
-    exam = synth_exam(["AF"], fs=500.0, duration_s=10.0, seed=4)
-    path = tmp_path_factory.mktemp("muse") / "cart.xml"
-    return write_muse_xml(
-        exam, path, statements=STATEMENTS, last_name="Doe", first_name="Jane", device="MAC 5500"
-    )
-
-
-def open_and_wait(qtbot, w, paths) -> None:
-    with qtbot.waitSignal(w.analysis_finished, timeout=WAIT_MS):
-        w.open_paths([str(p) for p in paths])
-    assert w.current_prediction is not None, w.errors
+    return write_cart_muse_file(tmp_path_factory.mktemp("muse") / "cart.xml", STATEMENTS, seed=4)
 
 
 def test_device_reading_beside_the_findings_and_identifiers_on_request(qtbot, window, muse_file, tmp_path):
@@ -151,25 +132,11 @@ def test_file_open_filter_and_drag_and_drop_take_clinical_files(qtbot, window, t
     files = [tmp_path / f"exam{ext}" for ext in (".xml", ".dcm", ".scp", ".edf")]
     for f in files:
         f.write_bytes(b"x")
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(f))])
-        enter = QDragEnterEvent(
-            QPoint(10, 10),
-            Qt.DropAction.CopyAction,
-            mime,
-            Qt.MouseButton.LeftButton,
-            Qt.KeyboardModifier.NoModifier,
-        )
+        drag = FileDrag([f], QPoint(10, 10))
+        enter = drag.enter_event()
         w.dragEnterEvent(enter)
         assert enter.isAccepted(), f.name
-        drop = QDropEvent(
-            QPoint(10, 10).toPointF(),
-            Qt.DropAction.CopyAction,
-            mime,
-            Qt.MouseButton.LeftButton,
-            Qt.KeyboardModifier.NoModifier,
-        )
-        w.dropEvent(drop)
+        w.dropEvent(drag.drop_event())
     assert [Path(p[0]).name for p in opened] == [f.name for f in files]
 
 

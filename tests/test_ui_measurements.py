@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from conftest import new_main_window
+from conftest import open_and_wait
 from PySide6.QtCore import QSettings
 
 from ecgviewer.display_filters import CART_DEFAULT, DisplayFilterSettings
@@ -20,15 +20,6 @@ from ecgviewer.synth import synth_exam, write_wfdb
 from ecgviewer.ui.measurements import FIDUCIALS_ON, load_display_filters, save_display_filters
 
 pytestmark = pytest.mark.gui
-WAIT_MS = 120_000
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, dialogs):
-    monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
-    w = new_main_window(qtbot, (1500, 950))
-    yield w
-    w.close()
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +32,7 @@ def exams(tmp_path_factory) -> dict[str, Path]:
 
 
 def open_and_measure(qtbot, w, paths) -> None:
-    with qtbot.waitSignal(w.analysis_finished, timeout=WAIT_MS):
-        w.open_paths([str(p) for p in paths])
-    assert w.current_prediction is not None, w.errors
+    open_and_wait(qtbot, w, paths)
     # the worker fills the cache before its result reaches the UI thread: wait for what is shown
     qtbot.waitUntil(
         lambda: w.measurements.current() is not None and "Measuring" not in w.measurements.line.text(),

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from conftest import new_main_window
+from conftest import open_and_wait
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from ecgviewer.classes import CLASSES
@@ -18,20 +18,6 @@ from ecgviewer.synth import synth_exam, write_wfdb
 
 pytestmark = pytest.mark.gui
 WAIT_MS = 120_000
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, dialogs):
-    monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
-    w = new_main_window(qtbot, (1500, 950))
-    yield w
-    w.close()
-
-
-def open_and_wait(qtbot, w, paths) -> None:
-    with qtbot.waitSignal(w.analysis_finished, timeout=WAIT_MS):
-        w.open_paths([str(p) for p in paths])
-    assert w.current_prediction is not None, w.errors
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import new_main_window
+from conftest import new_main_window, write_exams_with_gold
 
 from ecgviewer.classes import CLASSES
 from ecgviewer.reads import ReaderFile
-from ecgviewer.synth import synth_exam
 from ecgviewer.ui.browser import BASE_COLUMNS, COL_FINDINGS
 
 pytestmark = pytest.mark.gui
@@ -19,22 +17,8 @@ WAIT_MS = 120_000
 
 
 def _exams(folder: Path, n: int = 3) -> Path:
-    import h5py
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "exams.hdf5"
-    with h5py.File(path, "w") as h5:
-        ds = h5.create_dataset("tracings", shape=(n, 4096, 12), dtype="float32")
-        for i in range(n):
-            block = np.zeros((4096, 12), np.float32)
-            block[48:4048] = synth_exam([CLASSES[1 + i]], fs=400.0, duration_s=10.0, seed=i).signal_mv
-            ds[i] = block
-        h5.create_dataset("exam_id", data=np.arange(101, 101 + n, dtype=np.int64))
-    (folder / "annotations").mkdir(exist_ok=True)
-    rows = ["exam_id," + ",".join(CLASSES)]
-    rows += [f"{101 + i}," + ",".join("1" if k == 1 + i else "0" for k in range(6)) for i in range(n)]
-    (folder / "annotations" / "gold_standard.csv").write_text("\n".join(rows) + "\n")
-    return path
+    """n exams, exam i with finding 1 + i (RBBB, LBBB, SB, ...), and their gold standard."""
+    return write_exams_with_gold(folder, [1 + i for i in range(n)])
 
 
 @pytest.fixture
@@ -56,12 +40,18 @@ def _open(qtbot, w, path: Path) -> None:
     qtbot.waitUntil(lambda: w.current_prediction is not None, timeout=WAIT_MS)
 
 
-def test_blinded_read_hidden_until_committed_then_revised(qtbot, window, tmp_path):
+def _open_blinded(qtbot, w, tmp_path: Path):
+    """Ana Souza reads blinded: three exams written and opened; returns their file and the Read dock."""
     path = _exams(tmp_path / "exams")
-    rd = window.reading
+    rd = w.reading
     rd.set_reader("Ana Souza")
     rd.set_blinded(True)
-    _open(qtbot, window, path)
+    _open(qtbot, w, path)
+    return path, rd
+
+
+def test_blinded_read_hidden_until_committed_then_revised(qtbot, window, tmp_path):
+    path, rd = _open_blinded(qtbot, window, tmp_path)
     assert window.current_row == 0 and window.current_prediction is not None
     # hidden: findings, explanation, labels and the table's probability columns
     assert rd.hidden()
@@ -116,11 +106,7 @@ def test_blinded_read_hidden_until_committed_then_revised(qtbot, window, tmp_pat
 
 def test_set_statistics_reading_study_tab(qtbot, window, tmp_path):
     """Readers' files in Set Statistics: scored as annotators, plus the reading-study tab."""
-    path = _exams(tmp_path / "exams")
-    rd = window.reading
-    rd.set_reader("Ana Souza")
-    rd.set_blinded(True)
-    _open(qtbot, window, path)
+    _, rd = _open_blinded(qtbot, window, tmp_path)
     for row in range(3):
         with qtbot.waitSignal(window.exam_shown, timeout=WAIT_MS):
             window.browser.select_ws_row(row) if row else window.show_row(0)

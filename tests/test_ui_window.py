@@ -12,14 +12,14 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from conftest import new_main_window
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtCore import QPoint
 
 from ecgviewer.classes import CLASS_NAMES, CLASSES
 from ecgviewer.leads import LEADS
 from ecgviewer.synth import synth_exam, write_hdf5_code, write_wfdb
 from ecgviewer.ui import settings as ui_settings
 from ecgviewer.ui.mainwindow import MainWindow
+from tests.file_drops import FileDrag
 
 pytestmark = pytest.mark.gui
 WAIT_MS = 120_000  # generous: CI machines are slow and shared
@@ -162,15 +162,8 @@ def test_model_selector_lists_the_bundled_model(window):
 
 
 def test_drop_of_a_file_opens_it(qtbot, window, generated):
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(generated["csv"]))])
-    event = QDropEvent(
-        QPointF(200, 200),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    drag = FileDrag([generated["csv"]], QPoint(200, 200))
+    event = drag.drop_event()
     with qtbot.waitSignal(window.analysis_finished, timeout=WAIT_MS):
         window.dropEvent(event)
     assert event.isAccepted()
