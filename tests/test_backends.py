@@ -95,14 +95,6 @@ def test_no_openvino_on_this_kind_of_cpu(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert "OpenVINO" not in model.provider_note
 
 
-@pytest.fixture
-def fixture_dir(shared_data: Path) -> Path:
-    folder = shared_data / "keras-fixture"
-    if not (folder / "ribeiro_random_keras224.hdf5").is_file():
-        pytest.skip("the Keras fixture is not in ../shared/data")
-    return folder
-
-
 def _calibration_folder(tmp_path: Path) -> Path:
     from ecgviewer.synth import synth_exam, write_wfdb
 
@@ -113,7 +105,7 @@ def _calibration_folder(tmp_path: Path) -> Path:
 
 
 def test_import_keras_bf16_records_the_check(
-    fixture_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    keras_fixture_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``import-keras --bf16 --calibrate FOLDER`` measures bf16 on the folder's exams and writes the
     result into the installed model's contract; the runtime reads it from there."""
@@ -130,7 +122,7 @@ def test_import_keras_bf16_records_the_check(
 
     monkeypatch.setattr(backends, "check_and_record_bf16", fake_check)
     folder = _calibration_folder(tmp_path)
-    src = fixture_dir / "ribeiro_random_keras224.hdf5"
+    src = keras_fixture_dir / "ribeiro_random_keras224.hdf5"
     assert main(["import-keras", str(src), "--bf16", "--calibrate", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "max |Δp| 0.004" in out and "passed" in out
@@ -141,12 +133,12 @@ def test_import_keras_bf16_records_the_check(
 
 
 def test_import_keras_bf16_needs_exams_and_says_when_it_cannot_check(
-    fixture_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    keras_fixture_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ecgviewer.cli import main
 
     monkeypatch.setenv("ECGVIEWER_HOME", str(tmp_path / "home"))
-    src = fixture_dir / "ribeiro_random_keras224.hdf5"
+    src = keras_fixture_dir / "ribeiro_random_keras224.hdf5"
     assert main(["import-keras", str(src), "--bf16"]) == 2
     assert "--bf16 needs --calibrate" in capsys.readouterr().err
     monkeypatch.setattr(backends, "cpu_flags", lambda: {"avx2"})  # no bf16 on this (mocked) CPU
@@ -157,13 +149,11 @@ def test_import_keras_bf16_needs_exams_and_says_when_it_cannot_check(
     assert "bf16_fidelity" not in contract.extra
 
 
-def test_openvino_session_finds_an_output_by_any_of_its_names(fixture_dir: Path, tmp_path: Path) -> None:
+def test_openvino_session_finds_an_output_by_any_of_its_names(keras_fixture_onnx: Path) -> None:
     """A Keras import's output tensor also carries the name of the node that makes it; OpenVINO
     may report that one first, and the runtime asks for the contract's name."""
     pytest.importorskip("openvino")
-    from ecgviewer.model.keras_import import convert_keras, save_onnx
-
-    path = save_onnx(convert_keras(fixture_dir / "ribeiro_random_keras224.hdf5"), tmp_path / "f.onnx")
+    path = keras_fixture_onnx
     reference = create_model(path, prefer_cuda=False, threads=1, conv2d=False)
     session = backends.OpenVinoSession(path, "fp32", threads=1)
     model = type(reference)(path=path, contract=reference.contract, session=session)
