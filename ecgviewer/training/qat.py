@@ -218,7 +218,8 @@ def int8_card_section(
         "",
         f"- Fidelity: {report.describe()} (the calibration exams).",
         f"- Gate (int8 replaces fp32 as the default only if no set loses more than {GATE_MACRO_F1} "
-        f"macro F1 or {GATE_MACRO_AUROC} macro AUROC): **{'passed' if passed else 'failed'}**.",
+        f"macro F1 or {GATE_MACRO_AUROC} macro AUROC): **{'passed' if passed else 'failed'}**"
+        + ("." if passed else "; the int8 graph is not shipped and the fp32 graph stays the bundled model."),
         "",
         "| set | fp32 macro F1 | int8 macro F1 | fp32 macro AUROC | int8 macro AUROC | int8 F1 per class |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
@@ -311,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     print(report.describe())
     int8_model = create_model(args.out, prefer_cuda=False, conv2d=False)  # the QDQ graph as written
     int8_metrics = card_metrics(int8_model, args.data, progress=print)
-    fp32_metrics = base_contract.metrics or card_metrics(load_model(args.base, prefer_cuda=False), args.data)
     held_out = ("ptbxl_fold9_100hz", "challenge2021_external", "ludb_external", "code_test_1_10")
+    fp32_metrics = base_contract.metrics or {}
+    if not all(isinstance(fp32_metrics.get(name), dict) for name in held_out):
+        # an older card without every held-out set: compute the fp32 figures by the same pipeline
+        fp32_metrics = card_metrics(load_model(args.base, prefer_cuda=False), args.data, progress=print)
     passed, lines = gate(fp32_metrics, int8_metrics, held_out)
     print("\n".join(lines))
     print("int8 gate:", "PASSED" if passed else "FAILED")
