@@ -30,11 +30,16 @@ No timed assertions: figures only (ratios against the network's own cost in the 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+# the fp32 rows must be onnxruntime fp32 even for a model whose contract allows bf16; the bf16
+# rows build their OpenVINO sessions explicitly
+os.environ.setdefault("ECGVIEWER_BF16", "0")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -34,6 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+# the fp32 rows must be onnxruntime fp32 even for a model whose contract allows bf16; the bf16
+# rows build their OpenVINO sessions explicitly
+os.environ.setdefault("ECGVIEWER_BF16", "0")
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared" / "data"
