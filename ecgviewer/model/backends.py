@@ -205,10 +205,19 @@ def record_bf16_fidelity(path: str | Path, record: dict[str, Any]) -> Path:
     return save_onnx(proto, path)
 
 
-def check_and_record_bf16(path: str | Path, exams: np.ndarray, *, tolerance: float = BF16_TOLERANCE) -> dict:
-    """Run the model in fp32 (onnxruntime) and bf16 (OpenVINO) on ``exams`` (model input units)
-    and record the result in its contract. Needs OpenVINO and a bf16 CPU."""
+def check_and_record_bf16(
+    path: str | Path, exams_mv: np.ndarray, *, tolerance: float = BF16_TOLERANCE
+) -> dict:
+    """Run the model in fp32 (onnxruntime) and bf16 (OpenVINO) on ``exams_mv`` and record the
+    result in its contract. Needs OpenVINO and a bf16 CPU.
+
+    ``exams_mv`` (N, 4096, 12) are real exams in mV, the app's network input; they are scaled
+    by the contract's ``input_scale_per_mv`` here, as the runtime does, so a model trained on
+    1e-4 V is checked on what it really receives.
+    """
     import onnxruntime as ort
+
+    from ecgviewer.model.runtime import read_contract
 
     try:
         import openvino as ov
@@ -217,13 +226,14 @@ def check_and_record_bf16(path: str | Path, exams: np.ndarray, *, tolerance: flo
 
     if not cpu_has_bf16():
         raise RuntimeError("this CPU has no AVX-512 BF16 or AMX: the bf16 check must run on one that has")
+    scale = np.float32(read_contract(path)[0].input_scale_per_mv)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     bf16 = OpenVinoSession(path, "bf16")
     record = bf16_fidelity(
         lambda b: session.run(None, {name: b})[0],
         lambda b: bf16.run(None, {name: b})[0],
-        exams,
+        np.asarray(exams_mv, np.float32) * scale,
         tolerance=tolerance,
         engine=f"openvino {ov.__version__.split('-')[0]}",
     )
