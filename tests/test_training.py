@@ -218,3 +218,34 @@ def test_training_runs_an_epoch_with_and_without_balanced_sampling(tmp_path: Pat
     assert history[0]["step"] == 1  # 3 training exams // batch 2
     assert json.loads((run / "recipe.json").read_text())["balance"] == float(balance)
     assert (run / "best.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"aux_weight": 0.0, "label_smoothing": 0.0, "balance": 0.0},
+        {"lr": 5e-4, "init": "runs/model1.onnx", "gain": [0.6, 1.8]},
+        {},
+    ],
+)
+def test_card_reproduce_command_gives_back_the_recorded_recipe(changes: dict) -> None:
+    """The card's train options, parsed again, give the run's recipe (and its text says what was done)."""
+    import shlex
+
+    from ecgviewer.training.finalize import recipe_text, train_arguments
+    from ecgviewer.training.train import build_parser
+
+    recipe = {**vars(build_parser().parse_args(["--max-minutes", "95"])), **changes}
+    recipe = {k: (str(v) if isinstance(v, Path) else v) for k, v in recipe.items()}
+    options = train_arguments(recipe)
+    again = vars(build_parser().parse_args(shlex.split(options)))
+    for key in ("max_minutes", "lr", "ema", "label_smoothing", "aux_weight", "balance"):
+        assert again[key] == recipe[key], key
+    assert list(again["gain"]) == list(recipe["gain"])
+    assert (again["init"] is not None) == bool(recipe.get("init"))
+    text = recipe_text(recipe)
+    assert ("warm-started" in text) == bool(recipe.get("init"))
+    assert ("no auxiliary outputs" in text) == (recipe["aux_weight"] == 0)
+    assert ("plain shuffling" in text) == (recipe["balance"] == 0)
+    assert ("without label smoothing" in text) == (recipe["label_smoothing"] == 0)
+    assert f"×{recipe['gain'][0]:g}–×{recipe['gain'][1]:g}" in text

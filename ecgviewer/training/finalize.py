@@ -203,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             recipe=json.dumps(recipe, indent=1),
             parity=f"{parity:.1e}",
             minutes=float(recipe.get("max_minutes", 100)),
-            lr=float(recipe.get("lr", 1e-3)),
-            init_arg=" --init model1.onnx" if recipe.get("init") else "",
+            recipe_text=recipe_text(recipe),
+            train_args=train_arguments(recipe),
             precision=(
                 f"bfloat16 autocast on this CPU (native bfloat16: {bf16_hardware()}), with the low-pass "
                 "and the first convolution in float32 (oneDNN's bfloat16 kernel for that 12-channel "
@@ -248,6 +248,78 @@ def record_bf16_check(path: Path, exams: np.ndarray) -> str:
         f"bf16 ({r['engine']}) vs fp32 on {r['n_exams']} fold-9 exams: max |Δp| {r['max_abs_dp']:.3g} "
         f"(tolerance {r['tolerance']:g}): {'passed' if r['passed'] else 'failed, fp32 only'}"
     )
+
+
+def train_arguments(recipe: dict) -> str:
+    """The ``train`` options that differ from their defaults, as a command-line fragment.
+
+    ``--init`` is written as ``model1.onnx`` (the file the card's reproduce command extracts).
+    """
+    from ecgviewer.training.train import build_parser
+
+    defaults = vars(build_parser().parse_args([]))
+    parts = []
+    for key in ("max_minutes", "lr", "batch_size", "ema", "label_smoothing", "aux_weight", "balance", "gain"):
+        if key not in recipe:
+            continue
+        value, default = recipe[key], defaults[key]
+        same = list(value) == list(default) if isinstance(value, list | tuple) else value == default
+        if key == "max_minutes" or not same:  # the budget is always written: it sets the schedule
+            shown = " ".join(f"{v:g}" for v in value) if isinstance(value, list | tuple) else f"{value:g}"
+            parts.append(f"--{key.replace('_', '-')} {shown}")
+    if recipe.get("init"):
+        parts.append("--init model1.onnx")
+    return " ".join(parts)
+
+
+def recipe_text(recipe: dict) -> str:
+    """The card's description of what the run did, from the recipe it recorded."""
+    smoothing = float(recipe.get("label_smoothing", 0.02))
+    aux = float(recipe.get("aux_weight", 0.3))
+    balance = float(recipe.get("balance", 0.5))
+    gain = recipe.get("gain", (0.5, 2.0))
+    n_aux = len(recipe.get("aux_codes", ())) or 45
+    start = (
+        "Model 2 is **warm-started from model 1** (version 1.0, trained on 1e-4 V; its first "
+        "convolution is multiplied by 10 so it reads mV — the low-pass in front is linear, so the "
+        "function is unchanged; its folded batch norms are re-expanded with statistics measured on "
+        "256 training exams, `ecgviewer.training.onnx_weights`) and trained further with"
+        if recipe.get("init")
+        else f"Model 2 is **trained from scratch** (seed {recipe.get('seed', 20200101)}) with"
+    )
+    parts = [
+        f"Adam (peak learning rate {float(recipe.get('lr', 1e-3)):g}, batch {recipe.get('batch_size', 32)}), "
+        f"warm-up then cosine decay over a {float(recipe.get('max_minutes', 100)):g}-minute budget",
+        (
+            f"binary cross-entropy with label smoothing {smoothing:g} (PTB-XL's labels are noisy)"
+            if smoothing
+            else "binary cross-entropy without label smoothing"
+        ),
+    ]
+    if aux:
+        parts.append(
+            f"auxiliary outputs for PTB-XL's {n_aux} other SCP statements with at least 40 training "
+            f"records (weight {aux:g}, dropped at export)"
+        )
+    else:
+        parts.append("no auxiliary outputs")
+    if balance:
+        parts.append(
+            "class-balanced sampling (an exam with a rare class drawn up to "
+            f"(median count / class count)^{balance:g} times as often)"
+        )
+    else:
+        parts.append("plain shuffling (no class-balanced sampling)")
+    parts.append(
+        f"an exponential moving average of the weights (decay {float(recipe.get('ema', 0.998)):g}; "
+        "the evaluated and exported weights)"
+    )
+    parts.append(
+        f"augmentation: gain log-uniform ×{float(gain[0]):g}–×{float(gain[1]):g} per exam and ±10 % per "
+        "lead, recordings shortened to 7–10 s (as in the CODE exams), baseline wander, white noise, "
+        "shifts of ±40 ms"
+    )
+    return f"{start}: " + "; ".join(parts) + "."
 
 
 def recipe_of(run: Path) -> dict:

@@ -149,7 +149,8 @@ def predict(model: RibeiroResNet, x: np.ndarray, batch: int = 128, bf16: bool = 
     return np.concatenate(out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The training command's options (the card's reproduce command is written from their defaults)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
     ap.add_argument("--run", type=Path, default=Path("runs/bundled"), help="checkpoints and logs")
@@ -179,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="bf16 autocast where the CPU has native bfloat16 (auto), else float32",
     )
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and cpu_has_bf16())
 
     torch.set_num_threads(args.threads)
