@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgviewer.model.card import SETS, card_metrics
+from ecgviewer.model.card import SETS, aim_report, card_metrics
 from ecgviewer.model.runtime import bundled_model_path, load_model
 from ecgviewer.paths import models_dir
 
@@ -97,3 +97,49 @@ def test_card_file_states_what_the_model_is() -> None:
         assert f"{cls} {thr}" in card
     external = model.contract.metrics["challenge2021_external"]
     assert f"macro AUROC {external['macro_auroc']}" in card
+
+
+def _set(n: int, macro_f1: float, **classes: tuple[int, float, float, float, float | None]) -> dict:
+    """A card set: class → (positives, F1, AUROC, recall, precision)."""
+    return {
+        "n_exams": n,
+        "macro_f1": macro_f1,
+        "macro_auroc": 0.9,
+        "classes": {
+            c: {"positives": k, "f1": f1, "auroc": auc, "recall": rec, "precision": prec}
+            for c, (k, f1, auc, rec, prec) in classes.items()
+        },
+    }
+
+
+def test_aim_report_says_by_how_much_and_why() -> None:
+    metrics = {
+        "ptbxl_fold9_100hz": _set(100, 0.75, SB=(20, 0.9, 0.99, 0.9, 0.9), AF=(30, 0.6, 0.95, 0.6, 0.6)),
+        "challenge2021_external": _set(
+            50,
+            0.4,
+            SB=(10, 0.0, 0.97, 0.0, None),  # ranks well, nobody passes the threshold
+            AF=(6, 0.5, 0.8, 0.5, 0.5),  # ranks poorly
+            ST=(2, 0.0, 0.5, 0.0, 0.0),  # too few positives to count
+        ),
+        "code_test_1_10": _set(10, 0.0, SB=(1, 0.0, 1.0, 0.0, None)),
+    }
+    text = aim_report(metrics, (0.8, 0.5), classes=("SB", "AF"))
+    lines = text.splitlines()
+    assert (
+        lines[0]
+        == "- `ptbxl_fold9_100hz`, class AUROC ≥ 0.97: missed by AF 0.95 (short by 0.020); met by SB."
+    )
+    assert "macro F1 ≥ 0.80: 0.75 (short by 0.050; weakest class AF, F1 0.6)" in lines[1]
+    assert "(SB 10, AF 6): 0.250 (short by 0.450)" in lines[2]
+    assert "SB ranks well (AUROC 0.97) but 0 of its 10 positives pass the fold-9 threshold 0.8" in lines[2]
+    assert "AF ranks poorly here (AUROC 0.8)" in lines[2] and "ST" not in lines[2]
+    assert (
+        lines[3]
+        == "- `code_test_1_10`: no class has 5 positives (at most 1): too few to score against the aim."
+    )
+    met = {"ptbxl_fold9_100hz": _set(100, 0.85, SB=(20, 0.9, 0.99, 0.9, 0.9))}
+    assert aim_report(met, (0.5,), classes=("SB",)).splitlines() == [
+        "- `ptbxl_fold9_100hz`, class AUROC ≥ 0.97: met by SB.",
+        "- `ptbxl_fold9_100hz`, macro F1 ≥ 0.80: 0.85 (met; weakest class SB, F1 0.9).",
+    ]

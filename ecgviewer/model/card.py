@@ -231,3 +231,95 @@ def metrics_table(metrics: dict) -> str:
 
 def dumps(metrics: dict) -> str:
     return json.dumps(metrics, indent=1, sort_keys=True)
+
+
+# The bundled model's aim (its issue): on patients never seen, every class AUROC ≥ 0.97 and macro
+# F1 ≥ 0.80; on other hospitals' exams, macro F1 ≥ 0.70 over the classes with ≥ 5 positives.
+AIM_AUROC = 0.97
+AIM_MACRO_F1_UNSEEN = 0.80
+AIM_MACRO_F1_EXTERNAL = 0.70
+AIM_MIN_POSITIVES = 5
+UNSEEN_SET = "ptbxl_fold9_100hz"
+EXTERNAL_SETS = ("challenge2021_external", "ludb_external", "code_test_1_10")
+
+
+def _shortfall(value: float | None, aim: float) -> str:
+    if value is None:
+        return "undefined"
+    return "met" if value >= aim else f"short by {aim - value:.3f}"
+
+
+def _why_class_falls_short(cls: str, v: dict, threshold_value: float) -> str:
+    """One class's F1 below the external aim, told from its own figures."""
+    auroc, recall, precision, n = v.get("auroc"), v.get("recall"), v.get("precision"), v["positives"]
+    if auroc is None or auroc < 0.90:
+        return f"{cls} ranks poorly here (AUROC {auroc})"
+    found = round((recall or 0.0) * n)
+    if precision is None or (recall is not None and recall <= precision):
+        return (
+            f"{cls} ranks well (AUROC {auroc}) but {found} of its {n} positives pass the fold-9 "
+            f"threshold {threshold_value}"
+        )
+    return (
+        f"{cls} ranks well (AUROC {auroc}) but the fold-9 threshold {threshold_value} flags too "
+        f"many negatives (precision {precision})"
+    )
+
+
+def aim_report(metrics: dict, thresholds: Sequence[float], classes: Sequence[str] = CLASSES) -> str:
+    """The card's 'aim and where it falls short' list, computed from its own metrics: each aim
+    figure, the measured value, by how much it is missed, and what the figures say about why."""
+    thr = dict(zip(classes, thresholds, strict=True))
+
+    def in_order(m: dict) -> dict:  # the stored JSON sorts its keys; the card speaks in class order
+        return {c: m["classes"][c] for c in classes if c in m["classes"]}
+
+    lines = []
+    unseen = metrics.get(UNSEEN_SET)
+    if unseen:
+        unseen = {**unseen, "classes": in_order(unseen)}
+        short = [
+            f"{c} {v['auroc']} ({_shortfall(v['auroc'], AIM_AUROC)})"
+            for c, v in unseen["classes"].items()
+            if v["auroc"] is None or v["auroc"] < AIM_AUROC
+        ]
+        met = [c for c, v in unseen["classes"].items() if v["auroc"] is not None and v["auroc"] >= AIM_AUROC]
+        lines.append(
+            f"- `{UNSEEN_SET}`, class AUROC ≥ {AIM_AUROC}: "
+            + (f"missed by {', '.join(short)}; " if short else "")
+            + (f"met by {', '.join(met)}." if met else "met by no class.")
+        )
+        weakest = min(
+            unseen["classes"].items(), key=lambda kv: kv[1]["f1"] if kv[1]["f1"] is not None else 0.0
+        )
+        lines.append(
+            f"- `{UNSEEN_SET}`, macro F1 ≥ {AIM_MACRO_F1_UNSEEN:.2f}: {unseen['macro_f1']} "
+            f"({_shortfall(unseen['macro_f1'], AIM_MACRO_F1_UNSEEN)}; weakest class {weakest[0]}, "
+            f"F1 {weakest[1]['f1']})."
+        )
+    for name in EXTERNAL_SETS:
+        m = metrics.get(name)
+        if not m:
+            continue
+        counted = {c: v for c, v in in_order(m).items() if v["positives"] >= AIM_MIN_POSITIVES}
+        if not counted:
+            most = max(v["positives"] for v in m["classes"].values())
+            lines.append(
+                f"- `{name}`: no class has {AIM_MIN_POSITIVES} positives (at most {most}): "
+                "too few to score against the aim."
+            )
+            continue
+        f1s = [v["f1"] if v["f1"] is not None else 0.0 for v in counted.values()]
+        macro = round(float(np.mean(f1s)), 3)
+        why = [
+            _why_class_falls_short(c, v, thr[c])
+            for c, v in counted.items()
+            if (v["f1"] or 0.0) < AIM_MACRO_F1_EXTERNAL
+        ]
+        positives = ", ".join(f"{c} {v['positives']}" for c, v in counted.items())
+        lines.append(
+            f"- `{name}`, macro F1 ≥ {AIM_MACRO_F1_EXTERNAL:.2f} over the classes with ≥ "
+            f"{AIM_MIN_POSITIVES} positives ({positives}): {macro:.3f} "
+            f"({_shortfall(macro, AIM_MACRO_F1_EXTERNAL)})" + (f"; {'; '.join(why)}." if why else ".")
+        )
+    return "\n".join(lines)

@@ -25,7 +25,7 @@ import onnx
 import torch
 
 from ecgviewer.classes import CLASSES, PAPER_THRESHOLDS
-from ecgviewer.model.card import card_metrics, code_annotations, metrics_table
+from ecgviewer.model.card import aim_report, card_metrics, code_annotations, metrics_table
 from ecgviewer.model.contract import METADATA_KEY, ModelContract
 from ecgviewer.model.runtime import clear_model_cache, load_model
 from ecgviewer.training.architecture import RibeiroResNet
@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             version=args.version,
             thresholds=", ".join(f"{c} {t}" for c, t in zip(CLASSES, thresholds, strict=True)),
             metrics=metrics_table(metrics),
+            aim=aim_report(metrics, thresholds),
             gap=json.dumps(metrics.get("rate_gap_500_vs_100hz"), indent=1),
             amplitude=json.dumps(metrics.get("amplitude_scaling"), indent=1),
             comparison=comparison_table(
@@ -214,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 else "Float32 (this CPU has no native bfloat16; bfloat16 autocast where it has)"
             ),
             epochs=record.get("epoch"),
+            epochs_run=max((h.get("epoch", 0) for h in history), default=record.get("epoch")),
             date=date.today(),
         )
     )
