@@ -97,6 +97,8 @@ def test_card_file_states_what_the_model_is() -> None:
         assert f"{cls} {thr}" in card
     external = model.contract.metrics["challenge2021_external"]
     assert f"macro AUROC {external['macro_auroc']}" in card
+    # where it falls short, by how much, from the model's own figures
+    assert aim_report(model.contract.metrics, model.contract.thresholds, model.contract.classes) in card
 
 
 def _set(n: int, macro_f1: float, **classes: tuple[int, float, float, float, float | None]) -> dict:
