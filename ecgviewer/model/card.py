@@ -144,6 +144,12 @@ def _clean(value: float) -> float | None:
     return None if not np.isfinite(value) else round(float(value), DIGITS)
 
 
+def macro_f1(per_class: dict[str, dict]) -> float | None:
+    """Mean F1 over the classes that have positives and a defined F1 (None if there are none)."""
+    f1 = [v["f1"] for v in per_class.values() if v["f1"] is not None and v["positives"]]
+    return _clean(np.mean(f1)) if f1 else None
+
+
 def set_metrics(y: np.ndarray, p: np.ndarray, thresholds: Sequence[float]) -> dict:
     """Per-class precision, recall, specificity, F1, AUROC, positives; macro F1/AUROC over defined classes."""
     decisions = threshold(p, thresholds)
@@ -158,12 +164,11 @@ def set_metrics(y: np.ndarray, p: np.ndarray, thresholds: Sequence[float]) -> di
             "f1": _clean(scores["f1"][k]),
             "auroc": _clean(roc_auc(y[:, k], p[:, k])),
         }
-    f1 = [v["f1"] for v in per_class.values() if v["f1"] is not None and v["positives"]]
     auc = [v["auroc"] for v in per_class.values() if v["auroc"] is not None]
     return {
         "n_exams": len(y),
         "classes": per_class,
-        "macro_f1": _clean(np.mean(f1)) if f1 else None,
+        "macro_f1": macro_f1(per_class),
         "macro_auroc": _clean(np.mean(auc)) if auc else None,
     }
 
@@ -249,6 +254,10 @@ def _shortfall(value: float | None, aim: float) -> str:
     return "met" if value >= aim else f"short by {aim - value:.3f}"
 
 
+def _decimals(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
+
+
 def _why_class_falls_short(cls: str, v: dict, threshold_value: float) -> str:
     """One class's F1 below the external aim, told from its own figures."""
     auroc, recall, precision, n = v.get("auroc"), v.get("recall"), v.get("precision"), v["positives"]
@@ -309,8 +318,7 @@ def aim_report(metrics: dict, thresholds: Sequence[float], classes: Sequence[str
                 "too few to score against the aim."
             )
             continue
-        f1s = [v["f1"] if v["f1"] is not None else 0.0 for v in counted.values()]
-        macro = round(float(np.mean(f1s)), 3)
+        macro = macro_f1(counted)
         why = [
             _why_class_falls_short(c, v, thr[c])
             for c, v in counted.items()
@@ -319,7 +327,7 @@ def aim_report(metrics: dict, thresholds: Sequence[float], classes: Sequence[str
         positives = ", ".join(f"{c} {v['positives']}" for c, v in counted.items())
         lines.append(
             f"- `{name}`, macro F1 ≥ {AIM_MACRO_F1_EXTERNAL:.2f} over the classes with ≥ "
-            f"{AIM_MIN_POSITIVES} positives ({positives}): {macro:.3f} "
+            f"{AIM_MIN_POSITIVES} positives ({positives}): {_decimals(macro)} "
             f"({_shortfall(macro, AIM_MACRO_F1_EXTERNAL)})" + (f"; {'; '.join(why)}." if why else ".")
         )
     return "\n".join(lines)
